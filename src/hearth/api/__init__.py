@@ -1,0 +1,1 @@
+"""The control plane: Lambda-compatible REST endpoints and native ones."""

@@ -1,0 +1,60 @@
+"""The few raw-ASGI helpers both HTTP surfaces share: read a bounded body, send one whole response."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from hearth import errors
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; raises ``RequestTooLarge`` as soon as it is known to exceed ``limit``."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise errors.InvalidRequestContent("Content-Length is not a number") from None
+            if declared > limit:
+                raise errors.RequestTooLarge(_too_large(declared, limit))
+            break
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body  # type: ignore[no-any-return]
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise errors.RequestTooLarge(_too_large(size, limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (f"Request must be smaller than {limit} bytes for a synchronous invocation, got {size} bytes; "
+            "send large inputs by reference (a URL or object key) instead")
+
+
+async def respond(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    """Send one response with its Content-Length (never chunked)."""
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(send: Send, status: int, value: Any, headers: Headers | None = None) -> None:
+    headers = headers if headers is not None else []
+    headers.append((b"content-type", b"application/json"))
+    await respond(send, status, headers, orjson.dumps(value))

@@ -1,0 +1,1 @@
+"""Project manifests and platform settings."""

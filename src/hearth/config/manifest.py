@@ -1,0 +1,211 @@
+"""Load a project folder's ``hearth.toml`` into a ``Project``.
+
+Every problem raises ``ConfigError`` naming the file, the key (with its line where it can be found) and what is
+allowed, so that a typo is fixed in one look.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hearth.errors import ConfigError
+from hearth.model import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    MEMORY_MB_RANGE,
+    TIMEOUT_S_RANGE,
+    FunctionSpec,
+    Project,
+    RouteSpec,
+)
+
+MANIFEST_NAME = "hearth.toml"
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime"}
+ROUTE_KEYS = {"path", "methods", "function"}
+TOP_KEYS = {"functions", "routes"}
+RUNTIMES = {"python"}
+
+
+class _Source:
+    """The manifest text, for finding the line where a key is written."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, table: str | None = None) -> int | None:
+        """The 1-based line of ``key = ...`` inside ``[table]`` (or of the table header when key is empty)."""
+        start = 0
+        if table is not None:
+            header = re.compile(r"^\s*\[+\s*" + re.escape(table) + r"\s*\]+\s*(#.*)?$")
+            for number, line in enumerate(self.lines):
+                if header.match(line):
+                    start = number
+                    break
+            else:
+                return None
+            if not key:
+                return start + 1
+        assignment = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for number in range(start, len(self.lines)):
+            if number > start and self.lines[number].lstrip().startswith("["):
+                break
+            if assignment.match(self.lines[number]):
+                return number + 1
+        return None
+
+    def error(self, where: str, problem: str, key: str = "", table: str | None = None) -> ConfigError:
+        line = self.line_of(key, table) if (key or table) else None
+        location = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{location}: {where}: {problem}")
+
+
+def load_project(root: Path) -> Project:
+    """Read ``root/hearth.toml`` and return the project it declares."""
+    root = root.resolve()
+    path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory; give the path of a project folder")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table")
+    text = path.read_text(encoding="utf-8")
+    source = _Source(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_manifest(data, root, source)
+
+
+def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project:
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise source.error(unknown[0], f"unknown key; allowed top-level keys: {', '.join(sorted(TOP_KEYS))}",
+                           key=unknown[0])
+    raw_functions = data.get("functions", {})
+    if not isinstance(raw_functions, dict) or not raw_functions:
+        raise source.error("functions", "declare at least one function as a [functions.NAME] table")
+    functions = {name: _function(name, raw, root, source) for name, raw in raw_functions.items()}
+    raw_routes = data.get("routes", [])
+    if not isinstance(raw_routes, list):
+        raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
+    routes = tuple(_route(index, raw, functions, source) for index, raw in enumerate(raw_routes))
+    return Project(root=root, functions=functions, routes=routes, manifest=source.path)
+
+
+def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
+    table = f"functions.{name}"
+    if not FUNCTION_NAME.match(name):
+        raise source.error(table, "function names use letters, digits, '-' and '_' (1 to 64 characters)",
+                           table=table)
+    if not isinstance(raw, dict):
+        raise source.error(table, "must be a table", table=table)
+    unknown = sorted(set(raw) - FUNCTION_KEYS)
+    if unknown:
+        raise source.error(f"{table}.{unknown[0]}",
+                           f"unknown key; allowed: {', '.join(sorted(FUNCTION_KEYS))}", unknown[0], table)
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return source.error(f"{table}.{key}", problem, key, table)
+
+    handler = raw.get("handler")
+    if not isinstance(handler, str) or not HANDLER.match(handler):
+        raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn")')
+    runtime = raw.get("runtime", "python")
+    if runtime not in RUNTIMES:
+        raise fail("runtime", f"unknown runtime {runtime!r}; allowed: {', '.join(sorted(RUNTIMES))}")
+    memory_mb = _integer(raw, "memory_mb", DEFAULT_MEMORY_MB, MEMORY_MB_RANGE, fail)
+    timeout_s = _number(raw, "timeout_s", DEFAULT_TIMEOUT_S, TIMEOUT_S_RANGE, fail)
+    concurrency = raw.get("concurrency")
+    if concurrency is not None:
+        concurrency = _integer(raw, "concurrency", 0, (0, 100_000), fail)
+    idle_timeout_s = _number(raw, "idle_timeout_s", DEFAULT_IDLE_TIMEOUT_S, (0.1, 86_400), fail)
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise fail("env", 'must be a table of strings, e.g. env = { GREETING = "hi" }')
+    bad_env = [k for k in env if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
+    if bad_env:
+        raise fail("env", f"invalid variable name {bad_env[0]!r}; use letters, digits and '_'")
+    return FunctionSpec(
+        name=name,
+        handler=handler,
+        code_dir=root,
+        runtime=runtime,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        concurrency=concurrency,
+        idle_timeout_s=idle_timeout_s,
+        env=dict(env),
+    )
+
+
+def _integer(raw: dict[str, Any], key: str, default: int, bounds: tuple[int, int], fail: Any) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        raise fail(key, f"must be a whole number from {bounds[0]} to {bounds[1]}, got {value!r}")
+    return value
+
+
+def _number(raw: dict[str, Any], key: str, default: float, bounds: tuple[float, float], fail: Any) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not bounds[0] <= value <= bounds[1]:
+        raise fail(key, f"must be a number from {bounds[0]:g} to {bounds[1]:g}, got {value!r}")
+    return float(value)
+
+
+def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], source: _Source) -> RouteSpec:
+    where = f"routes[{index}]"
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return source.error(f"{where}.{key}" if key else where, problem, key)
+
+    if not isinstance(raw, dict):
+        raise fail("", "must be a table ([[routes]])")
+    unknown = sorted(set(raw) - ROUTE_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(ROUTE_KEYS))}")
+    path = raw.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise fail("path", 'required: a path starting with "/", e.g. "/hello/{name}"')
+    _check_pattern(path, fail)
+    function = raw.get("function")
+    if function not in functions:
+        known = ", ".join(sorted(functions))
+        raise fail("function", f"unknown function {function!r}; declared functions: {known}")
+    methods = raw.get("methods")
+    if methods is not None:
+        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+            raise fail("methods", 'must be a non-empty list such as ["GET", "POST"]')
+        upper = {m.upper() for m in methods}
+        if "ANY" in upper or "*" in upper:
+            methods = None
+        else:
+            bad = sorted(upper - HTTP_METHODS)
+            if bad:
+                raise fail("methods", f"unknown method {bad[0]!r}; allowed: {', '.join(sorted(HTTP_METHODS))}")
+            methods = frozenset(upper)
+    return RouteSpec(path=path, function=str(function), methods=methods)
+
+
+def _check_pattern(path: str, fail: Any) -> None:
+    segments = path.strip("/").split("/") if path != "/" else []
+    names: set[str] = set()
+    for position, segment in enumerate(segments):
+        if "{" not in segment and "}" not in segment:
+            continue
+        match = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}", segment)
+        if not match:
+            raise fail("path", f"bad segment {segment!r}: a parameter fills a whole segment, like {{name}}")
+        if match.group(2) and position != len(segments) - 1:
+            raise fail("path", f"greedy parameter {segment!r} must be the last segment")
+        if match.group(1) in names:
+            raise fail("path", f"parameter {match.group(1)!r} appears twice")
+        names.add(match.group(1))

@@ -1,0 +1,182 @@
+"""The one error tree of Hearth, with Lambda-compatible names and HTTP statuses.
+
+Every error a user can see is a ``HearthError``: it has a stable ``error_type`` (the Lambda ``errorType``), an
+HTTP status, and a message that says what to do. The gateway, the control API, the logs and the CLI all render
+errors from this tree; nothing invents error strings at its call site.
+
+    HearthError
+    ├── ConfigError                      (manifest or settings; raised at start-up, never over HTTP)
+    ├── ClientError                      (the caller's fault)
+    │   ├── ResourceNotFound             404  ResourceNotFoundException
+    │   ├── RouteNotFound                404  NotFound (gateway: no route matched)
+    │   ├── InvalidParameterValue        400  InvalidParameterValueException
+    │   ├── InvalidRequestContent        400  InvalidRequestContentException
+    │   ├── RequestTooLarge              413  RequestTooLargeException
+    │   └── TooManyRequests              429  TooManyRequestsException
+    ├── FunctionFailure                  (the function's fault; the invocation ran, or tried to)
+    │   ├── FunctionError                502  <the exception's own name>, "Unhandled"
+    │   ├── ImportModuleError            502  Runtime.ImportModuleError
+    │   ├── UserCodeSyntaxError          502  Runtime.UserCodeSyntaxError
+    │   ├── HandlerNotFound              502  Runtime.HandlerNotFound
+    │   ├── MarshalError                 502  Runtime.MarshalError
+    │   ├── MalformedProxyResponse       502  Runtime.MalformedProxyResponse (gateway could not map it)
+    │   ├── ExitError                    502  Runtime.ExitError
+    │   ├── OutOfMemory                  502  Runtime.OutOfMemory
+    │   └── Timedout                     504  Sandbox.Timedout
+    └── ServiceError                     500  ServiceException (Hearth's own fault)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HearthError(Exception):
+    """Root of every error Hearth reports to a user."""
+
+    error_type: ClassVar[str] = "ServiceException"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_payload(self) -> dict[str, Any]:
+        """The Lambda-style error body: ``errorType`` and ``errorMessage``."""
+        return {"errorType": self.error_type, "errorMessage": self.message}
+
+
+class ConfigError(HearthError):
+    """A manifest or setting is malformed; names the file, the key and what is allowed."""
+
+    error_type = "ConfigError"
+    status = 400
+
+
+class ClientError(HearthError):
+    """The request cannot be served as sent."""
+
+    status = 400
+
+
+class ResourceNotFound(ClientError):
+    error_type = "ResourceNotFoundException"
+    status = 404
+
+
+class RouteNotFound(ClientError):
+    """No gateway route matches; API Gateway answers ``{"message": "Not Found"}``."""
+
+    error_type = "NotFound"
+    status = 404
+
+
+class InvalidParameterValue(ClientError):
+    error_type = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContent(ClientError):
+    error_type = "InvalidRequestContentException"
+    status = 400
+
+
+class RequestTooLarge(ClientError):
+    error_type = "RequestTooLargeException"
+    status = 413
+
+
+class TooManyRequests(ClientError):
+    """The function is at its concurrency limit; retry after ``retry_after_s``."""
+
+    error_type = "TooManyRequestsException"
+    status = 429
+    retry_after_s: ClassVar[int] = 1
+
+
+class FunctionFailure(HearthError):
+    """The invocation failed because of the function: its code, its limits or its process.
+
+    ``stack_trace`` follows Lambda's ``stackTrace`` (a list of strings); ``function_error`` is the value of
+    ``X-Amz-Function-Error`` (``Unhandled`` for everything the runtime reports).
+    """
+
+    status = 502
+    function_error: ClassVar[str] = "Unhandled"
+
+    def __init__(self, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.stack_trace = stack_trace or []
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        payload["stackTrace"] = self.stack_trace
+        return payload
+
+
+class FunctionError(FunctionFailure):
+    """The handler raised; ``errorType`` is the exception's class name, as Lambda reports it."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(message, stack_trace)
+        self.error_type = error_type  # type: ignore[misc]  # per-instance name, as Lambda does
+
+
+class ImportModuleError(FunctionFailure):
+    error_type = "Runtime.ImportModuleError"
+
+
+class UserCodeSyntaxError(FunctionFailure):
+    error_type = "Runtime.UserCodeSyntaxError"
+
+
+class HandlerNotFound(FunctionFailure):
+    error_type = "Runtime.HandlerNotFound"
+
+
+class MarshalError(FunctionFailure):
+    error_type = "Runtime.MarshalError"
+
+
+class MalformedProxyResponse(FunctionFailure):
+    """The function returned a ``statusCode`` response that the gateway could not map to HTTP."""
+
+    error_type = "Runtime.MalformedProxyResponse"
+
+
+class ExitError(FunctionFailure):
+    error_type = "Runtime.ExitError"
+
+
+class OutOfMemory(FunctionFailure):
+    error_type = "Runtime.OutOfMemory"
+
+
+class Timedout(FunctionFailure):
+    error_type = "Sandbox.Timedout"
+    status = 504
+
+
+class ServiceError(HearthError):
+    """Hearth itself failed; the message says what happened and the platform keeps serving."""
+
+    error_type = "ServiceException"
+    status = 500
+
+
+_RUNTIME_ERRORS: dict[str, type[FunctionFailure]] = {
+    cls.error_type: cls
+    for cls in (ImportModuleError, UserCodeSyntaxError, HandlerNotFound, MarshalError, ExitError, OutOfMemory, Timedout)
+}
+
+
+def function_failure(payload: dict[str, Any]) -> FunctionFailure:
+    """Rebuild the error a runtime reported (``errorType``/``errorMessage``/``stackTrace``) as a ``FunctionFailure``."""
+    error_type = str(payload.get("errorType") or "Error")
+    message = str(payload.get("errorMessage") or "")
+    trace = payload.get("stackTrace")
+    stack = [str(line) for line in trace] if isinstance(trace, list) else []
+    known = _RUNTIME_ERRORS.get(error_type)
+    if known is not None:
+        return known(message, stack)
+    return FunctionError(error_type, message, stack)

@@ -1,0 +1,79 @@
+"""The gateway: a raw ASGI app that turns HTTP requests into invocations, as API Gateway HTTP APIs do.
+
+Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 throttled, 502 function error,
+504 timeout). With ``expose_errors`` (``hearth dev``) the body also carries the function's ``errorType``,
+``errorMessage`` and ``stackTrace``; a production server answers only ``{"message": "Internal Server Error"}``
+and the details stay in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from hearth import errors
+from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
+from hearth.gateway.events import build_event, map_result
+from hearth.pool.instance import InvokeRequest
+
+if TYPE_CHECKING:
+    from hearth.platform import Platform
+
+log = logging.getLogger("hearth.gateway")
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+REQUEST_ID_HEADER = b"x-amzn-requestid"
+_GATEWAY_MESSAGES = {404: "Not Found", 413: "Request Entity Too Large", 429: "Too Many Requests",
+                     500: "Internal Server Error", 502: "Internal Server Error", 504: "Endpoint request timed out"}
+
+
+class Gateway:
+    """The data-plane ASGI application."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.expose_errors = platform.settings.expose_errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # websockets arrive with the http runtime; lifespan is off
+        request_id = str(uuid.uuid4())
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
+        try:
+            match = self.platform.routes.match(scope["method"], scope["path"])
+            if match is None:
+                raise errors.RouteNotFound(f"No route matches {scope['method']} {scope['path']}; "
+                                           "check the routes in the manifest")
+            body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
+            event = build_event(scope, body, match, request_id)
+            invocation = await self.platform.invoke(match.route.function, InvokeRequest(request_id, event))
+            if invocation.error is not None:
+                raise invocation.error
+            assert invocation.payload is not None
+            status, headers, data = map_result(invocation.payload)
+            headers.append(id_header)
+            await respond(send, status, headers, data)
+        except errors.HearthError as error:
+            await respond_json(send, error.status, self._error_body(error), self._error_headers(error, id_header))
+        except Exception:  # a bug in Hearth itself: answer 500, say so in the log, keep serving
+            log.exception("gateway failed on request %s", request_id)
+            failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
+            await respond_json(send, 500, self._error_body(failure), [id_header])
+
+    def _error_body(self, error: errors.HearthError) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": _GATEWAY_MESSAGES.get(error.status, error.message)}
+        if isinstance(error, errors.FunctionFailure) and not self.expose_errors:
+            return body
+        if isinstance(error, errors.ServiceError) and not self.expose_errors:
+            return body
+        body.update(error.to_payload())
+        return body
+
+    @staticmethod
+    def _error_headers(error: errors.HearthError, id_header: tuple[bytes, bytes]) -> Headers:
+        headers: Headers = [id_header]
+        if isinstance(error, errors.TooManyRequests):
+            headers.append((b"retry-after", str(error.retry_after_s).encode()))
+        if isinstance(error, errors.FunctionFailure):
+            headers.append((b"x-amz-function-error", error.function_error.encode()))
+        return headers

@@ -1,0 +1,1 @@
+"""Instance lifecycle and scheduling: cold/warm, concurrency, idle reaping, limits."""

@@ -1,0 +1,105 @@
+"""What the pool needs from an instance and from a runtime, and the instance lifecycle as a state machine.
+
+    COLD ──start──▶ INITIALIZING ──ready──▶ IDLE ⇄ BUSY
+      │                  │                   │      │
+      └──────────────────┴───────────────────┴──────┴──▶ STOPPED
+
+A runtime (Python, later ``provided`` and ``http``) implements ``Runtime.create`` and an ``Instance``; the pool
+only ever sees these two, which keeps the door open for a remote node agent standing behind them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from hearth.errors import FunctionFailure, ServiceError
+from hearth.model import FunctionSpec
+
+
+class State(enum.Enum):
+    COLD = "cold"
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    BUSY = "busy"
+    STOPPED = "stopped"
+
+
+_ALLOWED: dict[State, frozenset[State]] = {
+    State.COLD: frozenset({State.INITIALIZING, State.STOPPED}),
+    State.INITIALIZING: frozenset({State.IDLE, State.STOPPED}),
+    State.IDLE: frozenset({State.BUSY, State.STOPPED}),
+    State.BUSY: frozenset({State.IDLE, State.STOPPED}),
+    State.STOPPED: frozenset({State.STOPPED}),
+}
+
+
+class Lifecycle:
+    """The current state of one instance; an illegal transition raises ``ServiceError``."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = State.COLD
+
+    def to(self, target: State) -> None:
+        if target not in _ALLOWED[self.state]:
+            raise ServiceError(f"instance cannot go from {self.state.value} to {target.value}")
+        self.state = target
+
+
+@dataclass(slots=True)
+class InvokeRequest:
+    """One call as it reaches an instance. ``event`` is a JSON-able value or an ``orjson.Fragment``."""
+
+    request_id: str
+    event: Any
+    trigger: str = "http"
+    trace_id: str | None = None
+
+
+@dataclass(slots=True)
+class InvokeOutcome:
+    """What one invocation produced: a JSON payload or a failure, and its measurements and log lines."""
+
+    payload: bytes | None
+    error: FunctionFailure | None
+    duration_ms: float
+    max_rss_kb: int
+    log_lines: list[str] = field(default_factory=list)
+    status: str = "success"  # success | error | timeout | oom | crash
+
+
+class Instance(Protocol):
+    """One execution environment of one function version; one invocation at a time."""
+
+    id: int
+    lifecycle: Lifecycle
+    generation: int
+    last_used: float
+    pid: int | None
+    init_ms: float | None
+    init_log_lines: list[str]
+    on_stopped: Callable[[Any], None] | None  # set by the pool; called once when the instance stops
+
+    async def start(self) -> None:
+        """Run the Init phase; raises ``FunctionFailure`` (and ends up STOPPED) when it fails."""
+
+    async def invoke(self, request: InvokeRequest, timeout_s: float) -> InvokeOutcome:
+        """Run one invocation; the instance is STOPPED afterwards if the outcome says it cannot be reused."""
+
+    def stop(self) -> None:
+        """Stop the instance now (kill its whole process tree); idempotent."""
+
+
+class Runtime(Protocol):
+    """Creates instances of one kind (the Python runtime, later ``provided`` and ``http``)."""
+
+    name: str
+
+    def create(self, spec: FunctionSpec, generation: int) -> Instance:
+        """A new COLD instance of ``spec``; ``start()`` begins its Init phase."""
+
+    async def close(self) -> None:
+        """Stop everything this runtime started."""

@@ -1,0 +1,1 @@
+"""How instances run code; each runtime has a child side and a platform side."""

@@ -1,0 +1,287 @@
+"""One Python instance as the platform sees it: its channel, its log pipe, its lifecycle and its limits.
+
+The channel is the platform's end of a Unix socketpair (frames in ``protocol``); the log pipe carries the
+instance's fd 1 and 2, so output from C extensions and subprocesses is captured too. Lines are attributed to
+the invocation in flight: the worker flushes before it sends a result, and the platform drains the pipe before it
+completes the invocation, so a line written during an invocation always lands in that invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import orjson
+
+from hearth import errors
+from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.runtimes.python import protocol
+
+if TYPE_CHECKING:
+    from hearth.model import FunctionSpec
+    from hearth.runtimes.python.runtime import PythonRuntime
+
+INIT_TIMEOUT_S = 10.0  # Lambda's limit on the Init phase of an on-demand instance
+EXIT_REPORT_WAIT_S = 2.0
+LOG_CAP_BYTES = 1024 * 1024  # per invocation; the rest is dropped and the drop reported
+_EOF = -1
+_TIMEOUT = -2
+
+
+class PythonInstance(asyncio.Protocol):
+    """An instance forked from the zygote; see ``hearth.pool.instance.Instance``."""
+
+    def __init__(self, runtime: PythonRuntime, spec: FunctionSpec, instance_id: int, generation: int,
+                 child_spec: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.id = instance_id
+        self.generation = generation
+        self.lifecycle = Lifecycle()
+        self.last_used = time.monotonic()
+        self.pid: int | None = None
+        self.init_ms: float | None = None
+        self.init_log_lines: list[str] = []
+        self.on_stopped: Callable[[PythonInstance], None] | None = None
+        self._child_spec = child_spec
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._exit_error: str | None = None
+        self._log_fd: int | None = None
+        self._partial = b""
+        self._lines: list[str] = self.init_log_lines
+        self._log_bytes = 0
+        self._log_dropped = 0
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.lifecycle.to(State.INITIALIZING)
+        loop = asyncio.get_running_loop()
+        zygote = await self.runtime.ensure_zygote()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_read, log_write = os.pipe()
+        try:
+            zygote.spawn(self, self._child_spec, theirs.fileno(), log_write)
+        finally:
+            theirs.close()
+            os.close(log_write)
+        os.set_blocking(log_read, False)
+        self._log_fd = log_read
+        loop.add_reader(log_read, self._read_logs)
+        self._waiter = loop.create_future()
+        await loop.create_unix_connection(lambda: self, sock=ours)
+        timer = loop.call_later(INIT_TIMEOUT_S, self._expire)
+        try:
+            kind, body = await self._waiter
+        finally:
+            timer.cancel()
+        if kind == protocol.READY:
+            self._end_lines()
+            self._lines = []
+            ready = orjson.loads(body)
+            self.init_ms = float(ready["init_ms"])
+            self.lifecycle.to(State.IDLE)
+            return
+        if kind == protocol.INIT_ERROR:
+            report = orjson.loads(body)
+            self.init_ms = float(report.pop("init_ms", 0.0))
+            self.stop()
+            self._end_lines()
+            raise errors.function_failure(report)
+        if kind == _TIMEOUT:
+            self._end_lines()
+            raise errors.Timedout(f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds")
+        failure = await self._exit_failure()
+        self._end_lines()
+        raise failure
+
+    async def invoke(self, request: InvokeRequest, timeout_s: float) -> InvokeOutcome:
+        self.lifecycle.to(State.BUSY)
+        assert self._transport is not None
+        loop = asyncio.get_running_loop()
+        lines = self._lines  # lines written between invocations belong to the next one
+        self._log_bytes = 0
+        deadline_ms = int((time.time() + timeout_s) * 1000)
+        body = orjson.dumps({"id": request.request_id, "deadline_ms": deadline_ms,
+                             "trace_id": request.trace_id, "event": request.event})
+        waiter = self._waiter = loop.create_future()
+        self._transport.write(protocol.frame(protocol.INVOKE, body))
+        timer = loop.call_later(timeout_s, self._expire)
+        try:
+            kind, data = await waiter
+        finally:
+            timer.cancel()
+        self.last_used = time.monotonic()
+        outcome = await self._outcome(kind, data, timeout_s)
+        self._end_lines()
+        outcome.log_lines = lines
+        self._lines = []
+        return outcome
+
+    async def _outcome(self, kind: int, data: bytes, timeout_s: float) -> InvokeOutcome:
+        if kind == protocol.RESULT or kind == protocol.ERROR:
+            duration_ms, max_rss_kb = protocol.RESULT_HEAD.unpack_from(data)
+            payload = data[protocol.RESULT_HEAD.size:]
+            if kind == protocol.RESULT:
+                self.lifecycle.to(State.IDLE)
+                return InvokeOutcome(payload, None, duration_ms, max_rss_kb)
+            failure = errors.function_failure(orjson.loads(payload))
+            if isinstance(failure, errors.OutOfMemory):  # RLIMIT_AS: the worker caught MemoryError and exits
+                self.stop()
+                return InvokeOutcome(None, failure, duration_ms, max_rss_kb, status="oom")
+            self.lifecycle.to(State.IDLE)  # a handled exception leaves the instance usable, as on Lambda
+            return InvokeOutcome(None, failure, duration_ms, max_rss_kb, status="error")
+        elapsed_ms = timeout_s * 1000.0
+        if kind == _TIMEOUT:
+            timed_out = errors.Timedout(f"Task timed out after {timeout_s:.2f} seconds")
+            return InvokeOutcome(None, timed_out, elapsed_ms, 0, status="timeout")
+        failure = await self._exit_failure()
+        status = "oom" if isinstance(failure, errors.OutOfMemory) else "crash"
+        return InvokeOutcome(None, failure, elapsed_ms, 0, status=status)
+
+    def stop(self) -> None:
+        if self.lifecycle.state is State.STOPPED:
+            return
+        self.lifecycle.to(State.STOPPED)
+        self._kill()
+        if self._transport is not None:
+            self._transport.close()
+        if self.on_stopped is not None:
+            self.on_stopped(self)
+
+    def _kill(self) -> None:
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def _expire(self) -> None:
+        """The deadline passed with the invocation (or Init) still running: kill the instance."""
+        waiter = self._waiter
+        self.stop()
+        if waiter is not None and not waiter.done():
+            self._read_logs()
+            waiter.set_result((_TIMEOUT, b""))
+
+    async def _exit_failure(self) -> errors.FunctionFailure:
+        """The instance process ended on its own: wait for its status and name the failure as Lambda does."""
+        self.stop()
+        try:
+            status = await asyncio.wait_for(asyncio.shield(self._exited), EXIT_REPORT_WAIT_S)
+        except asyncio.TimeoutError:
+            status = None
+        if self.runtime.limiter.oom_killed(self.id):
+            return errors.OutOfMemory("Runtime exited with error: signal: killed")
+        if status is None:
+            return errors.ExitError(f"Runtime exited with error: {self._exit_error or 'unknown status'}")
+        return errors.ExitError(f"Runtime exited with error: {wait_status_text(status)}")
+
+    # -- zygote reports ----------------------------------------------------------------------------------------
+
+    def on_spawned(self, pid: int) -> None:
+        self.pid = pid
+        if self.lifecycle.state is State.STOPPED:
+            self._kill()  # stopped before the zygote told us who it was
+
+    def on_exit(self, status: int | None, error: str | None = None) -> None:
+        self._exit_error = error
+        if not self._exited.done():
+            self._exited.set_result(status)
+        if self._log_fd is not None:
+            self._read_logs()
+            asyncio.get_running_loop().remove_reader(self._log_fd)
+            os.close(self._log_fd)
+            self._log_fd = None
+        self.runtime.limiter.release(self.id)
+        if self.lifecycle.state is not State.STOPPED and (self._waiter is None or self._waiter.done()):
+            self.stop()  # died while idle
+
+    # -- channel (asyncio.Protocol) ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= protocol.HEADER.size:
+            length, kind = protocol.HEADER.unpack_from(buffer)
+            if length > protocol.MAX_FRAME or length < 1:
+                self.stop()
+                return
+            end = 4 + length
+            if len(buffer) < end:
+                return
+            body = bytes(buffer[protocol.HEADER.size:end])
+            del buffer[:end]
+            self._read_logs()  # everything the worker wrote before this frame is in the pipe now
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result((kind, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result((_EOF, b""))
+
+    # -- logs ------------------------------------------------------------------------------------------------
+
+    def _read_logs(self) -> None:
+        fd = self._log_fd
+        if fd is None:
+            return
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            self._take_log(chunk)
+
+    def _take_log(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        *complete, self._partial = data.split(b"\n")
+        for raw in complete:
+            if self._log_bytes + len(raw) > LOG_CAP_BYTES:
+                self._log_dropped += len(raw) + 1
+                continue
+            self._log_bytes += len(raw) + 1
+            self._lines.append(raw.decode("utf-8", "replace"))
+
+    def _end_lines(self) -> None:
+        """Close the current phase's lines: a last line without newline, and a note of dropped output."""
+        self._read_logs()
+        if self._partial:
+            self._take_log(b"\n")
+        if self._log_dropped:
+            self._lines.append(f"[hearth] output over {LOG_CAP_BYTES // 1024} KiB for this invocation: "
+                         f"{self._log_dropped} bytes dropped")
+            self._log_dropped = 0
+
+
+def wait_status_text(status: int) -> str:
+    """Lambda's wording for how a runtime process ended: ``exit status 3`` or ``signal: killed``."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return "signal: " + _SIGNAL_WORDS.get(number, f"signal {number}")
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+_SIGNAL_WORDS = {1: "hangup", 2: "interrupt", 4: "illegal instruction", 6: "aborted", 7: "bus error",
+                 8: "floating point exception", 9: "killed", 11: "segmentation fault", 15: "terminated"}

@@ -1,0 +1,183 @@
+"""The platform side of the Python runtime: the zygote client and the factory of ``PythonInstance``s."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+import orjson
+
+from hearth.errors import ServiceError
+from hearth.model import REGION, FunctionSpec
+from hearth.pool.limits import MemoryLimiter
+from hearth.runtimes.python.instance import PythonInstance
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from hearth.runtimes.python.zygote import main; main({fd})"
+
+
+class Zygote:
+    """A running zygote process and the SEQPACKET socket to it."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self.process: subprocess.Popen[bytes] | None = None
+        self._socket: socket.socket | None = None
+        self._instances: dict[int, PythonInstance] = {}
+        self._ready: asyncio.Future[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._socket is not None
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Start the zygote and wait until it has pre-imported the runtime."""
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [self.python, "-c", _BOOT.format(root=_SOURCE_ROOT, fd=theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._socket = ours
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        try:
+            await asyncio.wait_for(self._ready, timeout_s)
+        except asyncio.TimeoutError:
+            self.close()
+            raise ServiceError(f"the Python zygote ({self.python}) did not start within {timeout_s:g} s") from None
+
+    def spawn(self, instance: PythonInstance, spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
+        """Ask the zygote to fork ``instance``; the fds are passed over, the caller closes its copies."""
+        if self._socket is None:
+            raise ServiceError("the Python zygote is not running")
+        self._instances[instance.id] = instance
+        message = orjson.dumps({"op": "spawn", "id": instance.id, "spec": spec})
+        socket.send_fds(self._socket, [message], [channel_fd, log_fd])
+
+    def _on_readable(self) -> None:
+        assert self._socket is not None
+        while True:
+            try:
+                message = self._socket.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:
+                self._lost()
+                return
+            event = orjson.loads(message)
+            op = event.get("op")
+            if op == "ready":
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
+            elif op == "spawned":
+                instance = self._instances.get(event["id"])
+                if instance is not None:
+                    instance.on_spawned(event["pid"])
+            elif op == "exit":
+                instance = self._instances.pop(event["id"], None)
+                if instance is not None:
+                    instance.on_exit(event["status"], event.get("error"))
+
+    def _lost(self) -> None:
+        """The zygote died: its instances can no longer be reaped by it; report them as exited."""
+        self.close()
+        for instance in list(self._instances.values()):
+            instance.on_exit(None, "the Python zygote exited")
+        self._instances.clear()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            except RuntimeError:
+                pass
+            self._socket.close()
+            self._socket = None
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+class PythonRuntime:
+    """Creates Python instances by forking them from a zygote."""
+
+    name = "python"
+
+    def __init__(self, limiter: MemoryLimiter, base_env: Mapping[str, str], *, python: str = sys.executable,
+                 pycache_root: Path | None = None) -> None:
+        self.limiter = limiter
+        self.base_env = dict(base_env)
+        self.zygote = Zygote(python)
+        self.pycache_root = pycache_root
+        self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def ensure_zygote(self) -> Zygote:
+        if not self.zygote.alive:
+            async with self._lock:
+                if not self.zygote.alive:
+                    await self.zygote.start()
+        return self.zygote
+
+    def create(self, spec: FunctionSpec, generation: int) -> PythonInstance:
+        instance_id = next(self._ids)
+        return PythonInstance(self, spec, instance_id, generation, self.child_spec(spec, instance_id, generation))
+
+    def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int) -> dict[str, Any]:
+        """Everything the forked child needs to become an instance of ``spec``."""
+        stream = f"{datetime.datetime.now(datetime.timezone.utc):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        env = dict(self.base_env)
+        env.update({
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        })
+        env.update(spec.env)
+        child: dict[str, Any] = {
+            "function": spec.name,
+            "version": spec.version,
+            "handler": spec.handler,
+            "code_dir": str(spec.code_dir),
+            "memory_mb": spec.memory_mb,
+            "arn": spec.arn,
+            "log_group": spec.log_group,
+            "log_stream": stream,
+            "env": env,
+        }
+        if self.pycache_root is not None:
+            child["pycache"] = str(self.pycache_root / f"g{self.code_generation}")
+        child.update(self.limiter.prepare(instance_id, spec.memory_mb))
+        return child
+
+    async def close(self) -> None:
+        self.zygote.close()
+        self.limiter.close()
+

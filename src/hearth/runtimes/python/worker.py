@@ -1,0 +1,212 @@
+"""The instance side of the Python runtime: set up the sandbox, import the handler once, serve one call at a time.
+
+``start`` runs in a child freshly forked from the zygote. It never returns: the instance ends with ``os._exit``
+when the platform closes the channel, or is killed by the platform (timeout, memory, idle).
+Imports stay minimal: every module imported here is pre-imported by the zygote and shared copy-on-write.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import socket
+import sys
+import time
+import traceback
+from typing import Any, Callable, NoReturn
+
+import orjson
+
+from hearth import errors
+from hearth.runtimes.python import protocol
+
+CO_COROUTINE = 0x80
+DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+class LambdaContext:
+    """The ``context`` argument, with the attributes and method of Lambda's Python context."""
+
+    __slots__ = ("aws_request_id", "function_name", "function_version", "invoked_function_arn",
+                 "memory_limit_in_mb", "log_group_name", "log_stream_name", "identity", "client_context",
+                 "trace_id", "_deadline_ms")
+
+    def __init__(self, spec: dict[str, Any], request_id: str, deadline_ms: int, trace_id: str | None) -> None:
+        self.aws_request_id = request_id
+        self.function_name: str = spec["function"]
+        self.function_version: str = spec["version"]
+        self.invoked_function_arn: str = spec["arn"]
+        self.memory_limit_in_mb: str = str(spec["memory_mb"])
+        self.log_group_name: str = spec["log_group"]
+        self.log_stream_name: str = spec["log_stream"]
+        self.identity = None
+        self.client_context = None
+        self.trace_id = trace_id
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the platform stops this invocation."""
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return f"LambdaContext(aws_request_id={self.aws_request_id!r}, function_name={self.function_name!r})"
+
+
+def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
+    """Become the instance described by ``spec``; ``channel_fd`` talks to the platform, ``log_fd`` is its log."""
+    started = time.perf_counter()
+    os.setsid()  # own process group: the platform kills the whole group
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    channel = socket.socket(fileno=channel_fd)
+    try:
+        _enter_limits(spec)
+        _enter_environment(spec)
+        handler = _load_handler(spec["handler"])
+    except errors.FunctionFailure as exc:
+        _send_init_error(channel, exc.to_payload(), started)
+    except MemoryError:
+        _send_init_error(channel, {"errorType": errors.OutOfMemory.error_type,
+                                   "errorMessage": "Runtime exceeded its memory limit during init",
+                                   "stackTrace": []}, started)
+    except Exception as exc:  # module-level code raised: Lambda reports the exception as the init error
+        _send_init_error(channel, _error_payload(exc), started)
+    init_ms = (time.perf_counter() - started) * 1000.0
+    channel.sendall(protocol.frame(protocol.READY, orjson.dumps({"pid": os.getpid(), "init_ms": init_ms})))
+    _serve(spec, handler, channel)
+
+
+def _enter_limits(spec: dict[str, Any]) -> None:
+    cgroup = spec.get("cgroup")
+    if cgroup:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    limit = spec.get("rlimit_as_mb")
+    if limit:
+        with open("/proc/self/statm") as statm:
+            baseline = int(statm.read().split()[0]) * resource.getpagesize()
+        ceiling = baseline + int(limit) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+
+
+def _enter_environment(spec: dict[str, Any]) -> None:
+    code_dir = spec["code_dir"]
+    os.chdir(code_dir)
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    sys.path.insert(0, code_dir)
+    if spec.get("pycache"):
+        sys.pycache_prefix = spec["pycache"]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+
+def _load_handler(handler: str) -> Callable[..., Any]:
+    """Import ``module.attr`` and return the handler, or raise the precise Lambda init error."""
+    module_name, _, attribute = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise errors.UserCodeSyntaxError(f"Syntax error in module '{module_name}': {exc}",
+                                         _stack(exc)) from None
+    except ImportError as exc:
+        raise errors.ImportModuleError(f"Unable to import module '{module_name}': {exc}", _stack(exc)) from None
+    function = getattr(module, attribute, None)
+    if function is None:
+        raise errors.HandlerNotFound(f"Handler '{attribute}' missing on module '{module_name}'")
+    if not callable(function):
+        raise errors.HandlerNotFound(f"Handler '{attribute}' on module '{module_name}' is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.socket) -> NoReturn:
+    is_coroutine = bool(getattr(getattr(handler, "__code__", None), "co_flags", 0) & CO_COROUTINE)
+    loop: Any = None
+    recv = channel.recv
+    header_size = protocol.HEADER.size
+    while True:
+        head = _recv_exact(recv, header_size)
+        if head is None:
+            os._exit(0)
+        length, kind = protocol.HEADER.unpack(head)
+        body = _recv_exact(recv, length - 1)
+        if body is None or kind != protocol.INVOKE:
+            os._exit(0)
+        message = orjson.loads(body)
+        context = LambdaContext(spec, message["id"], message["deadline_ms"], message.get("trace_id"))
+        started = time.perf_counter()
+        fatal = False
+        try:
+            result = handler(message["event"], context)
+            if is_coroutine or hasattr(type(result), "__await__"):
+                if loop is None:
+                    import asyncio  # only async handlers pay for asyncio
+
+                    loop = asyncio.new_event_loop()
+                result = loop.run_until_complete(result)
+            try:
+                payload = orjson.dumps(result, option=DUMPS_OPTIONS)
+                kind = protocol.RESULT
+            except TypeError as exc:
+                error = {"errorType": errors.MarshalError.error_type,
+                         "errorMessage": f"Unable to marshal response: {exc}", "stackTrace": []}
+                _log_error(error)
+                payload, kind = orjson.dumps(error), protocol.ERROR
+        except MemoryError:
+            error = {"errorType": errors.OutOfMemory.error_type,
+                     "errorMessage": "Runtime exceeded its memory limit", "stackTrace": []}
+            payload, kind, fatal = orjson.dumps(error), protocol.ERROR, True
+        except Exception as exc:
+            error = _error_payload(exc)
+            _log_error(error)
+            payload, kind = orjson.dumps(error), protocol.ERROR
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        sys.stdout.flush()
+        sys.stderr.flush()
+        max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        channel.sendall(protocol.frame(kind, protocol.RESULT_HEAD.pack(duration_ms, max_rss_kb) + payload))
+        if fatal:
+            os._exit(1)
+
+
+def _recv_exact(recv: Callable[[int], bytes], size: int) -> bytes | None:
+    data = recv(size)
+    if len(data) == size:
+        return data
+    chunks = [data]
+    received = len(data)
+    while received < size:
+        if not data:
+            return None
+        data = recv(size - received)
+        chunks.append(data)
+        received += len(data)
+    return b"".join(chunks)
+
+
+def _stack(exc: BaseException) -> list[str]:
+    """The traceback of user code only: Hearth's and importlib's own frames are left out."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if frame.filename != __file__ and not frame.filename.startswith("<frozen ")]
+    return traceback.format_list(frames)
+
+
+def _error_payload(exc: BaseException) -> dict[str, Any]:
+    return {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": _stack(exc)}
+
+
+def _log_error(error: dict[str, Any]) -> None:
+    """Write the error to the instance log the way Lambda's Python runtime does."""
+    lines = "".join(error["stackTrace"])
+    sys.stderr.write(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n"
+                     + (f"Traceback (most recent call last):\n{lines}" if lines else ""))
+
+
+def _send_init_error(channel: socket.socket, error: dict[str, Any], started: float) -> NoReturn:
+    error["init_ms"] = (time.perf_counter() - started) * 1000.0
+    _log_error(error)
+    sys.stderr.flush()
+    channel.sendall(protocol.frame(protocol.INIT_ERROR, orjson.dumps(error)))
+    os._exit(1)

@@ -1,0 +1,128 @@
+"""The zygote: a small single-threaded process that forks Python instances.
+
+It has already imported the worker runtime, so a cold start costs a ``fork()`` plus the handler's own import,
+not a new interpreter. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
+
+    platform → zygote   {"op": "spawn", "id", "spec"}  with SCM_RIGHTS [channel fd, log fd]
+    zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
+                        {"op": "spawned", "id", "pid"}    after each fork
+                        {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
+
+Run as ``python -m hearth.runtimes.python.zygote FD``. It exits when the platform closes the socket.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+from typing import Any
+
+import orjson
+
+from hearth.runtimes.python import worker
+
+MAX_MESSAGE = 1024 * 1024
+
+
+def main(control_fd: int) -> None:
+    control = socket.socket(fileno=control_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the platform decides when the zygote ends
+    children: dict[int, int] = {}  # pid -> instance id
+    gc.collect()
+    gc.freeze()  # keep the collector from touching (and so copying) the pre-imported heap in children
+    _send(control, {"op": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            readable, _, _ = select.select([control, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            while True:
+                try:
+                    if not os.read(wake_r, 4096):
+                        break
+                except BlockingIOError:
+                    break
+            _reap(control, children)
+        if control in readable:
+            try:
+                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
+            except ConnectionError:
+                message, fds = b"", []
+            if not message:
+                _shutdown(children)
+                return
+            request = orjson.loads(message)
+            if request.get("op") == "spawn" and len(fds) == 2:
+                _spawn(control, request, fds, children, (wake_r, wake_w))
+            else:
+                for fd in fds:
+                    os.close(fd)
+
+
+def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], children: dict[int, int],
+           wake: tuple[int, int]) -> None:
+    channel_fd, log_fd = fds
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(channel_fd)
+        os.close(log_fd)
+        _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0, "error": str(exc)})
+        return
+    if pid == 0:
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            control.close()
+            os.close(wake[0])
+            os.close(wake[1])
+            worker.start(request["spec"], channel_fd, log_fd)
+        finally:
+            os._exit(70)  # worker.start never returns; this only runs if it raised before taking over
+    os.close(channel_fd)
+    os.close(log_fd)
+    children[pid] = request["id"]
+    _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
+
+
+def _reap(control: socket.socket, children: dict[int, int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        instance_id = children.pop(pid, None)
+        if instance_id is not None:
+            _send(control, {"op": "exit", "id": instance_id, "pid": pid, "status": status})
+
+
+def _shutdown(children: dict[int, int]) -> None:
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _send(control: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        control.send(orjson.dumps(message))
+    except OSError:
+        pass  # the platform is gone; the next recv sees it and the zygote exits
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

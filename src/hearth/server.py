@@ -1,0 +1,78 @@
+"""Run a platform behind its two HTTP surfaces (gateway and control API) on one event loop.
+
+Sockets are bound and listening before anything is announced, so the printed URLs are true (port 0 is resolved)
+and a client that connects right after reading them waits in the backlog instead of being refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from typing import Callable, Iterator
+
+import uvicorn
+
+from hearth.api.app import ControlApi
+from hearth.gateway.app import Gateway
+from hearth.platform import Platform
+
+BACKLOG = 2048
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to Hearth (two of them share one process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(BACKLOG)
+    return sock
+
+
+def url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(app: object, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
+    config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", access_log=False,
+                            log_config=None, log_level="warning", server_header=False, date_header=False)
+    return _EmbeddedServer(config), sock
+
+
+async def run(platform: Platform, gateway_sock: socket.socket, control_sock: socket.socket,
+              announce: Callable[[str, str], None], stop: asyncio.Event | None = None) -> None:
+    """Start ``platform``, announce the URLs, serve until ``stop`` is set (or SIGINT/SIGTERM), then drain."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await platform.start()
+    try:
+        servers = [_server(Gateway(platform), gateway_sock), _server(ControlApi(platform), control_sock)]
+        announce(url(gateway_sock), url(control_sock))
+        tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for server, _sock in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopped.cancel()
+    finally:
+        await platform.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

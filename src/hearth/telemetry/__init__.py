@@ -1,0 +1,1 @@
+"""Invocation records and where they go (console, later the log store and metrics)."""
