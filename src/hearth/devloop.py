@@ -7,8 +7,8 @@ that no longer loads is reported and the last good one stays in force.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import watchfiles
 

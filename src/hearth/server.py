@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import signal
 import socket
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
 
@@ -48,7 +49,7 @@ def url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(app: object, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
+def _server(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
     config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", access_log=False,
                             log_config=None, log_level="warning", server_header=False, date_header=False)
     return _EmbeddedServer(config), sock

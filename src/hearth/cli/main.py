@@ -21,7 +21,7 @@ from hearth.config.settings import DEFAULT_CONCURRENCY_LIMIT, MEMORY_ENFORCEMENT
 from hearth.errors import HearthError
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9090"
-errors_out = Console(stderr=True, highlight=False)
+errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -48,8 +48,10 @@ def cli() -> None:
               type=click.IntRange(1), help="Instances a function may run at once unless it sets concurrency.")
 @click.option("--quiet", is_flag=True, help="Do not print invocation logs.")
 @click.option("--no-watch", is_flag=True, help="Do not reload on file changes.")
+@click.option("--hide-errors", is_flag=True,
+              help="Answer function errors as a production server does: no details in the response body.")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        concurrency_limit: int, quiet: bool, no_watch: bool) -> None:
+        concurrency_limit: int, quiet: bool, no_watch: bool, hide_errors: bool) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     from hearth import devloop, server
     from hearth.platform import Platform
@@ -58,7 +60,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 
     try:
         project = load_project(project_dir)
-        settings = Settings(host=host, port=port, control_port=control_port, expose_errors=True,
+        settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             log_to_console=not quiet, base_env=instance_base_env(os.environ))
     except HearthError as error:

@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl
 import orjson
 
 from hearth import errors
-from hearth.model import ACCOUNT_ID
 from hearth.gateway.routes import Match
+from hearth.model import ACCOUNT_ID
 
 API_ID = "hearth"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",

@@ -8,8 +8,8 @@ the same path a route naming the method beats one that accepts any method.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from hearth.model import RouteSpec
 

@@ -11,8 +11,9 @@ only ever sees these two, which keeps the door open for a remote node agent stan
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from hearth.errors import FunctionFailure, ServiceError
 from hearth.model import FunctionSpec

@@ -13,7 +13,8 @@ import os
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -53,6 +54,7 @@ class PythonInstance(asyncio.Protocol):
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._exit_error: str | None = None
+        self._oom_killed = False
         self._log_fd: int | None = None
         self._partial = b""
         self._lines: list[str] = self.init_log_lines
@@ -180,9 +182,9 @@ class PythonInstance(asyncio.Protocol):
         self.stop()
         try:
             status = await asyncio.wait_for(asyncio.shield(self._exited), EXIT_REPORT_WAIT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             status = None
-        if self.runtime.limiter.oom_killed(self.id):
+        if self._oom_killed:
             return errors.OutOfMemory("Runtime exited with error: signal: killed")
         if status is None:
             return errors.ExitError(f"Runtime exited with error: {self._exit_error or 'unknown status'}")
@@ -204,6 +206,7 @@ class PythonInstance(asyncio.Protocol):
             asyncio.get_running_loop().remove_reader(self._log_fd)
             os.close(self._log_fd)
             self._log_fd = None
+        self._oom_killed = self.runtime.limiter.oom_killed(self.id)  # read before release removes the cgroup
         self.runtime.limiter.release(self.id)
         if self.lifecycle.state is not State.STOPPED and (self._waiter is None or self._waiter.done()):
             self.stop()  # died while idle

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -54,7 +55,7 @@ class Zygote:
         loop.add_reader(ours.fileno(), self._on_readable)
         try:
             await asyncio.wait_for(self._ready, timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.close()
             raise ServiceError(f"the Python zygote ({self.python}) did not start within {timeout_s:g} s") from None
 
@@ -144,7 +145,7 @@ class PythonRuntime:
 
     def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int) -> dict[str, Any]:
         """Everything the forked child needs to become an instance of ``spec``."""
-        stream = f"{datetime.datetime.now(datetime.timezone.utc):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         env = dict(self.base_env)
         env.update({
             "TZ": ":UTC",

@@ -14,7 +14,8 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import orjson
 
@@ -28,9 +29,19 @@ DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 class LambdaContext:
     """The ``context`` argument, with the attributes and method of Lambda's Python context."""
 
-    __slots__ = ("aws_request_id", "function_name", "function_version", "invoked_function_arn",
-                 "memory_limit_in_mb", "log_group_name", "log_stream_name", "identity", "client_context",
-                 "trace_id", "_deadline_ms")
+    __slots__ = (
+        "_deadline_ms",
+        "aws_request_id",
+        "client_context",
+        "function_name",
+        "function_version",
+        "identity",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "memory_limit_in_mb",
+        "trace_id",
+    )
 
     def __init__(self, spec: dict[str, Any], request_id: str, deadline_ms: int, trace_id: str | None) -> None:
         self.aws_request_id = request_id

@@ -42,7 +42,7 @@ def main(control_fd: int) -> None:
     _send(control, {"op": "ready", "pid": os.getpid()})
     while True:
         try:
-            readable, _, _ = select.select([control, wake_r], [], [])
+            readable, _, _ = select.select([control.fileno(), wake_r], [], [])
         except InterruptedError:
             continue
         if wake_r in readable:
@@ -53,7 +53,7 @@ def main(control_fd: int) -> None:
                 except BlockingIOError:
                     break
             _reap(control, children)
-        if control in readable:
+        if control.fileno() in readable:
             try:
                 message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
             except ConnectionError:
@@ -88,6 +88,13 @@ def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], chil
             os.close(wake[0])
             os.close(wake[1])
             worker.start(request["spec"], channel_fd, log_fd)
+        except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
+            code = exc.code
+            if code is not None and not isinstance(code, int):
+                sys.stderr.write(f"{code}\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else (0 if code is None else 1))
         finally:
             os._exit(70)  # worker.start never returns; this only runs if it raised before taking over
     os.close(channel_fd)

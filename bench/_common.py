@@ -1,0 +1,226 @@
+"""What the benchmarks share: starting Hearth and the bare uvicorn baseline, timing HTTP requests, statistics.
+
+Every process is started with ``sys.executable`` and stopped by its own PID (SIGTERM, then SIGKILL after a
+bound). Readiness is a line the process prints (the URLs), read with a deadline; nothing waits on a sleep.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Self
+from urllib.parse import urlsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+HTTP_TIMEOUT_S = 30.0
+KEPT_LINES = 5000  # per process: enough to show what went wrong, bounded however chatty it is
+HELLO_SOURCE = 'def handler(event, context):\n    return {"message": "hello"}\n'
+PROBLEM = re.compile(r"error|exception|traceback|failed|warning", re.IGNORECASE)
+
+
+class BenchError(Exception):
+    """The benchmark could not run (as opposed to: it ran and a target was missed)."""
+
+
+class Service:
+    """A subprocess this benchmark started; threads drain its stdout and stderr so it never blocks on them."""
+
+    def __init__(self, name: str, argv: Sequence[str], cwd: Path | None = None) -> None:
+        self.name = name
+        self.lines: list[tuple[str, str]] = []  # (stream, line), the first KEPT_LINES of them
+        self._events: queue.Queue[tuple[str, str | None]] = queue.Queue(KEPT_LINES)
+        self.process = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, bufsize=1)
+        assert self.process.stdout is not None and self.process.stderr is not None
+        pipes = (("stdout", self.process.stdout), ("stderr", self.process.stderr))
+        self._threads = [threading.Thread(target=self._drain, args=(stream, pipe), daemon=True)
+                         for stream, pipe in pipes]
+        for thread in self._threads:
+            thread.start()
+
+    def _drain(self, stream: str, pipe: IO[str]) -> None:
+        for line in pipe:
+            line = line.rstrip("\n")
+            if len(self.lines) < KEPT_LINES:
+                self.lines.append((stream, line))
+            self._offer((stream, line))
+        self._offer((stream, None))
+
+    def _offer(self, event: tuple[str, str | None]) -> None:
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:  # nobody is waiting on this output any more; ``lines`` keeps what matters
+            pass
+
+    def expect(self, stream: str, pattern: str, timeout_s: float = START_TIMEOUT_S) -> re.Match[str]:
+        """The next line on ``stream`` matching ``pattern``; raise if the process ends or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        closed: set[str] = set()
+        while len(closed) < 2:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                source, line = self._events.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                closed.add(source)
+                continue
+            found = re.search(pattern, line) if source == stream else None
+            if found is not None:
+                return found
+        if len(closed) == 2:
+            why = f"exited (status {self.process.wait(STOP_GRACE_S)}) before printing {pattern!r}"
+        else:
+            why = f"printed no line matching {pattern!r} within {timeout_s:g} s"
+        raise BenchError(f"{self.name} {why}; its output:\n{self.tail()}")
+
+    def tail(self, count: int = 30) -> str:
+        """Its last ``count`` lines of output, for an error message."""
+        return "\n".join(f"  [{stream}] {line}" for stream, line in self.lines[-count:])
+
+    def problems(self) -> list[str]:
+        """Lines of its output that look like errors or warnings."""
+        return [line for _, line in self.lines if PROBLEM.search(line)]
+
+    def stop(self) -> None:
+        """SIGTERM by PID, SIGKILL if it has not ended within ``STOP_GRACE_S``."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_GRACE_S)
+        for thread in self._threads:
+            thread.join(STOP_GRACE_S)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_hearth(project: Path) -> tuple[Service, str, str]:
+    """``hearth dev`` on free ports; returns it and the gateway and control URLs from its first two lines."""
+    argv = [sys.executable, "-m", "hearth", "dev", str(project), "--host", HOST, "--port", "0",
+            "--control-port", "0", "--quiet", "--no-watch"]
+    service = Service("hearth", argv)
+    try:
+        gateway = service.expect("stdout", r"^gateway: (http://\S+)$").group(1)
+        control = service.expect("stdout", r"^control: (http://\S+)$").group(1)
+    except BaseException:
+        service.stop()
+        raise
+    return service, gateway, control
+
+
+def start_bare_uvicorn() -> tuple[Service, str]:
+    """The bare raw-ASGI hello app under uvicorn (uvloop, httptools) on a free port, and its URL."""
+    argv = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(BENCH_DIR), "--host", HOST,
+            "--port", "0", "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log",
+            "--no-server-header", "--no-date-header", "--no-use-colors", "--log-level", "info"]
+    service = Service("uvicorn", argv)
+    try:
+        url = service.expect("stderr", r"Uvicorn running on (http://\S+)").group(1)
+    except BaseException:
+        service.stop()
+        raise
+    return service, url
+
+
+def write_project(root: Path, routes: dict[str, str]) -> None:
+    """A project folder with ``hello.py`` and one function per route (``{path: function name}``)."""
+    (root / "hello.py").write_text(HELLO_SOURCE, encoding="utf-8")
+    lines = []
+    for name in routes.values():
+        lines += [f"[functions.{name}]", 'handler = "hello.handler"', ""]
+    for path, name in routes.items():
+        lines += ["[[routes]]", f'path = "{path}"', f'function = "{name}"', ""]
+    (root / "hearth.toml").write_text("\n".join(lines), encoding="utf-8")
+
+
+def address(url: str) -> tuple[str, int]:
+    """The host and port of an ``http://host:port`` URL."""
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise BenchError(f"not a host:port URL: {url}")
+    return parts.hostname, parts.port
+
+
+def fresh_get(url: str, path: str) -> tuple[int, float]:
+    """GET ``path`` over a new connection that is closed after it; returns the status and the seconds taken
+    from before connecting to the last byte of the response."""
+    host, port = address(url)
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT_S)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    return response.status, time.perf_counter() - started
+
+
+def keepalive_gets(url: str, path: str, count: int) -> tuple[list[float], int]:
+    """``count`` GETs one after another on one keep-alive connection; the seconds of each and how many
+    answered something other than 2xx."""
+    host, port = address(url)
+    connection = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT_S)
+    timings: list[float] = []
+    failures = 0
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            timings.append(time.perf_counter() - started)
+            failures += not 200 <= response.status < 300
+    finally:
+        connection.close()
+    return timings, failures
+
+
+def get_json(url: str) -> dict:  # type: ignore[type-arg]
+    """GET a control API URL and decode its JSON body."""
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100): a value that was actually observed."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def verdict(met: bool) -> str:
+    """How a target reads in the report."""
+    return "met" if met else "MISSED"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured markdown table, numbers right-aligned."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""Cold start of a hello-world function, end to end over HTTP, next to three baselines measured in one run.
+
+Each row is the p50 and p99 over --n samples, after one untimed warm-up of the same kind:
+
+  fork()+waitpid       fork this Python process, the child exits at once, reap it: the floor of any
+                       fork-based cold start.
+  fresh interpreter    ``python -c "import hello; hello.handler({}, None)"`` in the project folder: the least
+                       a platform that starts an interpreter per cold start pays, before any HTTP at all.
+  bare uvicorn         one GET to a raw-ASGI hello app under uvicorn (uvloop, httptools) over a new
+                       connection: the floor for one HTTP request.
+  Hearth cold          the first GET of each of --n functions (hello0.., each behind its own route /f{i}) over
+                       a new connection, from before connect to the last byte: TCP, routing, the fork from
+                       the zygote, the handler's import, the invocation and the response.
+  Hearth warm          the second GET of each function, also over a new connection: no cold start.
+
+How to read it: Hearth cold − bare uvicorn is what a cold start adds to one HTTP request; Hearth cold /
+fresh interpreter is what a zygote fork costs next to spawning an interpreter. The target is Hearth cold
+p50 ≤ 10 ms; a missed target is printed as MISSED (the exit status is non-zero only when the benchmark could
+not run). Every first call is checked against /hearth/invocations: a record for it, cold, succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BenchError,
+    fresh_get,
+    get_json,
+    markdown_table,
+    percentile,
+    start_bare_uvicorn,
+    start_hearth,
+    verdict,
+    write_project,
+)
+
+TARGET_COLD_P50_MS = 10.0
+SPAWN_TIMEOUT_S = 30.0
+SHOWN_PROBLEMS = 10
+
+
+def time_fork(n: int) -> list[float]:
+    """Seconds of ``fork()`` + the child's ``_exit`` + ``waitpid``, ``n`` times after one warm-up."""
+    timings = []
+    for _ in range(n + 1):
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        timings.append(time.perf_counter() - started)
+    return timings[1:]
+
+
+def time_fresh_interpreter(project: Path, n: int) -> list[float]:
+    """Seconds to run the handler once in a new interpreter, ``n`` times after one warm-up."""
+    argv = [sys.executable, "-c", "import hello; hello.handler({}, None)"]
+    timings = []
+    for _ in range(n + 1):
+        started = time.perf_counter()
+        done = subprocess.run(argv, check=False, cwd=project, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=SPAWN_TIMEOUT_S)
+        timings.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise BenchError(f"the fresh-interpreter baseline failed: {done.stderr.decode(errors='replace')}")
+    return timings[1:]
+
+
+def _time_gets(url: str, paths: list[str], problems: list[str]) -> list[float]:
+    """One fresh-connection GET per path: the seconds of each 2xx answer; the rest go to ``problems``."""
+    timings = []
+    for path in paths:
+        try:
+            status, seconds = fresh_get(url, path)
+        except (OSError, http.client.HTTPException) as exc:
+            problems.append(f"GET {path}: {type(exc).__name__}: {exc}")
+            continue
+        if 200 <= status < 300:
+            timings.append(seconds)
+        else:
+            problems.append(f"GET {path}: HTTP {status}")
+    return timings
+
+
+def check_records(control: str, names: list[str], problems: list[str]) -> list[float]:
+    """Check that each function's first call was cold and succeeded; return those calls' Init Durations."""
+    found = get_json(f"{control}/hearth/invocations?limit={2 * len(names) + 10}")["invocations"]
+    by_function: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in found:
+        by_function[record["function"]].append(record)
+    init_ms = []
+    warm_but_cold = 0
+    for name in names:
+        records = sorted(by_function.get(name, []), key=lambda record: record["start"])
+        if not records:
+            problems.append(f"{name}: no invocation record")
+            continue
+        first = records[0]
+        if not first["cold"] or first["status"] != "success":
+            problems.append(f"{name}: first call cold={first['cold']} status={first['status']}")
+        if first["init_ms"] is not None:
+            init_ms.append(first["init_ms"])
+        warm_but_cold += sum(1 for record in records[1:] if record["cold"])
+        if len(records) != 2:
+            problems.append(f"{name}: {len(records)} records, expected 2 (one cold, one warm)")
+    if warm_but_cold:
+        problems.append(f"{warm_but_cold} second calls were cold too (the warm instance was not reused)")
+    return init_ms
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds for the table."""
+    return f"{seconds * 1000:.2f}"
+
+
+def row(label: str, timings: list[float]) -> list[object]:
+    """A table row: label, p50, p99 (ms) and the number of samples."""
+    return [label, ms(percentile(timings, 50)), ms(percentile(timings, 99)), len(timings)]
+
+
+def main() -> int:
+    """Run every measurement, print the table and the verdicts; 1 if the benchmark could not run."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="functions (cold starts) and baseline samples")
+    args = parser.parse_args()
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    names = [f"hello{i}" for i in range(args.n)]
+    paths = [f"/f{i}" for i in range(args.n)]
+    problems: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
+            project = Path(scratch)
+            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names))})
+            fork = time_fork(args.n)  # first, while this process has no threads
+            fresh = time_fresh_interpreter(project, args.n)
+            service, url = start_bare_uvicorn()
+            with service:
+                _time_gets(url, ["/"], problems)
+                bare = _time_gets(url, ["/"] * args.n, problems)
+            hearth, gateway, control = start_hearth(project)
+            with hearth:
+                _time_gets(gateway, ["/warmup"], problems)
+                cold = _time_gets(gateway, paths, problems)
+                warm = _time_gets(gateway, paths, problems)
+                init_ms = check_records(control, names, problems)
+            log_problems = hearth.problems()
+    except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
+        print(f"coldstart: could not run: {exc}", file=sys.stderr)
+        return 1
+    if not cold or not fresh or not bare:
+        print(f"coldstart: no successful samples; problems: {problems[:SHOWN_PROBLEMS]}", file=sys.stderr)
+        return 1
+
+    print(f"# Cold start, hello world, {args.n} functions ({os.cpu_count()} CPUs, Python "
+          f"{sys.version.split()[0]})\n")
+    print(markdown_table(["measurement", "p50 ms", "p99 ms", "samples"], [
+        row("fork()+waitpid (floor)", fork),
+        row("fresh interpreter: python -c 'import hello; hello.handler()'", fresh),
+        row("bare uvicorn GET, fresh connection (HTTP floor)", bare),
+        row("Hearth cold start GET, fresh connection", cold),
+        row("Hearth warm GET, fresh connection", warm),
+    ]))
+    cold_p50 = percentile(cold, 50)
+    print()
+    print(f"Hearth cold p50 / fresh interpreter p50: {cold_p50 / percentile(fresh, 50):.2f}")
+    print(f"Hearth cold p50 - bare uvicorn p50: {ms(cold_p50 - percentile(bare, 50))} ms")
+    print(f"Target Hearth cold p50 <= {TARGET_COLD_P50_MS:g} ms: {ms(cold_p50)} ms "
+          f"{verdict(cold_p50 * 1000 <= TARGET_COLD_P50_MS)}")
+    if init_ms:
+        print(f"Hearth Init Duration (records): p50 {percentile(init_ms, 50):.2f} ms, "
+              f"p99 {percentile(init_ms, 99):.2f} ms")
+    print("Cold-start check: " + (f"all {args.n} first calls cold and successful" if not problems
+                                  else f"{len(problems)} problems"))
+    for problem in problems[:SHOWN_PROBLEMS]:
+        print(f"  - {problem}")
+    if len(problems) > SHOWN_PROBLEMS:
+        print(f"  - ... and {len(problems) - SHOWN_PROBLEMS} more")
+    print(f"Hearth log lines that look like errors: {len(log_problems)}")
+    for line in log_problems[:SHOWN_PROBLEMS]:
+        print(f"  | {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

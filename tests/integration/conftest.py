@@ -1,0 +1,141 @@
+"""Start the real platform (``hearth dev``) on port 0 and wait for its readiness lines — never a sleep."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PROJECTS = Path(__file__).parent / "projects"
+START_TIMEOUT_S = 30.0
+
+
+class HearthProcess:
+    """A ``hearth dev`` child process, its URLs and everything it printed."""
+
+    def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.args = args
+        self.env = env
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._changed = threading.Condition()
+        self.gateway = ""
+        self.control = ""
+        self.process: subprocess.Popen[str] | None = None
+        self._pumps: list[threading.Thread] = []
+
+    def start(self) -> HearthProcess:
+        command = [sys.executable, "-m", "hearth", "dev", str(self.project), "--port", "0", "--control-port", "0",
+                   *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=self.env, stdin=subprocess.DEVNULL)
+        self._pumps = [threading.Thread(target=self._pump, args=(stream, lines), daemon=True)
+                       for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))]
+        for pump in self._pumps:
+            pump.start()
+        self.wait_for(lambda: any(line.startswith("control: ") for line in self.stdout), START_TIMEOUT_S,
+                      "the gateway/control URL lines")
+        self.gateway = next(line.split(" ", 1)[1] for line in self.stdout if line.startswith("gateway: "))
+        self.control = next(line.split(" ", 1)[1] for line in self.stdout if line.startswith("control: "))
+        return self
+
+    def _pump(self, stream: object, lines: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            with self._changed:
+                lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Block until ``condition()`` holds (re-checked on every output line), at most ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                assert self.process is not None
+                if remaining <= 0 or (self.process.poll() is not None and not condition()):
+                    raise AssertionError(f"timed out waiting for {what}; exit={self.process.poll()}\n"
+                                         f"stdout: {self.stdout[-20:]}\nstderr: {self.stderr[-20:]}")
+                self._changed.wait(min(remaining, 0.1))
+
+    def instances(self, function: str | None = None) -> list[dict[str, object]]:
+        listing = httpx.get(f"{self.control}/hearth/instances").json()["instances"]
+        return [i for i in listing if function is None or i["function"] == function]
+
+    def record(self, request_id: str) -> dict[str, object]:
+        found = httpx.get(f"{self.control}/hearth/invocations", params={"request_id": request_id}).json()
+        assert found["invocations"], f"no record for {request_id}"
+        return found["invocations"][0]  # type: ignore[no-any-return]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        for pump in self._pumps:
+            pump.join(5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return self.process.returncode
+
+
+def poll(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
+    """Re-check ``condition`` until it holds or ``timeout_s`` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie not yet reaped counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def core() -> Iterator[HearthProcess]:
+    """The core test project served by ``hearth dev`` for a whole test module."""
+    env = dict(os.environ, HEARTH_TEST_HOST_SECRET="must-not-leak")
+    hearth = HearthProcess(PROJECTS / "core", "--no-watch", env=env).start()
+    yield hearth
+    hearth.stop()
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Callable[[str], Path]:
+    """Copy a test project into a temporary folder (for tests that edit files)."""
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(PROJECTS / name, target, ignore=shutil.ignore_patterns("__pycache__"))
+        return target
+    return copy
+
+
+@pytest.fixture
+def gateway(core: HearthProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=core.gateway, timeout=30) as client:
+        yield client

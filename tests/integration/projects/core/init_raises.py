@@ -1,0 +1,1 @@
+raise RuntimeError("configuration missing at import")

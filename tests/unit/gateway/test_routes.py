@@ -1,0 +1,150 @@
+"""``RouteTable``: API Gateway HTTP API route matching and precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+from hearth.gateway.routes import RouteTable
+from hearth.model import RouteSpec
+
+
+def route(path: str, function: str, *methods: str) -> RouteSpec:
+    return RouteSpec(path=path, function=function, methods=frozenset(methods) if methods else None)
+
+
+def matched(table: RouteTable, method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    found = table.match(method, path)
+    return None if found is None else (found.route.function, found.params)
+
+
+def test_static_route_matches_only_its_path() -> None:
+    table = RouteTable([route("/hello", "hello")])
+    assert matched(table, "GET", "/hello") == ("hello", {})
+    assert matched(table, "GET", "/hello/there") is None
+    assert matched(table, "GET", "/hell") is None
+    assert matched(table, "GET", "/") is None
+
+
+def test_root_path() -> None:
+    table = RouteTable([route("/", "root"), route("/{name}", "named")])
+    assert matched(table, "GET", "/") == ("root", {})
+    assert matched(table, "GET", "/x") == ("named", {"name": "x"})
+
+
+def test_parameters_are_extracted() -> None:
+    table = RouteTable([route("/users/{user}/posts/{post}", "post")])
+    assert matched(table, "GET", "/users/ada/posts/42") == ("post", {"user": "ada", "post": "42"})
+
+
+def test_a_parameter_is_one_non_empty_segment() -> None:
+    table = RouteTable([route("/users/{user}", "user")])
+    assert matched(table, "GET", "/users/ada/extra") is None
+    assert matched(table, "GET", "/users/") is None
+    assert matched(table, "GET", "/users") is None
+
+
+def test_greedy_parameter_captures_slashes() -> None:
+    table = RouteTable([route("/static/{proxy+}", "files")])
+    assert matched(table, "GET", "/static/css/site/main.css") == ("files", {"proxy": "css/site/main.css"})
+    assert matched(table, "GET", "/static/a") == ("files", {"proxy": "a"})
+    assert matched(table, "GET", "/static") is None
+
+
+def test_root_greedy_route_catches_everything_but_the_root() -> None:
+    table = RouteTable([route("/{proxy+}", "catchall")])
+    assert matched(table, "GET", "/a/b/c") == ("catchall", {"proxy": "a/b/c"})
+    assert matched(table, "GET", "/") is None
+
+
+def test_static_segments_are_literal_not_regex() -> None:
+    table = RouteTable([route("/v1.0/{id}", "v1")])
+    assert matched(table, "GET", "/v1.0/7") == ("v1", {"id": "7"})
+    assert matched(table, "GET", "/v1x0/7") is None
+
+
+@pytest.mark.parametrize("path", ["/hello/", "/hello//"])
+def test_trailing_slash_on_the_request_is_tolerated(path: str) -> None:
+    table = RouteTable([route("/hello", "static"), route("/users/{id}", "dynamic"), route("/f/{p+}", "greedy")])
+    assert matched(table, "GET", path) == ("static", {})
+    assert matched(table, "GET", "/users/7/") == ("dynamic", {"id": "7"})
+    assert matched(table, "GET", "/f/a/b/") == ("greedy", {"p": "a/b"})
+
+
+def test_trailing_slash_on_the_route_is_tolerated() -> None:
+    table = RouteTable([route("/hello/", "static"), route("/users/{id}/", "dynamic")])
+    assert matched(table, "GET", "/hello") == ("static", {})
+    assert matched(table, "GET", "/users/7") == ("dynamic", {"id": "7"})
+
+
+def test_method_mismatch_is_no_match() -> None:
+    table = RouteTable([route("/hello", "static", "GET"), route("/users/{id}", "dynamic", "POST", "PUT")])
+    assert matched(table, "POST", "/hello") is None
+    assert matched(table, "GET", "/users/7") is None
+    assert matched(table, "PUT", "/users/7") == ("dynamic", {"id": "7"})
+
+
+def test_a_route_without_methods_accepts_any_method() -> None:
+    table = RouteTable([route("/hello", "any")])
+    for method in ("GET", "POST", "DELETE", "OPTIONS"):
+        assert matched(table, method, "/hello") == ("any", {})
+
+
+# -- precedence: the most specific route wins, whatever the order of the manifest -----------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_exact_beats_parameter_beats_greedy(reverse: bool) -> None:
+    routes = [route("/users/{proxy+}", "greedy"), route("/users/{id}", "param"), route("/users/me", "exact")]
+    table = RouteTable(routes[::-1] if reverse else routes)
+    assert matched(table, "GET", "/users/me") == ("exact", {})
+    assert matched(table, "GET", "/users/7") == ("param", {"id": "7"})
+    assert matched(table, "GET", "/users/7/posts") == ("greedy", {"proxy": "7/posts"})
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_more_static_segments_win(reverse: bool) -> None:
+    routes = [route("/{a}/{b}/{c}", "none"), route("/api/{b}/{c}", "one"), route("/api/v1/{c}", "two")]
+    table = RouteTable(routes[::-1] if reverse else routes)
+    assert matched(table, "GET", "/api/v1/x") == ("two", {"c": "x"})
+    assert matched(table, "GET", "/api/v2/x") == ("one", {"b": "v2", "c": "x"})
+    assert matched(table, "GET", "/web/v1/x") == ("none", {"a": "web", "b": "v1", "c": "x"})
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_longer_greedy_prefix_wins(reverse: bool) -> None:
+    routes = [route("/{proxy+}", "root"), route("/api/{proxy+}", "api")]
+    table = RouteTable(routes[::-1] if reverse else routes)
+    assert matched(table, "GET", "/api/x/y") == ("api", {"proxy": "x/y"})
+    assert matched(table, "GET", "/web/x") == ("root", {"proxy": "web/x"})
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_method_specific_beats_any_on_a_static_path(reverse: bool) -> None:
+    routes = [route("/hello", "any"), route("/hello", "get", "GET")]
+    table = RouteTable(routes[::-1] if reverse else routes)
+    assert matched(table, "GET", "/hello") == ("get", {})
+    assert matched(table, "POST", "/hello") == ("any", {})
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_method_specific_beats_any_on_a_dynamic_path(reverse: bool) -> None:
+    routes = [route("/users/{id}", "any"), route("/users/{id}", "post", "POST")]
+    table = RouteTable(routes[::-1] if reverse else routes)
+    assert matched(table, "POST", "/users/7") == ("post", {"id": "7"})
+    assert matched(table, "GET", "/users/7") == ("any", {"id": "7"})
+
+
+def test_a_static_route_with_another_method_falls_through_to_a_dynamic_one() -> None:
+    table = RouteTable([route("/users/me", "me", "GET"), route("/users/{id}", "user")])
+    assert matched(table, "GET", "/users/me") == ("me", {})
+    assert matched(table, "DELETE", "/users/me") == ("user", {"id": "me"})
+
+
+def test_a_dynamic_route_with_another_method_falls_through_to_the_next() -> None:
+    table = RouteTable([route("/users/{id}", "get", "GET"), route("/users/{proxy+}", "greedy")])
+    assert matched(table, "DELETE", "/users/7") == ("greedy", {"proxy": "7"})
+
+
+def test_the_table_keeps_its_routes_in_manifest_order() -> None:
+    routes = [route("/b/{x}", "b"), route("/a", "a")]
+    assert RouteTable(routes).routes == tuple(routes)
