@@ -41,17 +41,15 @@ class _Source:
         self.path = path
         self.lines = text.splitlines()
 
-    def line_of(self, key: str, table: str | None = None) -> int | None:
-        """The 1-based line of ``key = ...`` inside ``[table]`` (or of the table header when key is empty)."""
+    def line_of(self, key: str, table: str | None = None, occurrence: int = 0) -> int | None:
+        """The 1-based line of ``key = ...`` inside the ``occurrence``-th ``[table]`` (its header when key is empty)."""
         start = 0
         if table is not None:
             header = re.compile(r"^\s*\[+\s*" + re.escape(table) + r"\s*\]+\s*(#.*)?$")
-            for number, line in enumerate(self.lines):
-                if header.match(line):
-                    start = number
-                    break
-            else:
+            headers = [number for number, line in enumerate(self.lines) if header.match(line)]
+            if len(headers) <= occurrence:
                 return None
+            start = headers[occurrence]
             if not key:
                 return start + 1
         assignment = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
@@ -62,8 +60,18 @@ class _Source:
                 return number + 1
         return None
 
-    def error(self, where: str, problem: str, key: str = "", table: str | None = None) -> ConfigError:
-        line = self.line_of(key, table) if (key or table) else None
+    def top_level_line(self, key: str) -> int | None:
+        """The line where a top-level ``key`` appears, as ``key = ...`` or as a ``[key...]`` table header."""
+        pattern = re.compile(r"^\s*(\[+\s*" + re.escape(key) + r"\s*[.\]]|" + re.escape(key) + r"\s*=)")
+        for number, line in enumerate(self.lines):
+            if pattern.match(line):
+                return number + 1
+        return None
+
+    def error(self, where: str, problem: str, key: str = "", table: str | None = None, occurrence: int = 0,
+              line: int | None = None) -> ConfigError:
+        if line is None and (key or table):
+            line = self.line_of(key, table, occurrence)
         location = f"{self.path}:{line}" if line else str(self.path)
         return ConfigError(f"{location}: {where}: {problem}")
 
@@ -89,7 +97,7 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise source.error(unknown[0], f"unknown key; allowed top-level keys: {', '.join(sorted(TOP_KEYS))}",
-                           key=unknown[0])
+                           line=source.top_level_line(unknown[0]))
     raw_functions = data.get("functions", {})
     if not isinstance(raw_functions, dict) or not raw_functions:
         raise source.error("functions", "declare at least one function as a [functions.NAME] table")
@@ -165,7 +173,7 @@ def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], source: _So
     where = f"routes[{index}]"
 
     def fail(key: str, problem: str) -> ConfigError:
-        return source.error(f"{where}.{key}" if key else where, problem, key)
+        return source.error(f"{where}.{key}" if key else where, problem, key, "routes", index)
 
     if not isinstance(raw, dict):
         raise fail("", "must be a table ([[routes]])")

@@ -118,10 +118,19 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     if not isinstance(value, dict) or "statusCode" not in value:
         return 200, list(_JSON_HEADERS), payload
     status = value["statusCode"]
-    if isinstance(status, str) and status.isdigit():
+    if isinstance(status, str) and status.isascii() and status.isdecimal():
         status = int(status)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise errors.MalformedProxyResponse(f"statusCode must be an integer from 100 to 599, got {status!r}")
+    try:
+        return _map_response(value, status)
+    except UnicodeEncodeError as exc:
+        raise errors.MalformedProxyResponse(
+            f"a response header or cookie has a character HTTP cannot carry ({exc.object[exc.start:exc.end]!r}); "
+            "encode it (e.g. percent-encoding) before returning it") from None
+
+
+def _map_response(value: dict[str, Any], status: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     headers: list[tuple[bytes, bytes]] = []
     raw_headers = value.get("headers") or {}
     if not isinstance(raw_headers, dict):

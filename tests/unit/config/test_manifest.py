@@ -106,10 +106,6 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     assert "allowed top-level keys: functions, routes" in message
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="bug: an unknown top-level *table* (e.g. [fucntions.hello]) is reported "
-           "without its line, though the header line is easy to find")
 def test_unknown_top_level_table_names_its_line(tmp_path: Path) -> None:
     message = config_error(tmp_path, '# demo\n[fucntions.hello]\nhandler = "app.main"\n')
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:2: fucntions")
@@ -259,19 +255,11 @@ def test_routes_must_be_an_array_of_tables(tmp_path: Path) -> None:
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: routes: must be an array of tables")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="bug: route errors never search the [[routes]] tables for the key's line "
-           "(manifest.py _route's fail passes no table), so they carry no line")
 def test_route_error_names_its_line(tmp_path: Path) -> None:
     message = config_error(tmp_path, ROUTE_HEAD + 'path = "/x"\nmethods = ["GTE"]\nfunction = "hello"\n')
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:6: routes[0].methods:")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="bug: with [[routes]] first in the file, an error in routes[1] is "
-           "reported at the line of routes[0]'s key")
 def test_route_error_never_points_at_another_route(tmp_path: Path) -> None:
     message = config_error(tmp_path, """\
 [[routes]]

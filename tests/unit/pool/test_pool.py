@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -76,6 +77,8 @@ class FakeInstance:
         if gate is not None:
             await gate.pass_through()
         self.last_used = self.runtime.clock()
+        if self.lifecycle.state is State.STOPPED:  # killed while busy, as a real process would be
+            return InvokeOutcome(None, errors.ExitError("killed"), duration_ms=1.0, max_rss_kb=0, status="crash")
         outcome = dataclasses.replace(self.runtime.outcome, log_lines=[f"handled {request.request_id}"])
         if outcome.status in ("oom", "crash"):
             self.stop()
@@ -144,7 +147,7 @@ class Harness:
         They are released in time order, as a monotonic clock would have it, whatever their creation order.
         """
         held = [await self.hold(f"warm-{index}") for index in range(len(last_used))]
-        for at, (task, gate) in sorted(zip(last_used, held), key=lambda pair: pair[0]):
+        for at, (task, gate) in sorted(zip(last_used, held, strict=True), key=lambda pair: pair[0]):
             self.clock.now = at
             gate.opened.set()
             await task
@@ -491,8 +494,8 @@ def test_close_stops_every_instance_and_refuses_new_calls() -> None:
         with pytest.raises(errors.TooManyRequests):
             await h.call("late")
         gate.opened.set()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        killed = await task
+        assert (killed.record.status, killed.record.error_type) == ("crash", "Runtime.ExitError")
+        assert h.pool.live == set()
 
     run(test)
