@@ -6,6 +6,7 @@ bound). Readiness is a line the process prints (the URLs), read with a deadline;
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import math
@@ -18,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Any, Self
 from urllib.parse import urlsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -93,6 +94,10 @@ class Service:
         """Its last ``count`` lines of output, for an error message."""
         return "\n".join(f"  [{stream}] {line}" for stream, line in self.lines[-count:])
 
+    def first(self, pattern: str) -> str | None:
+        """The first line of its output (so far) that matches ``pattern``."""
+        return next((line for _, line in self.lines if re.search(pattern, line)), None)
+
     def problems(self) -> list[str]:
         """Lines of its output that look like errors or warnings."""
         return [line for _, line in self.lines if PROBLEM.search(line)]
@@ -116,10 +121,10 @@ class Service:
         self.stop()
 
 
-def start_hearth(project: Path) -> tuple[Service, str, str]:
+def start_hearth(project: Path, extra: Sequence[str] = ()) -> tuple[Service, str, str]:
     """``hearth dev`` on free ports; returns it and the gateway and control URLs from its first two lines."""
     argv = [sys.executable, "-m", "hearth", "dev", str(project), "--host", HOST, "--port", "0",
-            "--control-port", "0", "--quiet", "--no-watch"]
+            "--control-port", "0", "--quiet", "--no-watch", *extra]
     service = Service("hearth", argv)
     try:
         gateway = service.expect("stdout", r"^gateway: (http://\S+)$").group(1)
@@ -153,6 +158,23 @@ def write_project(root: Path, routes: dict[str, str]) -> None:
     for path, name in routes.items():
         lines += ["[[routes]]", f'path = "{path}"', f'function = "{name}"', ""]
     (root / "hearth.toml").write_text("\n".join(lines), encoding="utf-8")
+
+
+def add_hearth_options(parser: argparse.ArgumentParser) -> None:
+    """Flags passed through to ``hearth dev``."""
+    parser.add_argument("--memory-enforcement", choices=("auto", "cgroup", "rlimit"), default="auto",
+                        help="passed to `hearth dev` (default: %(default)s)")
+
+
+def hearth_args(args: argparse.Namespace) -> list[str]:
+    """The ``hearth dev`` arguments for the flags ``add_hearth_options`` added."""
+    return ["--memory-enforcement", args.memory_enforcement]
+
+
+def memory_enforcement(hearth: Service) -> str:
+    """What Hearth said it uses to enforce memory limits."""
+    line = hearth.first(r"memory limits: ")
+    return line.split("memory limits: ", 1)[1] if line else "unknown (Hearth did not say)"
 
 
 def address(url: str) -> tuple[str, int]:
@@ -198,10 +220,13 @@ def keepalive_gets(url: str, path: str, count: int) -> tuple[list[float], int]:
     return timings, failures
 
 
-def get_json(url: str) -> dict:  # type: ignore[type-arg]
-    """GET a control API URL and decode its JSON body."""
+def get_json(url: str) -> dict[str, Any]:
+    """GET a control API URL and decode its JSON object."""
     with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        value = json.loads(response.read())
+    if not isinstance(value, dict):
+        raise BenchError(f"{url} answered {value!r}, not a JSON object")
+    return value
 
 
 def percentile(values: Iterable[float], q: float) -> float:

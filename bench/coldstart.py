@@ -34,9 +34,12 @@ from typing import Any
 
 from _common import (
     BenchError,
+    add_hearth_options,
     fresh_get,
     get_json,
+    hearth_args,
     markdown_table,
+    memory_enforcement,
     percentile,
     start_bare_uvicorn,
     start_hearth,
@@ -133,6 +136,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="functions (cold starts) and baseline samples")
+    add_hearth_options(parser)
     args = parser.parse_args()
     if args.n < 1:
         parser.error("--n must be at least 1")
@@ -142,14 +146,14 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
             project = Path(scratch)
-            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names))})
+            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))})
             fork = time_fork(args.n)  # first, while this process has no threads
             fresh = time_fresh_interpreter(project, args.n)
             service, url = start_bare_uvicorn()
             with service:
                 _time_gets(url, ["/"], problems)
                 bare = _time_gets(url, ["/"] * args.n, problems)
-            hearth, gateway, control = start_hearth(project)
+            hearth, gateway, control = start_hearth(project, hearth_args(args))
             with hearth:
                 _time_gets(gateway, ["/warmup"], problems)
                 cold = _time_gets(gateway, paths, problems)
@@ -165,6 +169,7 @@ def main() -> int:
 
     print(f"# Cold start, hello world, {args.n} functions ({os.cpu_count()} CPUs, Python "
           f"{sys.version.split()[0]})\n")
+    print(f"Hearth memory enforcement: {memory_enforcement(hearth)}\n")
     print(markdown_table(["measurement", "p50 ms", "p99 ms", "samples"], [
         row("fork()+waitpid (floor)", fork),
         row("fresh interpreter: python -c 'import hello; hello.handler()'", fresh),

@@ -32,9 +32,12 @@ from typing import Any
 
 from _common import (
     BenchError,
+    add_hearth_options,
     get_json,
+    hearth_args,
     keepalive_gets,
     markdown_table,
+    memory_enforcement,
     percentile,
     start_bare_uvicorn,
     start_hearth,
@@ -91,8 +94,8 @@ def measure(name: str, url: str, path: str, args: argparse.Namespace) -> dict[st
     wrk = run_wrk(url + path, args.duration, args.threads, args.connections)
     keepalive_gets(url, path, WARMUP_REQUESTS)
     timings, failures = keepalive_gets(url, path, args.requests)
-    return {"wrk": wrk, "warmup": warmup, "one_p50": percentile(timings, 50), "one_p99": percentile(timings, 99),
-            "one_failures": failures}
+    return {"wrk": wrk, "warmup": warmup, "one_p50": percentile(timings, 50),
+            "one_p99": percentile(timings, 99), "one_failures": failures}
 
 
 def smaps_rollup(pid: int) -> dict[str, int] | None:
@@ -137,10 +140,11 @@ def us(seconds: float) -> str:
 
 
 def report(bare: dict[str, Any], hearth: dict[str, Any], memory: tuple[list[float], list[float], int],
-           statuses: collections.Counter[str], log_problems: list[str], args: argparse.Namespace) -> None:
-    """Print the tables and the verdicts."""
+           facts: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the tables and the verdicts; ``facts`` holds Hearth's record statuses, log problems, limits."""
     wrk_flags = f"-t{args.threads} -c{args.connections} -d{args.duration}s"
     print(f"# Warm hello: Hearth vs bare uvicorn (wrk {wrk_flags})\n")
+    print(f"Hearth memory enforcement: {facts['enforcement']}\n")
     rows = []
     for label, result in (("bare uvicorn", bare), ("Hearth /hello", hearth)):
         wrk = result["wrk"]
@@ -173,9 +177,9 @@ def report(bare: dict[str, Any], hearth: dict[str, Any], memory: tuple[list[floa
         print(f"Target USS <= {TARGET_USS_MIB:g} MiB: {verdict(median_uss <= TARGET_USS_MIB)}")
     else:
         print("No idle instance to measure: MISSED")
-    print(f"\nHearth invocation records (newest <= 10000): {dict(statuses)}")
-    print(f"Hearth log lines that look like errors: {len(log_problems)}")
-    for line in log_problems[:SHOWN_PROBLEMS]:
+    print(f"\nHearth invocation records (newest <= 10000): {dict(facts['statuses'])}")
+    print(f"Hearth log lines that look like errors: {len(facts['log_problems'])}")
+    for line in facts["log_problems"][:SHOWN_PROBLEMS]:
         print(f"  | {line}")
 
 
@@ -187,6 +191,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--requests", type=int, default=2000, help="timed GETs on one connection")
+    add_hearth_options(parser)
     args = parser.parse_args()
     if min(args.duration, args.connections, args.threads, args.requests) < 1:
         parser.error("--duration, --connections, --threads and --requests must be at least 1")
@@ -200,16 +205,17 @@ def main() -> int:
             service, url = start_bare_uvicorn()
             with service:
                 bare = measure("uvicorn", url, "/hello", args)
-            hearth_service, gateway, control = start_hearth(project)
+            hearth_service, gateway, control = start_hearth(project, hearth_args(args))
             with hearth_service:
                 hearth = measure("Hearth", gateway, "/hello", args)
                 memory = idle_memory(control)
-                statuses = record_statuses(control)
-            log_problems = hearth_service.problems()
+                facts: dict[str, Any] = {"statuses": record_statuses(control)}
+            facts["log_problems"] = hearth_service.problems()
+            facts["enforcement"] = memory_enforcement(hearth_service)
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"throughput: could not run: {exc}", file=sys.stderr)
         return 1
-    report(bare, hearth, memory, statuses, log_problems, args)
+    report(bare, hearth, memory, facts, args)
     return 0
 
 

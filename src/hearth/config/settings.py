@@ -12,6 +12,15 @@ MEMORY_ENFORCEMENT = ("auto", "cgroup", "rlimit")
 DEFAULT_CONCURRENCY_LIMIT = 1000
 
 
+def instance_base_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The few host variables an instance inherits; everything else it gets from its function's config."""
+    keep = ("PATH", "LANG", "LC_ALL", "HOME")
+    env = {name: environ[name] for name in keep if name in environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the platform runs; ``expose_errors`` is on for ``hearth dev`` and off for a production server."""
@@ -24,7 +33,7 @@ class Settings:
     memory_enforcement: str = "auto"
     python: str = sys.executable
     log_to_console: bool = True
-    base_env: Mapping[str, str] = field(default_factory=dict)
+    base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
@@ -35,12 +44,3 @@ class Settings:
                 raise ConfigError(f"{name} must be from 0 to 65535 (0 picks a free port), got {port}")
         if self.concurrency_limit < 1:
             raise ConfigError(f"concurrency limit must be at least 1, got {self.concurrency_limit}")
-
-
-def instance_base_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The few host variables an instance inherits; everything else it gets from its function's config."""
-    keep = ("PATH", "LANG", "LC_ALL", "HOME")
-    env = {name: environ[name] for name in keep if name in environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    return env

@@ -21,14 +21,18 @@ from hearth.pool.limits import MemoryLimiter
 from hearth.runtimes.python.instance import PythonInstance
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from hearth.runtimes.python.zygote import main; main({fd})"
+# The zygote runs with -S -I: no site processing, whose .pth side effects (imports of threading, random, …) would
+# add Python-level at-fork hooks and private pages to every instance. It gets the platform's resolved sys.path
+# instead, so instances import exactly what the platform can.
+_BOOT = "import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; main({fd})"
 
 
 class Zygote:
     """A running zygote process and the SEQPACKET socket to it."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, env: Mapping[str, str]) -> None:
         self.python = python
+        self.env = dict(env)  # the instance base environment: children only add to it
         self.process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._instances: dict[int, PythonInstance] = {}
@@ -44,8 +48,8 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [self.python, "-c", _BOOT.format(root=_SOURCE_ROOT, fd=theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+                [self.python, "-S", "-I", "-c", _BOOT.format(path=self.import_path(), fd=theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=self.env,
             )
         finally:
             theirs.close()
@@ -58,6 +62,12 @@ class Zygote:
         except TimeoutError:
             self.close()
             raise ServiceError(f"the Python zygote ({self.python}) did not start within {timeout_s:g} s") from None
+
+    def import_path(self) -> list[str]:
+        """The platform's own import path (site-packages included), with Hearth's source first."""
+        path = [_SOURCE_ROOT]
+        path.extend(entry for entry in sys.path if entry and entry != _SOURCE_ROOT and Path(entry).exists())
+        return path
 
     def spawn(self, instance: PythonInstance, spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
         """Ask the zygote to fork ``instance``; the fds are passed over, the caller closes its copies."""
@@ -126,7 +136,7 @@ class PythonRuntime:
                  pycache_root: Path | None = None) -> None:
         self.limiter = limiter
         self.base_env = dict(base_env)
-        self.zygote = Zygote(python)
+        self.zygote = Zygote(python, self.base_env)
         self.pycache_root = pycache_root
         self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
         self._ids = itertools.count(1)

@@ -105,13 +105,13 @@ def _enter_limits(spec: dict[str, Any]) -> None:
 def _enter_environment(spec: dict[str, Any]) -> None:
     code_dir = spec["code_dir"]
     os.chdir(code_dir)
-    os.environ.clear()
+    stale = [name for name in os.environ if name not in spec["env"]]
+    for name in stale:  # the zygote starts with the instance base environment, so this is usually empty
+        del os.environ[name]
     os.environ.update(spec["env"])
     sys.path.insert(0, code_dir)
     if spec.get("pycache"):
         sys.pycache_prefix = spec["pycache"]
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
 def _load_handler(handler: str) -> Callable[..., Any]:
@@ -133,8 +133,7 @@ def _load_handler(handler: str) -> Callable[..., Any]:
 
 
 def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.socket) -> NoReturn:
-    is_coroutine = bool(getattr(getattr(handler, "__code__", None), "co_flags", 0) & CO_COROUTINE)
-    loop: Any = None
+    runner = _Runner(spec, handler)
     recv = channel.recv
     header_size = protocol.HEADER.size
     while True:
@@ -145,18 +144,34 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
         body = _recv_exact(recv, length - 1)
         if body is None or kind != protocol.INVOKE:
             os._exit(0)
+        reply, fatal = runner.invoke(body)
+        channel.sendall(reply)
+        if fatal:
+            os._exit(1)
+
+
+class _Runner:
+    """Runs one invocation from its INVOKE body to the reply frame; ``fatal`` means the instance must end."""
+
+    def __init__(self, spec: dict[str, Any], handler: Callable[..., Any]) -> None:
+        self.spec = spec
+        self.handler = handler
+        self.is_coroutine = bool(getattr(getattr(handler, "__code__", None), "co_flags", 0) & CO_COROUTINE)
+        self.loop: Any = None
+
+    def invoke(self, body: bytes) -> tuple[bytes, bool]:
         message = orjson.loads(body)
-        context = LambdaContext(spec, message["id"], message["deadline_ms"], message.get("trace_id"))
+        context = LambdaContext(self.spec, message["id"], message["deadline_ms"], message.get("trace_id"))
         started = time.perf_counter()
         fatal = False
         try:
-            result = handler(message["event"], context)
-            if is_coroutine or hasattr(type(result), "__await__"):
-                if loop is None:
+            result = self.handler(message["event"], context)
+            if self.is_coroutine or hasattr(type(result), "__await__"):
+                if self.loop is None:
                     import asyncio  # only async handlers pay for asyncio
 
-                    loop = asyncio.new_event_loop()
-                result = loop.run_until_complete(result)
+                    self.loop = asyncio.new_event_loop()
+                result = self.loop.run_until_complete(result)
             try:
                 payload = orjson.dumps(result, option=DUMPS_OPTIONS)
                 kind = protocol.RESULT
@@ -177,9 +192,41 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
         sys.stdout.flush()
         sys.stderr.flush()
         max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        channel.sendall(protocol.frame(kind, protocol.RESULT_HEAD.pack(duration_ms, max_rss_kb) + payload))
-        if fatal:
-            os._exit(1)
+        return protocol.frame(kind, protocol.RESULT_HEAD.pack(duration_ms, max_rss_kb) + payload), fatal
+
+
+WARM_UP_MODULE = "hearth_zygote_warm_up"
+WARM_UP_CALLS = 32
+
+
+def warm_up() -> None:
+    """Run the instance's code paths in the zygote before any fork.
+
+    Python 3.11 rewrites bytecode in place the first times it runs (quickening) and fills caches lazily; done here,
+    children inherit all of it shared instead of each writing private copies of those pages.
+    """
+    write_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    folder = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"hearth-warm-up-{os.getpid()}")  # not tempfile:
+    os.makedirs(folder, exist_ok=True)  # it imports random, whose at-fork reseed would run in every instance
+    source = os.path.join(folder, WARM_UP_MODULE + ".py")
+    with open(source, "w") as module:
+        module.write("def handler(event, context):\n    return {'ok': event['n']}\n")
+    sys.path.insert(0, folder)
+    try:
+        if True:
+            runner = _Runner({"function": "warm", "version": "$LATEST", "arn": "", "memory_mb": 128,
+                              "log_group": "", "log_stream": ""}, _load_handler(WARM_UP_MODULE + ".handler"))
+            for number in range(WARM_UP_CALLS):
+                runner.invoke(orjson.dumps({"id": "warm", "deadline_ms": 0, "trace_id": None,
+                                            "event": {"n": number}}))
+    finally:
+        sys.path.remove(folder)
+        sys.modules.pop(WARM_UP_MODULE, None)
+        sys.path_importer_cache.pop(folder, None)
+        sys.dont_write_bytecode = write_bytecode
+        os.remove(source)
+        os.rmdir(folder)
 
 
 def _recv_exact(recv: Callable[[int], bytes], size: int) -> bytes | None:

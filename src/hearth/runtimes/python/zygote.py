@@ -37,6 +37,9 @@ def main(control_fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the platform decides when the zygote ends
     children: dict[int, int] = {}  # pid -> instance id
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # instances' fd 1 and 2 are pipes
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    worker.warm_up()
     gc.collect()
     gc.freeze()  # keep the collector from touching (and so copying) the pre-imported heap in children
     _send(control, {"op": "ready", "pid": os.getpid()})
