@@ -51,7 +51,8 @@ def url(sock: socket.socket) -> str:
 
 def _server(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
     config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", access_log=False,
-                            log_config=None, log_level="warning", server_header=False, date_header=False)
+                            log_config=None, log_level="warning", server_header=False, date_header=False,
+                            proxy_headers=False)  # the gateway is the edge; trusted proxies come with their own setting
     return _EmbeddedServer(config), sock
 
 

@@ -13,10 +13,8 @@ Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error body, which botocore t
 from __future__ import annotations
 
 import base64
-import dataclasses
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
@@ -25,7 +23,8 @@ import orjson
 
 from hearth import errors
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
-from hearth.model import LATEST
+from hearth.ids import new_request_id
+from hearth.model import LATEST, InvocationRecord
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
 
@@ -53,7 +52,7 @@ class ControlApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         try:
             for method, pattern, handler in self.routes:
                 found = pattern.match(scope["path"])
@@ -135,8 +134,8 @@ def _function_name(raw: str) -> str:
     return raw
 
 
-def _record_json(record: Any) -> dict[str, Any]:
-    value = dataclasses.asdict(record)
+def _record_json(record: InvocationRecord) -> dict[str, Any]:
+    value = record._asdict()
     value["cold"] = record.cold
     return value
 

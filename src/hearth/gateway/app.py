@@ -9,12 +9,12 @@ and the details stay in the logs.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
 from hearth.gateway.events import build_event, map_result
+from hearth.ids import new_request_id
 from hearth.pool.instance import InvokeRequest
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # websockets arrive with the http runtime; lifespan is off
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         try:
             match = self.platform.routes.match(scope["method"], scope["path"])

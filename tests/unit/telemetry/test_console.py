@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from hearth.model import InvocationRecord
 from hearth.telemetry.console import format_record, report_line
 
@@ -12,7 +10,7 @@ WARM = InvocationRecord(
     start=1_700_000_000.0, duration_ms=1.234, billed_ms=2, memory_mb=128, max_memory_mb=9, init_ms=None,
     status="success", error_type=None, log_lines=("hello from the handler",),
 )
-COLD = dataclasses.replace(WARM, init_ms=0.8, init_log_lines=("loading model",))
+COLD = WARM._replace(init_ms=0.8, init_log_lines=("loading model",))
 RID = WARM.request_id
 
 
@@ -27,7 +25,7 @@ def test_report_line_of_a_cold_invocation_adds_init_duration() -> None:
 
 
 def test_durations_have_two_decimals() -> None:
-    record = dataclasses.replace(WARM, duration_ms=1500.0, billed_ms=1500, init_ms=123.456)
+    record = WARM._replace(duration_ms=1500.0, billed_ms=1500, init_ms=123.456)
     assert "\tDuration: 1500.00 ms\t" in report_line(record)
     assert report_line(record).endswith("\tInit Duration: 123.46 ms")
 
@@ -52,10 +50,10 @@ def test_init_lines_come_before_start() -> None:
 
 
 def test_a_failed_invocation_still_prints_its_lines() -> None:
-    record = dataclasses.replace(WARM, status="error", error_type="KeyError", log_lines=("[ERROR] KeyError",))
+    record = WARM._replace(status="error", error_type="KeyError", log_lines=("[ERROR] KeyError",))
     assert format_record(record)[1:3] == ["[ERROR] KeyError", f"END RequestId: {RID}"]
 
 
 def test_a_throttled_call_prints_nothing() -> None:
-    record = dataclasses.replace(COLD, status="throttled", error_type="TooManyRequestsException")
+    record = COLD._replace(status="throttled", error_type="TooManyRequestsException")
     assert format_record(record) == []

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the Init phase of an on-demand instance
 EXIT_REPORT_WAIT_S = 2.0
 LOG_CAP_BYTES = 1024 * 1024  # per invocation; the rest is dropped and the drop reported
+_RESULTS = (protocol.RESULT, protocol.ERROR)
+_FLAGS_AT = protocol.RESULT_HEAD.size - 1
 _EOF = -1
 _TIMEOUT = -2
 
@@ -126,14 +128,14 @@ class PythonInstance(asyncio.Protocol):
             timer.cancel()
         self.last_used = time.monotonic()
         outcome = await self._outcome(kind, data, timeout_s)
-        self._end_lines()
+        self._end_lines(drain=kind != protocol.RESULT and kind != protocol.ERROR)
         outcome.log_lines = lines
         self._lines = []
         return outcome
 
     async def _outcome(self, kind: int, data: bytes, timeout_s: float) -> InvokeOutcome:
         if kind == protocol.RESULT or kind == protocol.ERROR:
-            duration_ms, max_rss_kb = protocol.RESULT_HEAD.unpack_from(data)
+            duration_ms, max_rss_kb, _flags = protocol.RESULT_HEAD.unpack_from(data)
             payload = data[protocol.RESULT_HEAD.size:]
             if kind == protocol.RESULT:
                 self.lifecycle.to(State.IDLE)
@@ -229,7 +231,8 @@ class PythonInstance(asyncio.Protocol):
                 return
             body = bytes(buffer[protocol.HEADER.size:end])
             del buffer[:end]
-            self._read_logs()  # everything the worker wrote before this frame is in the pipe now
+            if kind not in _RESULTS or body[_FLAGS_AT] & protocol.LOGS_PENDING:
+                self._read_logs()  # everything the worker wrote before this frame is in the pipe now
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result((kind, body))
@@ -267,9 +270,13 @@ class PythonInstance(asyncio.Protocol):
             self._log_bytes += len(raw) + 1
             self._lines.append(raw.decode("utf-8", "replace"))
 
-    def _end_lines(self) -> None:
-        """Close the current phase's lines: a last line without newline, and a note of dropped output."""
-        self._read_logs()
+    def _end_lines(self, drain: bool = True) -> None:
+        """Close the current phase's lines: a last line without newline, and a note of dropped output.
+
+        ``drain=False`` when a result frame said the pipe was already empty (the common case: no syscall).
+        """
+        if drain:
+            self._read_logs()
         if self._partial:
             self._take_log(b"\n")
         if self._log_dropped:

@@ -4,7 +4,7 @@ A frame is ``!I`` length (of the kind byte plus the body), one kind byte, then t
 
     worker → platform   READY       orjson {"pid", "init_ms"}
                         INIT_ERROR  orjson {"errorType", "errorMessage", "stackTrace", "init_ms"}
-                        RESULT      RESULT_HEAD (duration_ms, max_rss_kb) + the handler's result as JSON
+                        RESULT      RESULT_HEAD (duration_ms, max_rss_kb, flags) + the handler's result as JSON
                         ERROR       RESULT_HEAD + orjson {"errorType", "errorMessage", "stackTrace"}
     platform → worker   INVOKE      orjson {"id", "deadline_ms", "trace_id", "event"}
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 
 HEADER = struct.Struct("!IB")
-RESULT_HEAD = struct.Struct("!dQ")
+RESULT_HEAD = struct.Struct("!dQB")  # duration_ms, max_rss_kb, flags
+LOGS_PENDING = 1  # result flag: the instance's log pipe still holds unread bytes, drain it before completing
 
 READY = ord("R")
 INIT_ERROR = ord("F")

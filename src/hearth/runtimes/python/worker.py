@@ -7,11 +7,13 @@ Imports stay minimal: every module imported here is pre-imported by the zygote a
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import resource
 import socket
 import sys
+import termios
 import time
 import traceback
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from hearth import errors
 from hearth.runtimes.python import protocol
 
 CO_COROUTINE = 0x80
+RECV_SIZE = 64 * 1024  # below malloc's mmap threshold: a bigger recv buffer costs an mmap per call
 DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -137,14 +140,22 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
     recv = channel.recv
     header_size = protocol.HEADER.size
     while True:
-        head = _recv_exact(recv, header_size)
-        if head is None:
+        data = recv(RECV_SIZE)  # usually the whole frame in one call
+        if len(data) < header_size:
+            rest = _recv_exact(recv, header_size - len(data)) if data else None
+            if rest is None:
+                os._exit(0)
+            data += rest
+        length, kind = protocol.HEADER.unpack_from(data)
+        missing = length + 4 - len(data)
+        if missing > 0:
+            rest = _recv_exact(recv, missing)
+            if rest is None:
+                os._exit(0)
+            data += rest
+        if kind != protocol.INVOKE:
             os._exit(0)
-        length, kind = protocol.HEADER.unpack(head)
-        body = _recv_exact(recv, length - 1)
-        if body is None or kind != protocol.INVOKE:
-            os._exit(0)
-        reply, fatal = runner.invoke(body)
+        reply, fatal = runner.invoke(data[header_size:])
         channel.sendall(reply)
         if fatal:
             os._exit(1)
@@ -192,7 +203,20 @@ class _Runner:
         sys.stdout.flush()
         sys.stderr.flush()
         max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return protocol.frame(kind, protocol.RESULT_HEAD.pack(duration_ms, max_rss_kb) + payload), fatal
+        flags = protocol.LOGS_PENDING if _unread_log_bytes() else 0
+        return protocol.frame(kind, protocol.RESULT_HEAD.pack(duration_ms, max_rss_kb, flags) + payload), fatal
+
+
+_FIONREAD_BUFFER = bytearray(4)
+
+
+def _unread_log_bytes() -> int:
+    """Bytes written to this instance's log pipe (fd 1) that the platform has not read yet."""
+    try:
+        fcntl.ioctl(1, termios.FIONREAD, _FIONREAD_BUFFER)
+    except OSError:
+        return 1  # unknown: let the platform drain
+    return int.from_bytes(_FIONREAD_BUFFER, sys.byteorder)
 
 
 WARM_UP_MODULE = "hearth_zygote_warm_up"
