@@ -183,3 +183,19 @@ def test_one_invocation_per_instance(core: HearthProcess) -> None:
     for thread in threads:
         thread.join(30)
     assert len(set(pids)) == 2  # two concurrent calls never share an instance
+
+
+def test_instance_killed_from_outside_is_exit_error_not_oom(core: HearthProcess) -> None:
+    import os
+    import signal
+
+    result: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: result.append(httpx.get(f"{core.gateway}/limited?s=5", timeout=30)))
+    thread.start()
+    assert poll(lambda: any(i["state"] == "busy" for i in core.instances("limited")), 10)
+    pid = next(i["pid"] for i in core.instances("limited") if i["state"] == "busy")
+    os.kill(pid, signal.SIGKILL)
+    thread.join(30)
+    assert result[0].status_code == 502
+    assert result[0].json()["errorType"] == "Runtime.ExitError"
+    assert result[0].json()["errorMessage"] == "Runtime exited with error: signal: killed"

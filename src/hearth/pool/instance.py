@@ -19,7 +19,7 @@ from hearth.errors import FunctionFailure, ServiceError
 from hearth.model import FunctionSpec
 
 
-class State(enum.Enum):
+class State(enum.StrEnum):  # a StrEnum hashes in C; Enum.__hash__ is Python code, on every transition
     COLD = "cold"
     INITIALIZING = "initializing"
     IDLE = "idle"
