@@ -62,7 +62,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
-                            log_to_console=not quiet, base_env=instance_base_env(os.environ))
+                            base_env=instance_base_env(os.environ))
     except HearthError as error:
         fail(error.message)
     try:

@@ -32,7 +32,6 @@ class Settings:
     concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT
     memory_enforcement: str = "auto"
     python: str = sys.executable
-    log_to_console: bool = True
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
 
     def __post_init__(self) -> None:

@@ -128,13 +128,13 @@ class PythonInstance(asyncio.Protocol):
             timer.cancel()
         self.last_used = time.monotonic()
         outcome = await self._outcome(kind, data, timeout_s)
-        self._end_lines(drain=kind != protocol.RESULT and kind != protocol.ERROR)
+        self._end_lines(drain=kind not in _RESULTS)
         outcome.log_lines = lines
         self._lines = []
         return outcome
 
     async def _outcome(self, kind: int, data: bytes, timeout_s: float) -> InvokeOutcome:
-        if kind == protocol.RESULT or kind == protocol.ERROR:
+        if kind in _RESULTS:
             duration_ms, max_rss_kb, _flags = protocol.RESULT_HEAD.unpack_from(data)
             payload = data[protocol.RESULT_HEAD.size:]
             if kind == protocol.RESULT:

@@ -238,12 +238,10 @@ def warm_up() -> None:
         module.write("def handler(event, context):\n    return {'ok': event['n']}\n")
     sys.path.insert(0, folder)
     try:
-        if True:
-            runner = _Runner({"function": "warm", "version": "$LATEST", "arn": "", "memory_mb": 128,
-                              "log_group": "", "log_stream": ""}, _load_handler(WARM_UP_MODULE + ".handler"))
-            for number in range(WARM_UP_CALLS):
-                runner.invoke(orjson.dumps({"id": "warm", "deadline_ms": 0, "trace_id": None,
-                                            "event": {"n": number}}))
+        runner = _Runner({"function": "warm", "version": "$LATEST", "arn": "", "memory_mb": 128,
+                          "log_group": "", "log_stream": ""}, _load_handler(WARM_UP_MODULE + ".handler"))
+        for number in range(WARM_UP_CALLS):
+            runner.invoke(orjson.dumps({"id": "warm", "deadline_ms": 0, "trace_id": None, "event": {"n": number}}))
     finally:
         sys.path.remove(folder)
         sys.modules.pop(WARM_UP_MODULE, None)
