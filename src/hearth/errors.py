@@ -12,6 +12,9 @@ errors from this tree; nothing invents error strings at its call site.
     │   ├── InvalidParameterValue        400  InvalidParameterValueException
     │   ├── InvalidRequestContent        400  InvalidRequestContentException
     │   ├── RequestTooLarge              413  RequestTooLargeException
+    │   ├── ResourceConflict             409  ResourceConflictException
+    │   ├── AccessDenied                 403  AccessDeniedException
+    │   │   └── InvalidSignature         403  InvalidSignatureException
     │   └── TooManyRequests              429  TooManyRequestsException
     ├── FunctionFailure                  (the function's fault; the invocation ran, or tried to)
     │   ├── FunctionError                502  <the exception's own name>, "Unhandled"
@@ -84,6 +87,26 @@ class InvalidRequestContent(ClientError):
 class RequestTooLarge(ClientError):
     error_type = "RequestTooLargeException"
     status = 413
+
+
+class ResourceConflict(ClientError):
+    """The resource exists already, or is being changed in a way that conflicts (e.g. a stale RevisionId)."""
+
+    error_type = "ResourceConflictException"
+    status = 409
+
+
+class AccessDenied(ClientError):
+    """The caller is not authenticated: no credentials, an unknown key, or a request outside the time window."""
+
+    error_type = "AccessDeniedException"
+    status = 403
+
+
+class InvalidSignature(AccessDenied):
+    """The request's SigV4 signature does not match the one computed with the caller's secret key."""
+
+    error_type = "InvalidSignatureException"
 
 
 class TooManyRequests(ClientError):

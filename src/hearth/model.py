@@ -1,7 +1,8 @@
-"""Domain objects shared by every part of Hearth: functions, routes, projects and invocation records."""
+"""Domain objects shared by every part of Hearth: functions, versions, aliases, routes, projects and records."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,24 +32,92 @@ class FunctionSpec:
     concurrency: int | None = None
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     env: Mapping[str, str] = field(default_factory=dict)
-    version: str = LATEST
+    version: str = LATEST  # "$LATEST", or "1", "2", … for a published (immutable) version
+    description: str = ""
+    code_sha256: str = ""  # hex digest of the code package in the code store; "" for a live folder (hearth dev)
+    code_size: int = 0
+    revision_id: str = ""  # changes whenever code or configuration changes
+    last_modified: str = ""  # ISO 8601, as Lambda prints it
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}"
+        """The unqualified function ARN."""
+        return function_arn(self.name)
+
+    @property
+    def version_arn(self) -> str:
+        """The ARN qualified with this spec's version (Lambda's ``FunctionArn`` of a version)."""
+        return function_arn(self.name, self.version)
 
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
 
 
+def function_arn(name: str, qualifier: str | None = None) -> str:
+    """``arn:aws:lambda:<region>:000000000000:function:NAME[:QUALIFIER]``."""
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+@dataclass(frozen=True)
+class HeaderRule:
+    """Send calls whose request header matches to ``version`` (Tencent SCF's routing by rule).
+
+    A rule matches either one exact value (``equals``) or a numeric range ``[low, high]`` (both ends included).
+    An alias evaluates its rules, in order, before its weights.
+    """
+
+    header: str  # lower-case
+    version: str
+    equals: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def matches(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        if self.equals is not None:
+            return value == self.equals
+        try:
+            number = float(value)
+        except ValueError:
+            return False
+        if not math.isfinite(number):
+            return False
+        return (self.low is None or number >= self.low) and (self.high is None or number <= self.high)
+
+
+@dataclass(frozen=True)
+class AliasSpec:
+    """A name pointing at one version, with at most one extra version and its weight, and header rules."""
+
+    function: str
+    name: str
+    version: str
+    weights: Mapping[str, float] = field(default_factory=dict)  # Lambda's AdditionalVersionWeights (≤ 1 entry)
+    rules: tuple[HeaderRule, ...] = ()
+    description: str = ""
+    revision_id: str = ""
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.function, self.name)
+
+
 @dataclass(frozen=True)
 class RouteSpec:
-    """An HTTP method set and path pattern on the gateway that targets a function."""
+    """An HTTP method set and path pattern on the gateway that targets a function, alias or version."""
 
     path: str
     function: str
     methods: frozenset[str] | None = None  # None: any method
+    qualifier: str | None = None  # an alias name or a version number; None: $LATEST
+
+    @property
+    def target(self) -> str:
+        """``function``, ``function:alias`` or ``function:version``, as the manifest spells it."""
+        return f"{self.function}:{self.qualifier}" if self.qualifier else self.function
 
     def route_key(self, method: str) -> str:
         """API Gateway's ``routeKey`` for a request with ``method`` that matched this route."""
@@ -63,6 +132,8 @@ class Project:
     functions: Mapping[str, FunctionSpec]
     routes: tuple[RouteSpec, ...]
     manifest: Path
+    aliases: tuple[AliasSpec, ...] = ()
+    provisioned: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (function, qualifier) → instances
 
 
 class InvocationRecord(NamedTuple):
