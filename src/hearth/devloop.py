@@ -13,7 +13,7 @@ from pathlib import Path
 import watchfiles
 
 from hearth.config.manifest import MANIFEST_NAME, load_project
-from hearth.errors import ConfigError
+from hearth.errors import HearthError
 from hearth.platform import Platform
 
 DEBOUNCE_MS = 50
@@ -26,12 +26,11 @@ async def watch(root: Path, platform: Platform, report: Callable[[str], None],
     async for changes in watchfiles.awatch(root, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop,
                                            watch_filter=watchfiles.DefaultFilter(), recursive=True):
         paths = [Path(path) for _, path in changes]
-        project = None
         if any(path.name == MANIFEST_NAME and path.parent == root for path in paths):
             try:
-                project = load_project(root)
-            except ConfigError as error:
+                platform.catalog.apply(load_project(root), prune=True)
+            except HearthError as error:  # a bad manifest, or one the catalog refuses
                 report(f"manifest not reloaded, the previous one stays in force: {error.message}")
-        platform.reload(project)
+        platform.reload()
         names = ", ".join(sorted({path.name for path in paths}))
         report(f"reloaded after a change to {names}")

@@ -17,6 +17,13 @@ TIMEOUT_S_RANGE = (1, 900)
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+# Lambda's Python runtime names; all of them run on the platform's own interpreter (the zygote's).
+PYTHON_RUNTIMES = frozenset({"python", *(f"python3.{minor}" for minor in range(8, 15))})
+
+
+def runtime_family(name: str) -> str | None:
+    """The Hearth runtime that runs a Lambda runtime name (``python3.12`` → ``python``), or None if none does."""
+    return "python" if name in PYTHON_RUNTIMES else None
 
 
 @dataclass(frozen=True)

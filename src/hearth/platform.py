@@ -1,7 +1,9 @@
-"""The platform: pools for a project's functions, the runtime that feeds them, and the records they leave.
+"""The platform: the pools that run the catalog's functions, the runtime that feeds them, and their records.
 
 Both HTTP surfaces (gateway and control API) and, later, the triggers call ``Platform.invoke``; nothing else
-reaches a pool.
+reaches a pool. There is one pool per function version (``$LATEST``, ``1``, ``2``, …), created on first use;
+the catalog tells the platform when a function changed, and the platform re-syncs that function's pools:
+configuration, reserved and provisioned concurrency, deleted versions.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hearth import errors
+from hearth.catalog import Catalog
 from hearth.config.settings import Settings
 from hearth.gateway.routes import RouteTable
-from hearth.model import FunctionSpec, Project
+from hearth.model import LATEST, FunctionSpec
+from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest
 from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
 from hearth.pool.pool import FunctionPool, Invocation
@@ -26,70 +30,101 @@ REAP_INTERVAL_S = 0.25
 
 
 class Platform:
-    """Runs one project's functions with Lambda semantics."""
+    """Runs the catalog's functions with Lambda semantics."""
 
-    def __init__(self, project: Project, settings: Settings, records: RecordLog | None = None) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, records: RecordLog | None = None) -> None:
         self.settings = settings
         self.records = records or RecordLog()
-        self.project = project
-        self.routes = RouteTable(project.routes)
-        self.pools: dict[str, FunctionPool] = {}
+        self.catalog = catalog
+        self.routes = RouteTable(catalog.routes)
+        self.pools: dict[tuple[str, str], FunctionPool] = {}
+        self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None
         self.runtime: PythonRuntime | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
         self._reaper: asyncio.Task[None] | None = None
+        catalog.listeners.append(self._changed)
 
     async def start(self) -> None:
-        """Detect the host's limits, start the zygote and create the pools."""
+        """Detect the host's limits, start the zygote and bring every function's pools in line."""
         self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
         self.runtime = PythonRuntime(self.limiter, self.settings.base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
         await self.runtime.ensure_zygote()
-        for spec in self.project.functions.values():
-            self.pools[spec.name] = self._pool(spec)
+        for name in self.catalog.functions:
+            self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())
 
-    def _pool(self, spec: FunctionSpec) -> FunctionPool:
-        assert self.runtime is not None
-        return FunctionPool(spec, self.runtime, default_limit=self.settings.concurrency_limit,
-                            on_record=self.records.add)
-
-    async def invoke(self, function: str, request: InvokeRequest) -> Invocation:
-        """Run one invocation of ``function``; raises ``ResourceNotFound`` or ``TooManyRequests``."""
-        pool = self.pools.get(function)
+    async def invoke(self, function: str, request: InvokeRequest, qualifier: str | None = None,
+                     headers: Mapping[str, str] | None = None) -> Invocation:
+        """Run one invocation of ``function[:qualifier]`` (an alias picks its version by ``headers`` and weight);
+        raises ``ResourceNotFound`` or ``TooManyRequests``."""
+        spec = self.catalog.resolve(function, qualifier, headers)
+        pool = self.pools.get((function, spec.version))
         if pool is None:
-            raise errors.ResourceNotFound(f"Function not found: {function}; the project declares "
-                                          f"{', '.join(sorted(self.pools)) or 'no functions'}")
+            pool = self._pool(spec)
         return await pool.invoke(request)
 
-    def reload(self, project: Project | None = None) -> None:
-        """New code (and, when given, a new manifest): later invocations run on fresh instances."""
-        if project is not None:
-            self.project = project
-            self.routes = RouteTable(project.routes)
-        for name in list(self.pools):
-            if name not in self.project.functions:
-                self.pools.pop(name).close()
-        for spec in self.project.functions.values():
-            pool = self.pools.get(spec.name)
-            if pool is None:
-                self.pools[spec.name] = self._pool(spec)
-            else:
-                pool.update(spec)
-        if self.runtime is not None:
-            self.runtime.code_generation += 1
-            if self.runtime.pycache_root is not None:
-                old = self.runtime.pycache_root / f"g{self.runtime.code_generation - 1}"
-                shutil.rmtree(old, ignore_errors=True)
+    def _pool(self, spec: FunctionSpec) -> FunctionPool:
+        assert self.runtime is not None, "the platform has not started"
+        pool = FunctionPool(spec, self.runtime, concurrency=self.concurrency, on_record=self.records.add)
+        self.pools[(spec.name, spec.version)] = pool
+        return pool
+
+    def _changed(self, function: str | None) -> None:
+        if function is None:
+            self.routes = RouteTable(self.catalog.routes)
+        elif self.runtime is not None:  # before start() there are no pools to sync
+            self._sync(function)
+
+    def _sync(self, name: str) -> None:
+        """Bring ``name``'s pools in line with the catalog."""
+        record = self.catalog.functions.get(name)
+        pools = {version: pool for (function, version), pool in self.pools.items() if function == name}
+        if record is None:
+            for version, pool in pools.items():
+                pool.close()
+                del self.pools[(name, version)]
+            self.concurrency.reserve(name, None)
+            return
+        self.concurrency.reserve(name, record.reserved)
+        latest = pools.get(LATEST)
+        if latest is not None and latest.spec != record.latest:
+            latest.update(record.latest)
+        published = self.catalog.versions.get(name, {})
+        for version, pool in pools.items():
+            if version != LATEST and version not in published:
+                pool.close()
+                del self.pools[(name, version)]
+        wanted = self.catalog.provisioned_versions(name)
+        for version, count in wanted.items():
+            pool = self.pools.get((name, version)) or self._pool(published[version])
+            pool.set_provisioned(count)
+            pool.provision()
+        for (function, version), pool in self.pools.items():
+            if function == name and version not in wanted and pool.provisioned_target:
+                pool.set_provisioned(0)
+
+    def reload(self) -> None:
+        """The live project folder changed (``hearth dev``): later invocations run its new code on fresh instances."""
+        if self.runtime is None:
+            return
+        self.runtime.code_generation += 1
+        if self.runtime.pycache_root is not None:
+            shutil.rmtree(self.runtime.pycache_root / f"g{self.runtime.code_generation - 1}", ignore_errors=True)
+        for pool in self.pools.values():
+            if pool.spec.code_sha256 == "":  # packaged code never changes under a pool
+                pool.update(pool.spec)
 
     def instances(self) -> list[dict[str, Any]]:
         """Every live instance, for the control API and the tests."""
         listing = []
-        for name, pool in self.pools.items():
+        for (name, version), pool in self.pools.items():
             for instance in pool.live:
-                listing.append({"function": name, "version": pool.spec.version, "id": instance.id,
+                listing.append({"function": name, "version": version, "id": instance.id,
                                 "pid": instance.pid, "state": instance.lifecycle.state.value,
-                                "generation": instance.generation})
+                                "generation": instance.generation,
+                                "provisioned": instance in pool.provisioned})
         return listing
 
     async def _reap_forever(self) -> None:
@@ -97,6 +132,8 @@ class Platform:
             await asyncio.sleep(REAP_INTERVAL_S)
             for pool in list(self.pools.values()):
                 pool.reap()
+                if pool.provisioned_target:
+                    pool.provision()
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""

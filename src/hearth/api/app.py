@@ -85,8 +85,7 @@ class ControlApi:
             event = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as exc:
             raise errors.InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
-        if name not in self.platform.pools:
-            raise errors.ResourceNotFound(f"Function not found: {name}")
+        self.platform.catalog.record(name)
         if invocation_type == "DryRun":
             await respond(send, 204, [(b"x-amzn-requestid", params["request_id"].encode())], b"")
             return
@@ -109,7 +108,7 @@ class ControlApi:
 
     async def health(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
         limiter = self.platform.limiter
-        await respond_json(send, 200, {"status": "ok", "functions": sorted(self.platform.pools),
+        await respond_json(send, 200, {"status": "ok", "functions": sorted(self.platform.catalog.functions),
                                        "memory_enforcement": limiter.description if limiter else None})
 
     async def instances(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:

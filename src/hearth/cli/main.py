@@ -53,16 +53,25 @@ def cli() -> None:
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
         concurrency_limit: int, quiet: bool, no_watch: bool, hide_errors: bool) -> None:
     """Serve a project folder with live reload: gateway and control API."""
+    import tempfile
+
     from hearth import devloop, server
+    from hearth.catalog import Catalog
     from hearth.platform import Platform
+    from hearth.store.code import CodeStore
+    from hearth.store.sqlite import SqliteStore
     from hearth.telemetry.console import ConsoleLog
     from hearth.telemetry.records import RecordLog
 
+    scratch = tempfile.TemporaryDirectory(prefix="hearth-dev-")  # published versions' snapshots live here
     try:
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             base_env=instance_base_env(os.environ))
+        catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
+                          concurrency_limit=concurrency_limit)
+        catalog.apply(project, prune=True)
     except HearthError as error:
         fail(error.message)
     try:
@@ -71,7 +80,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
     except OSError as exc:
         fail(f"cannot listen on {host}: {exc.strerror}; choose another --port/--control-port (0 picks a free one)")
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
-    platform = Platform(project, settings, records)
+    platform = Platform(catalog, settings, records)
 
     def note(message: str) -> None:
         errors_out.print(f"[dim]hearth[/]: {escape(message)}")
@@ -84,7 +93,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         note(f"memory limits: {platform.limiter.description}")
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
-            note(f"route {methods} {route.path} → {route.function}")
+            note(f"route {methods} {route.path} → {route.target}")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -96,7 +105,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
             if watcher is not None:
                 await asyncio.gather(watcher, return_exceptions=True)
 
-    _run(main())
+    with scratch:
+        _run(main())
 
 
 @cli.command()

@@ -16,11 +16,15 @@ from hearth.model import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
+    LATEST,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
+    AliasSpec,
     FunctionSpec,
+    HeaderRule,
     Project,
     RouteSpec,
+    runtime_family,
 )
 
 MANIFEST_NAME = "hearth.toml"
@@ -28,10 +32,13 @@ FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime"}
+FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
+                 "description", "aliases"}
+ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
+RULE_KEYS = {"header", "equals", "range", "version"}
+ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
 ROUTE_KEYS = {"path", "methods", "function"}
 TOP_KEYS = {"functions", "routes"}
-RUNTIMES = {"python"}
 
 
 class _Source:
@@ -102,11 +109,20 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     if not isinstance(raw_functions, dict) or not raw_functions:
         raise source.error("functions", "declare at least one function as a [functions.NAME] table")
     functions = {name: _function(name, raw, root, source) for name, raw in raw_functions.items()}
+    aliases: list[AliasSpec] = []
+    provisioned: dict[tuple[str, str], int] = {}
+    for name, raw in raw_functions.items():
+        for alias, count in _aliases(name, raw.get("aliases", {}), source):
+            aliases.append(alias)
+            if count is not None:
+                provisioned[(name, alias.name)] = count
+    declared = {(alias.function, alias.name) for alias in aliases}
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
-    routes = tuple(_route(index, raw, functions, source) for index, raw in enumerate(raw_routes))
-    return Project(root=root, functions=functions, routes=routes, manifest=source.path)
+    routes = tuple(_route(index, raw, functions, declared, source) for index, raw in enumerate(raw_routes))
+    return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
+                   provisioned=provisioned)
 
 
 def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
@@ -128,8 +144,11 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
     if not isinstance(handler, str) or not HANDLER.match(handler):
         raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn")')
     runtime = raw.get("runtime", "python")
-    if runtime not in RUNTIMES:
-        raise fail("runtime", f"unknown runtime {runtime!r}; allowed: {', '.join(sorted(RUNTIMES))}")
+    if not isinstance(runtime, str) or runtime_family(runtime) is None:
+        raise fail("runtime", f'unknown runtime {runtime!r}; allowed: "python" or "python3.X" (e.g. "python3.12")')
+    description = raw.get("description", "")
+    if not isinstance(description, str) or len(description) > 256:
+        raise fail("description", "must be a string of at most 256 characters")
     memory_mb = _integer(raw, "memory_mb", DEFAULT_MEMORY_MB, MEMORY_MB_RANGE, fail)
     timeout_s = _number(raw, "timeout_s", DEFAULT_TIMEOUT_S, TIMEOUT_S_RANGE, fail)
     concurrency = raw.get("concurrency")
@@ -152,7 +171,95 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
         concurrency=concurrency,
         idle_timeout_s=idle_timeout_s,
         env=dict(env),
+        description=description,
     )
+
+
+def _aliases(function: str, raw: Any, source: _Source) -> list[tuple[AliasSpec, int | None]]:
+    """``[functions.NAME.aliases.ALIAS]`` tables: version, weights, header rules, provisioned concurrency."""
+    if not isinstance(raw, dict):
+        raise source.error(f"functions.{function}.aliases", "must be a table of [functions.NAME.aliases.ALIAS]",
+                           "aliases", f"functions.{function}")
+    found = []
+    for name, body in raw.items():
+        table = f"functions.{function}.aliases.{name}"
+
+        def fail(key: str, problem: str) -> ConfigError:
+            return source.error(f"{table}.{key}" if key else table, problem, key, table)  # noqa: B023
+
+        if not ALIAS_NAME.match(name):
+            raise fail("", "alias names use 1 to 128 letters, digits, '-' and '_', and are not only digits")
+        if not isinstance(body, dict):
+            raise fail("", "must be a table")
+        unknown = sorted(set(body) - ALIAS_KEYS)
+        if unknown:
+            raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(ALIAS_KEYS))}")
+        if "version" not in body:
+            raise fail("version", 'required: the version the alias points at, e.g. version = 2 (or "$LATEST")')
+        version = _version(body["version"], lambda problem: fail("version", problem))
+        raw_weights = body.get("weights", {})
+        if not isinstance(raw_weights, dict) or len(raw_weights) > 1:
+            raise fail("weights", 'must name at most one additional version, e.g. weights = { "3" = 0.1 }')
+        weights: dict[str, float] = {}
+        for key, weight in raw_weights.items():
+            extra = _version(key, lambda problem: fail("weights", problem))
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                raise fail("weights", f"the weight of version {extra} must be a number from 0 to 1, got {weight!r}")
+            weights[extra] = float(weight)
+        rules = tuple(_rule(index, rule, lambda problem: fail("rules", problem))
+                      for index, rule in enumerate(_list(body.get("rules", []), lambda p: fail("rules", p))))
+        description = body.get("description", "")
+        if not isinstance(description, str):
+            raise fail("description", "must be a string")
+        count = body.get("provisioned_concurrency")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise fail("provisioned_concurrency", f"must be a whole number of at least 1, got {count!r}")
+        alias = AliasSpec(function=function, name=name, version=version, weights=weights, rules=rules,
+                          description=description)
+        found.append((alias, count))
+    return found
+
+
+def _list(value: Any, fail: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise fail("must be a list of tables, e.g. rules = [{ header = \"x-env\", equals = \"gray\", version = 3 }]")
+    return value
+
+
+def _version(value: Any, fail: Any) -> str:
+    """A version as the manifest may write it: 3, "3" or "$LATEST"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return str(value)
+    if isinstance(value, str) and (value == LATEST or (value.isascii() and value.isdigit() and int(value) >= 1)):
+        return str(int(value)) if value != LATEST else value
+    raise fail(f'a version is a number from 1 (or "$LATEST"), got {value!r}')
+
+
+def _rule(index: int, raw: Any, fail: Any) -> HeaderRule:
+    if not isinstance(raw, dict):
+        raise fail(f"rule {index + 1} must be a table")
+    unknown = sorted(set(raw) - RULE_KEYS)
+    if unknown:
+        raise fail(f"rule {index + 1}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(RULE_KEYS))}")
+    header = raw.get("header")
+    if not isinstance(header, str) or not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", header):
+        raise fail(f"rule {index + 1}: header must be an HTTP header name, e.g. header = \"x-env\"")
+    if "version" not in raw:
+        raise fail(f"rule {index + 1}: version is required")
+    version = _version(raw["version"], lambda problem: fail(f"rule {index + 1}: {problem}"))
+    equals = raw.get("equals")
+    bounds = raw.get("range")
+    if (equals is None) == (bounds is None):
+        raise fail(f"rule {index + 1}: give either equals = \"value\" or range = [low, high]")
+    if equals is not None:
+        if not isinstance(equals, str):
+            raise fail(f"rule {index + 1}: equals must be a string")
+        return HeaderRule(header=header.lower(), version=version, equals=equals)
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or bounds[0] > bounds[1]):
+        raise fail(f"rule {index + 1}: range must be [low, high] with numbers and low <= high, got {bounds!r}")
+    return HeaderRule(header=header.lower(), version=version, low=float(bounds[0]), high=float(bounds[1]))
 
 
 def _integer(raw: dict[str, Any], key: str, default: int, bounds: tuple[int, int], fail: Any) -> int:
@@ -169,7 +276,8 @@ def _number(raw: dict[str, Any], key: str, default: float, bounds: tuple[float, 
     return float(value)
 
 
-def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], source: _Source) -> RouteSpec:
+def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: set[tuple[str, str]],
+           source: _Source) -> RouteSpec:
     where = f"routes[{index}]"
 
     def fail(key: str, problem: str) -> ConfigError:
@@ -184,10 +292,18 @@ def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], source: _So
     if not isinstance(path, str) or not path.startswith("/"):
         raise fail("path", 'required: a path starting with "/", e.g. "/hello/{name}"')
     _check_pattern(path, fail)
-    function = raw.get("function")
+    target = raw.get("function")
+    if not isinstance(target, str):
+        raise fail("function", 'required: "name", "name:alias" or "name:version"')
+    function, _, qualifier = target.partition(":")
     if function not in functions:
         known = ", ".join(sorted(functions))
         raise fail("function", f"unknown function {function!r}; declared functions: {known}")
+    if qualifier == LATEST:
+        qualifier = ""
+    if qualifier and not (qualifier.isascii() and qualifier.isdigit()) and (function, qualifier) not in aliases:
+        raise fail("function", f"unknown alias {qualifier!r} of {function}; declare it as "
+                               f"[functions.{function}.aliases.{qualifier}] or target a version number")
     methods = raw.get("methods")
     if methods is not None:
         if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
@@ -200,7 +316,7 @@ def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], source: _So
             if bad:
                 raise fail("methods", f"unknown method {bad[0]!r}; allowed: {', '.join(sorted(HTTP_METHODS))}")
             methods = frozenset(upper)
-    return RouteSpec(path=path, function=str(function), methods=methods)
+    return RouteSpec(path=path, function=function, methods=methods, qualifier=qualifier or None)
 
 
 def _check_pattern(path: str, fail: Any) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hearth.gateway")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 REQUEST_ID_HEADER = b"x-amzn-requestid"
+EXECUTED_VERSION_HEADER = b"x-amz-executed-version"
 _GATEWAY_MESSAGES = {404: "Not Found", 413: "Request Entity Too Large", 429: "Too Many Requests",
                      500: "Internal Server Error", 502: "Internal Server Error", 504: "Endpoint request timed out"}
 
@@ -46,12 +47,15 @@ class Gateway:
                                            "check the routes in the manifest")
             body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
             event = build_event(scope, body, match, request_id)
-            invocation = await self.platform.invoke(match.route.function, InvokeRequest(request_id, event))
+            route = match.route
+            invocation = await self.platform.invoke(route.function, InvokeRequest(request_id, event),
+                                                    route.qualifier, event["headers"])
             if invocation.error is not None:
                 raise invocation.error
             assert invocation.payload is not None
             status, headers, data = map_result(invocation.payload)
             headers.append(id_header)
+            headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
             await respond(send, status, headers, data)
         except errors.HearthError as error:
             await respond_json(send, error.status, self._error_body(error), self._error_headers(error, id_header))

@@ -99,8 +99,8 @@ class Runtime(Protocol):
 
     name: str
 
-    def create(self, spec: FunctionSpec, generation: int) -> Instance:
-        """A new COLD instance of ``spec``; ``start()`` begins its Init phase."""
+    def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> Instance:
+        """A new COLD instance of ``spec``; ``start()`` begins its Init phase (ahead of traffic if provisioned)."""
 
     async def close(self) -> None:
         """Stop everything this runtime started."""

@@ -8,7 +8,7 @@ import pytest
 
 from hearth.config.manifest import load_project
 from hearth.errors import ConfigError
-from hearth.model import FunctionSpec, Project, RouteSpec
+from hearth.model import AliasSpec, FunctionSpec, HeaderRule, Project, RouteSpec
 
 MINIMAL = '[functions.hello]\nhandler = "app.main"\n'
 
@@ -115,7 +115,7 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     message = config_error(tmp_path, MINIMAL + "\nmemroy_mb = 256\n")
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
-        "allowed: concurrency, env, handler, idle_timeout_s, memory_mb, runtime, timeout_s"
+        "allowed: aliases, concurrency, description, env, handler, idle_timeout_s, memory_mb, runtime, timeout_s"
     )
 
 
@@ -178,7 +178,8 @@ def test_malformed_handler(tmp_path: Path, handler: str) -> None:
 
 def test_unknown_runtime(tmp_path: Path) -> None:
     message = config_error(tmp_path, MINIMAL + 'runtime = "node"\n')
-    assert "hearth.toml:3: functions.hello.runtime: unknown runtime 'node'; allowed: python" in message
+    expected = "hearth.toml:3: functions.hello.runtime: unknown runtime 'node'; allowed: \"python\" or \"python3.X\""
+    assert expected in message
 
 
 def test_bad_function_name(tmp_path: Path) -> None:
@@ -302,3 +303,72 @@ def test_not_a_directory(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a directory"):
         load_project(tmp_path / "nowhere")
+
+
+# -- aliases and qualified routes ------------------------------------------------------------------------------
+
+ALIASES = MINIMAL + """\
+runtime = "python3.12"
+
+[functions.hello.aliases.live]
+version = 2
+weights = { "3" = 0.1 }
+rules = [
+  { header = "X-Env", equals = "gray", version = 3 },
+  { header = "x-uid", range = [0, 99.5], version = "$LATEST" },
+]
+description = "production"
+provisioned_concurrency = 2
+
+[functions.hello.aliases.beta]
+version = "$LATEST"
+
+[[routes]]
+path = "/live"
+function = "hello:live"
+
+[[routes]]
+path = "/v3"
+function = "hello:3"
+
+[[routes]]
+path = "/latest"
+function = "hello:$LATEST"
+"""
+
+
+def test_aliases_weights_rules_and_provisioned_concurrency_are_read(tmp_path: Path) -> None:
+    project = load(tmp_path, ALIASES)
+    live, beta = project.aliases
+    assert live == AliasSpec(function="hello", name="live", version="2", weights={"3": 0.1}, rules=(
+        HeaderRule(header="x-env", version="3", equals="gray"),
+        HeaderRule(header="x-uid", version="$LATEST", low=0.0, high=99.5),
+    ), description="production")
+    assert (beta.name, beta.version, beta.weights, beta.rules) == ("beta", "$LATEST", {}, ())
+    assert project.provisioned == {("hello", "live"): 2}
+    assert project.functions["hello"].runtime == "python3.12"
+
+
+def test_routes_target_an_alias_a_version_or_latest(tmp_path: Path) -> None:
+    routes = load(tmp_path, ALIASES).routes
+    assert [(r.function, r.qualifier, r.target) for r in routes] == [
+        ("hello", "live", "hello:live"), ("hello", "3", "hello:3"), ("hello", None, "hello")]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("weights = { \"3\" = 0.1 }", "weights = { \"3\" = 0.1, \"4\" = 0.1 }"), "at most one additional version"),
+    (("weights = { \"3\" = 0.1 }", "weights = { \"3\" = 1.5 }"), "must be a number from 0 to 1, got 1.5"),
+    (("version = 2", "version = 0"), "a version is a number from 1"),
+    (("version = 2", "verison = 2"), "unknown key; allowed: description, provisioned_concurrency, rules"),
+    (("equals = \"gray\"", "equals = \"gray\", range = [1, 2]"), "give either equals"),
+    (("range = [0, 99.5]", "range = [5, 1]"), "low <= high"),
+    (("provisioned_concurrency = 2", "provisioned_concurrency = 0"), "at least 1, got 0"),
+    (("function = \"hello:live\"", "function = \"hello:canary\""), "unknown alias 'canary' of hello"),
+    (("[functions.hello.aliases.beta]", "[functions.hello.aliases.42]"), "are not only digits"),
+])
+def test_alias_mistakes_name_the_table_and_what_is_allowed(tmp_path: Path, edit: tuple[str, str],
+                                                           expected: str) -> None:
+    assert edit[0] in ALIASES
+    message = config_error(tmp_path, ALIASES.replace(edit[0], edit[1], 1))
+    assert expected in message
+    assert "hearth.toml:" in message

@@ -12,6 +12,7 @@ import pytest
 
 from hearth import errors
 from hearth.model import FunctionSpec, InvocationRecord
+from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
 from hearth.pool.pool import FunctionPool, Invocation
 
@@ -58,6 +59,7 @@ class FakeInstance:
         self.init_log_lines: list[str] = []
         self.on_stopped: Callable[[Any], None] | None = None
         self.requests: list[str] = []
+        self.provisioned = False
 
     async def start(self) -> None:
         self.lifecycle.to(State.INITIALIZING)
@@ -111,8 +113,9 @@ class FakeRuntime:
         self.init_failure: errors.FunctionFailure | None = None
         self.outcome = InvokeOutcome(b'"ok"', None, duration_ms=12.5, max_rss_kb=20_000)
 
-    def create(self, spec: FunctionSpec, generation: int) -> FakeInstance:
+    def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> FakeInstance:
         instance = FakeInstance(self, spec, len(self.created) + 1, generation)
+        instance.provisioned = provisioned
         self.created.append(instance)
         return instance
 
@@ -128,7 +131,10 @@ class Harness:
         self.clock = Clock()
         self.runtime = FakeRuntime(self.clock)
         self.records: list[InvocationRecord] = []
-        self.pool = FunctionPool(spec, self.runtime, default_limit=default_limit, on_record=self.records.append,
+        self.concurrency = Concurrency(default_limit)
+        if spec.concurrency is not None:
+            self.concurrency.reserve(spec.name, spec.concurrency)
+        self.pool = FunctionPool(spec, self.runtime, concurrency=self.concurrency, on_record=self.records.append,
                                  clock=self.clock)
 
     async def call(self, request_id: str) -> Invocation:
@@ -497,5 +503,89 @@ def test_close_stops_every_instance_and_refuses_new_calls() -> None:
         killed = await task
         assert (killed.record.status, killed.record.error_type) == ("crash", "Runtime.ExitError")
         assert h.pool.live == set()
+
+    run(test)
+
+
+# -- provisioned concurrency -----------------------------------------------------------------------------------
+
+
+async def settle() -> None:
+    """Let background Init tasks (fake ones finish at once) run to completion."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_provisioned_instances_start_ahead_of_traffic_and_serve_without_init() -> None:
+    async def test(h: Harness) -> None:
+        h.pool.set_provisioned(2)
+        assert h.pool.provision() == 2
+        await settle()
+        assert [i.provisioned for i in h.runtime.created] == [True, True]
+        assert h.pool.provisioned_ready == 2
+        invocation = await h.call("r1")
+        assert invocation.record.init_ms is None
+        assert instance_of(h, "r1").provisioned
+        assert h.pool.provision() == 0  # target met
+
+    run(test)
+
+
+def test_provisioned_instances_are_used_before_on_demand_ones_and_never_reaped() -> None:
+    async def test(h: Harness) -> None:
+        (on_demand,) = await h.warm(1001.0)
+        h.pool.set_provisioned(1)
+        h.pool.provision()
+        await settle()
+        await h.call("r1")
+        assert instance_of(h, "r1").provisioned
+        h.clock.now += 10_000
+        assert h.pool.reap() == 1
+        assert h.runtime.stopped == [on_demand]
+        assert h.pool.provisioned_ready == 1
+
+    run(test)
+
+
+def test_a_provisioned_instance_that_dies_is_replaced() -> None:
+    async def test(h: Harness) -> None:
+        h.pool.set_provisioned(1)
+        h.pool.provision()
+        await settle()
+        h.runtime.outcome = InvokeOutcome(None, errors.ExitError("boom"), 1.0, 0, status="crash")
+        await h.call("r1")
+        assert h.pool.provisioned_ready == 0
+        assert h.pool.provision() == 1
+        await settle()
+        assert h.pool.provisioned_ready == 1
+
+    run(test)
+
+
+def test_a_failed_provisioned_init_is_reported_and_retried_later() -> None:
+    async def test(h: Harness) -> None:
+        h.runtime.init_failure = errors.ImportModuleError("No module named 'app'")
+        h.pool.set_provisioned(1)
+        h.pool.provision()
+        await settle()
+        assert h.pool.provision_error == "Runtime.ImportModuleError: No module named 'app'"
+        assert h.pool.provision() == 0  # backing off
+        h.runtime.init_failure = None
+        h.clock.now += 60
+        assert h.pool.provision() == 1
+        await settle()
+        assert (h.pool.provisioned_ready, h.pool.provision_error) == (1, None)
+
+    run(test)
+
+
+def test_lowering_the_provisioned_target_stops_idle_provisioned_instances() -> None:
+    async def test(h: Harness) -> None:
+        h.pool.set_provisioned(3)
+        h.pool.provision()
+        await settle()
+        h.pool.set_provisioned(1)
+        assert len(h.runtime.stopped) == 2
+        assert h.pool.provisioned_ready == 1
 
     run(test)

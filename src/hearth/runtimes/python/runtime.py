@@ -149,11 +149,13 @@ class PythonRuntime:
                     await self.zygote.start()
         return self.zygote
 
-    def create(self, spec: FunctionSpec, generation: int) -> PythonInstance:
+    def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> PythonInstance:
         instance_id = next(self._ids)
-        return PythonInstance(self, spec, instance_id, generation, self.child_spec(spec, instance_id, generation))
+        child = self.child_spec(spec, instance_id, generation, provisioned=provisioned)
+        return PythonInstance(self, spec, instance_id, generation, child)
 
-    def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int) -> dict[str, Any]:
+    def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int, *,
+                   provisioned: bool = False) -> dict[str, Any]:
         """Everything the forked child needs to become an instance of ``spec``."""
         stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         env = dict(self.base_env)
@@ -169,7 +171,7 @@ class PythonRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
         })
         env.update(spec.env)
         child: dict[str, Any] = {

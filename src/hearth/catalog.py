@@ -1,0 +1,487 @@
+"""The catalog: every function, version, alias, route and concurrency setting the platform serves.
+
+Every change goes through here — the Lambda API, ``hearth deploy`` (apply a project) and ``hearth dev`` (apply
+the manifest at start and after each edit). An operation validates, writes to the store, updates the in-memory
+view, then tells the listeners which function changed (``None``: the routes), so the platform can re-sync its
+pools. A batch (``apply``) is one store transaction: if any part fails, nothing is written and the in-memory view
+is reloaded from the store.
+
+Reads on the request path (``resolve``) are plain dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import random
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
+
+from hearth import errors
+from hearth.config.package import pack
+from hearth.model import LATEST, AliasSpec, FunctionSpec, Project, RouteSpec
+from hearth.pool.concurrency import check_reservation
+from hearth.store.base import FunctionRecord, Store
+from hearth.store.code import CodePackage, CodeStore
+
+ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
+Listener = Callable[[str | None], None]
+
+
+class Change(NamedTuple):
+    """One line of what an operation did: ``created``, ``updated``, ``unchanged``, ``deleted`` or ``skipped``."""
+
+    action: str
+    subject: str  # "function hello", "alias hello:live", "route GET /hello"
+    detail: str = ""
+
+
+def now_text() -> str:
+    """Lambda's ``LastModified`` format: ``2026-11-21T10:10:10.123+0000``."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _revision() -> str:
+    return str(uuid.uuid4())
+
+
+def _same_function(a: FunctionSpec, b: FunctionSpec) -> bool:
+    """Equal code and configuration, ignoring what changes with every write (revision, time, version)."""
+    blank = {"revision_id": "", "last_modified": "", "version": LATEST}
+    return dataclasses.replace(a, **blank) == dataclasses.replace(b, **blank)  # type: ignore[arg-type]
+
+
+class Catalog:
+    """The platform's functions and their versions, aliases, routes and concurrency, backed by a ``Store``."""
+
+    def __init__(self, store: Store, code: CodeStore, *, concurrency_limit: int,
+                 choose: Callable[[], float] = random.random) -> None:
+        self.store = store
+        self.code = code
+        self.concurrency_limit = concurrency_limit
+        self.choose = choose  # the source of weighted-alias picks, a seam for tests
+        self.listeners: list[Listener] = []
+        self._pending: set[str | None] | None = None  # changes held back while a batch runs
+        self._load()
+
+    def _load(self) -> None:
+        state = self.store.load()
+        self.functions: dict[str, FunctionRecord] = dict(state.functions)
+        self.versions: dict[str, dict[str, FunctionSpec]] = {name: dict(v) for name, v in state.versions.items()}
+        self.aliases: dict[str, dict[str, AliasSpec]] = {name: dict(a) for name, a in state.aliases.items()}
+        self.provisioned: dict[tuple[str, str], int] = dict(state.provisioned)
+        self.routes: tuple[RouteSpec, ...] = tuple(state.routes)
+        for name in self.functions:
+            self.versions.setdefault(name, {})
+            self.aliases.setdefault(name, {})
+
+    # -- reads -------------------------------------------------------------------------------------------------
+
+    def record(self, name: str) -> FunctionRecord:
+        record = self.functions.get(name)
+        if record is None:
+            raise errors.ResourceNotFound(f"Function not found: {name}")
+        return record
+
+    def spec(self, name: str, qualifier: str | None = None) -> FunctionSpec:
+        """The spec of ``name`` at ``qualifier`` ($LATEST, a version, or an alias: its main version)."""
+        record = self.record(name)
+        if qualifier is None or qualifier == LATEST:
+            return record.latest
+        version = self.versions[name].get(qualifier)
+        if version is not None:
+            return version
+        alias = self.aliases[name].get(qualifier)
+        if alias is not None:
+            return self.spec(name, alias.version)
+        raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}; no such version or alias")
+
+    def alias(self, name: str, alias: str) -> AliasSpec:
+        self.record(name)
+        found = self.aliases[name].get(alias)
+        if found is None:
+            raise errors.ResourceNotFound(f"Alias not found: {name}:{alias}")
+        return found
+
+    def resolve(self, name: str, qualifier: str | None, headers: Mapping[str, str] | None = None) -> FunctionSpec:
+        """The version a call to ``name[:qualifier]`` runs: header rules first, then the alias's weights."""
+        if qualifier is None:
+            record = self.functions.get(name)
+            if record is None:
+                raise errors.ResourceNotFound(f"Function not found: {name}")
+            return record.latest
+        aliases = self.aliases.get(name)
+        alias = aliases.get(qualifier) if aliases is not None else None
+        if alias is None:
+            return self.spec(name, qualifier)
+        versions = self.versions[name]
+        if alias.rules and headers is not None:
+            for rule in alias.rules:
+                if rule.matches(headers.get(rule.header)):
+                    return versions[rule.version] if rule.version != LATEST else self.functions[name].latest
+        for version, weight in alias.weights.items():
+            if self.choose() < weight:
+                return versions[version]
+        return versions[alias.version] if alias.version != LATEST else self.functions[name].latest
+
+    def versions_of(self, name: str) -> list[FunctionSpec]:
+        """$LATEST, then the published versions in order."""
+        record = self.record(name)
+        published = sorted(self.versions[name].values(), key=lambda spec: int(spec.version))
+        return [record.latest, *published]
+
+    def referenced_code(self) -> set[str]:
+        """Every code package some function or version still uses."""
+        used = {record.latest.code_sha256 for record in self.functions.values()}
+        used.update(spec.code_sha256 for versions in self.versions.values() for spec in versions.values())
+        used.discard("")
+        return used
+
+    # -- batches and notification ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group operations into one transaction; listeners hear of the changes once it has committed."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = set()
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            self._pending = None
+            self._load()  # memory may hold part of the batch: the store has none of it
+            raise
+        changed, self._pending = self._pending, None
+        for subject in sorted(changed, key=lambda s: (s is None, s or "")):
+            self._notify(subject)
+
+    def _changed(self, subject: str | None) -> None:
+        if self._pending is not None:
+            self._pending.add(subject)
+        else:
+            self._notify(subject)
+
+    def _notify(self, subject: str | None) -> None:
+        for listener in self.listeners:
+            listener(subject)
+
+    # -- functions ---------------------------------------------------------------------------------------------
+
+    def create_function(self, spec: FunctionSpec, reserved: int | None = None) -> FunctionSpec:
+        """Add a new function at $LATEST; ``ResourceConflict`` if the name is taken."""
+        if spec.name in self.functions:
+            raise errors.ResourceConflict(f"Function already exist: {spec.name}")
+        if reserved is not None:
+            check_reservation(self.concurrency_limit, self._reservations(), spec.name, reserved)
+        spec = dataclasses.replace(spec, version=LATEST, revision_id=_revision(), last_modified=now_text())
+        record = FunctionRecord(latest=spec, reserved=reserved, last_version=0, created=spec.last_modified)
+        self.store.put_function(record)
+        self.functions[spec.name] = record
+        self.versions[spec.name] = {}
+        self.aliases[spec.name] = {}
+        self._changed(spec.name)
+        return spec
+
+    def update_function(self, spec: FunctionSpec, revision_id: str | None = None) -> tuple[FunctionSpec, bool]:
+        """Replace $LATEST's code and configuration; returns the spec and whether anything changed."""
+        record = self.record(spec.name)
+        self._check_revision(record.latest.revision_id, revision_id, "GetFunction")
+        if _same_function(record.latest, spec):
+            return record.latest, False
+        spec = dataclasses.replace(spec, version=LATEST, revision_id=_revision(), last_modified=now_text())
+        record = dataclasses.replace(record, latest=spec)
+        self.store.put_function(record)
+        self.functions[spec.name] = record
+        self._changed(spec.name)
+        return spec, True
+
+    def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        """Delete the function with everything it has, or only one published version of it."""
+        self.record(name)
+        if qualifier is not None and qualifier != LATEST:
+            if qualifier not in self.versions[name]:
+                raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}")
+            users = sorted(a.name for a in self.aliases[name].values()
+                           if a.version == qualifier or qualifier in a.weights
+                           or any(rule.version == qualifier for rule in a.rules))
+            if users:
+                raise errors.ResourceConflict(f"Version {qualifier} of {name} is used by alias(es) "
+                                              f"{', '.join(users)}; point them elsewhere first")
+            with self.batch():
+                self.store.delete_version(name, qualifier)
+                self.store.delete_provisioned(name, qualifier)
+                del self.versions[name][qualifier]
+                self.provisioned.pop((name, qualifier), None)
+                self._changed(name)
+            return
+        with self.batch():
+            self.store.delete_function(name)
+            del self.functions[name]
+            self.versions.pop(name, None)
+            self.aliases.pop(name, None)
+            for key in [key for key in self.provisioned if key[0] == name]:
+                del self.provisioned[key]
+            remaining = tuple(route for route in self.routes if route.function != name)
+            if remaining != self.routes:
+                self._set_routes(remaining)
+            self._changed(name)
+
+    def publish_version(self, name: str, description: str = "", revision_id: str | None = None,
+                        code_sha256: str | None = None) -> FunctionSpec:
+        """Snapshot $LATEST as the next numbered version; if nothing changed since the last one, that one."""
+        record = self.record(name)
+        latest = record.latest
+        self._check_revision(latest.revision_id, revision_id, "GetFunction")
+        if latest.code_sha256 == "":  # a live folder (hearth dev): freeze its current content
+            package = self._snapshot(latest)
+            latest = dataclasses.replace(latest, code_dir=package.path, code_sha256=package.sha256,
+                                         code_size=package.size)
+        if code_sha256 is not None and code_sha256 != latest.code_sha256:
+            raise errors.InvalidParameterValue(f"CodeSha256 {code_sha256} does not match the code of {name}:"
+                                               f"{LATEST} ({latest.code_sha256}); fetch it again with GetFunction")
+        published = self.versions[name]
+        if published:
+            last = published[max(published, key=int)]
+            if _same_function(dataclasses.replace(last, description=""),
+                              dataclasses.replace(latest, description="")):
+                return last
+        number = str(record.last_version + 1)
+        spec = dataclasses.replace(latest, version=number, description=description or latest.description,
+                                   revision_id=_revision(), last_modified=now_text())
+        with self.batch():
+            self.store.put_version(spec)
+            self.store.put_function(dataclasses.replace(record, last_version=record.last_version + 1))
+            self.functions[name] = dataclasses.replace(record, last_version=record.last_version + 1)
+            published[number] = spec
+            self._changed(name)
+        return spec
+
+    def _snapshot(self, spec: FunctionSpec) -> CodePackage:
+        data, _files, _size = pack([spec.code_dir])
+        package, _stored = self.code.put(data)
+        return package
+
+    # -- aliases -----------------------------------------------------------------------------------------------
+
+    def put_alias(self, alias: AliasSpec, *, create: bool, revision_id: str | None = None) -> AliasSpec:
+        """Create (``create``) or replace an alias after checking its name, versions, weights and rules."""
+        self.record(alias.function)
+        existing = self.aliases[alias.function].get(alias.name)
+        if create and existing is not None:
+            raise errors.ResourceConflict(f"Alias already exists: {alias.arn}")
+        if not create and existing is None:
+            raise errors.ResourceNotFound(f"Alias not found: {alias.arn}")
+        if existing is not None:
+            self._check_revision(existing.revision_id, revision_id, "GetAlias")
+        self._check_alias(alias)
+        if existing is not None and dataclasses.replace(existing, revision_id="") == alias:
+            return existing
+        alias = dataclasses.replace(alias, revision_id=_revision())
+        self.store.put_alias(alias)
+        self.aliases[alias.function][alias.name] = alias
+        self._changed(alias.function)
+        return alias
+
+    def _check_alias(self, alias: AliasSpec) -> None:
+        if not ALIAS_NAME.match(alias.name):
+            raise errors.InvalidParameterValue(f"Alias name {alias.name!r} is not valid: use 1 to 128 letters, "
+                                               "digits, '-' or '_', not only digits")
+        published = self.versions[alias.function]
+
+        def exists(version: str, what: str, latest_ok: bool) -> None:
+            if version == LATEST and latest_ok:
+                return
+            if version not in published:
+                raise errors.ResourceNotFound(f"Function not found: {alias.function}:{version} ({what} of alias "
+                                              f"{alias.name}); publish it first")
+
+        exists(alias.version, "the version", latest_ok=True)
+        if len(alias.weights) > 1:
+            raise errors.InvalidParameterValue("AdditionalVersionWeights may name only one additional version")
+        for version, weight in alias.weights.items():
+            exists(version, "the additional version", latest_ok=False)
+            if alias.version == LATEST:
+                raise errors.InvalidParameterValue("An alias with weighted routing must point at a published "
+                                                   "version, not $LATEST")
+            if version == alias.version:
+                raise errors.InvalidParameterValue(f"The additional version {version} must differ from the "
+                                                   "alias's version")
+            if not 0.0 <= weight <= 1.0:
+                raise errors.InvalidParameterValue(f"The weight of version {version} must be from 0 to 1, "
+                                                   f"got {weight}")
+        for rule in alias.rules:
+            exists(rule.version, f"the rule on header {rule.header!r}", latest_ok=True)
+            if (rule.equals is None) == (rule.low is None and rule.high is None):
+                raise errors.InvalidParameterValue(f"The rule on header {rule.header!r} needs either an exact "
+                                                   "value or a numeric range")
+            if rule.low is not None and rule.high is not None and rule.low > rule.high:
+                raise errors.InvalidParameterValue(f"The range of the rule on header {rule.header!r} is empty: "
+                                                   f"{rule.low:g} > {rule.high:g}")
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.alias(name, alias)
+        with self.batch():
+            self.store.delete_alias(name, alias)
+            self.store.delete_provisioned(name, alias)
+            del self.aliases[name][alias]
+            self.provisioned.pop((name, alias), None)
+            self._changed(name)
+
+    # -- concurrency -------------------------------------------------------------------------------------------
+
+    def _reservations(self) -> dict[str, int]:
+        return {name: r.reserved for name, r in self.functions.items() if r.reserved is not None}
+
+    def set_reserved(self, name: str, count: int | None) -> bool:
+        """Set or (``None``) remove ``name``'s reserved concurrency; returns whether it changed."""
+        record = self.record(name)
+        if count is not None:
+            check_reservation(self.concurrency_limit, self._reservations(), name, count)
+            provisioned = sum(n for (function, _), n in self.provisioned.items() if function == name)
+            if provisioned > count:
+                raise errors.InvalidParameterValue(f"{name} has {provisioned} provisioned instances; reserved "
+                                                   f"concurrency cannot be lower ({count})")
+        if record.reserved == count:
+            return False
+        record = dataclasses.replace(record, reserved=count)
+        self.store.put_function(record)
+        self.functions[name] = record
+        self._changed(name)
+        return True
+
+    def set_provisioned(self, name: str, qualifier: str, count: int) -> bool:
+        """Keep ``count`` instances of a version or alias initialized; returns whether it changed."""
+        record = self.record(name)
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue("Provisioned concurrency cannot be configured on $LATEST; use a "
+                                               "published version or an alias")
+        if qualifier not in self.versions[name] and qualifier not in self.aliases[name]:
+            raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}; no such version or alias")
+        if count < 1:
+            raise errors.InvalidParameterValue(f"ProvisionedConcurrentExecutions must be at least 1, got {count}")
+        others = sum(n for (function, q), n in self.provisioned.items() if function == name and q != qualifier)
+        if record.reserved is not None and others + count > record.reserved:
+            raise errors.InvalidParameterValue(f"Provisioned concurrency of {others + count} for {name} would "
+                                               f"exceed its reserved concurrency of {record.reserved}")
+        if others + count > self.concurrency_limit:
+            raise errors.InvalidParameterValue(f"Provisioned concurrency of {others + count} exceeds the "
+                                               f"platform's concurrency limit of {self.concurrency_limit}")
+        if self.provisioned.get((name, qualifier)) == count:
+            return False
+        self.store.put_provisioned(name, qualifier, count)
+        self.provisioned[(name, qualifier)] = count
+        self._changed(name)
+        return True
+
+    def delete_provisioned(self, name: str, qualifier: str) -> None:
+        self.record(name)
+        if (name, qualifier) not in self.provisioned:
+            raise errors.ResourceNotFound(f"No provisioned concurrency configuration for {name}:{qualifier}")
+        self.store.delete_provisioned(name, qualifier)
+        del self.provisioned[(name, qualifier)]
+        self._changed(name)
+
+    def provisioned_versions(self, name: str) -> dict[str, int]:
+        """How many provisioned instances each version of ``name`` should keep (aliases count for their version)."""
+        wanted: dict[str, int] = {}
+        for (function, qualifier), count in self.provisioned.items():
+            if function != name:
+                continue
+            alias = self.aliases[name].get(qualifier)
+            version = alias.version if alias is not None else qualifier
+            if version in self.versions[name]:
+                wanted[version] = wanted.get(version, 0) + count
+        return wanted
+
+    # -- routes ------------------------------------------------------------------------------------------------
+
+    def _set_routes(self, routes: tuple[RouteSpec, ...]) -> None:
+        self.store.replace_routes(routes)
+        self.routes = routes
+        self._changed(None)
+
+    # -- projects ----------------------------------------------------------------------------------------------
+
+    def apply(self, project: Project, package: CodePackage | None = None, *, prune: bool = False) -> list[Change]:
+        """Make the catalog match ``project``: its functions (code from ``package``, or the live folder),
+        reserved and provisioned concurrency, aliases and routes. Functions it does not declare are kept, unless
+        ``prune`` (``hearth dev``, where the manifest is the whole truth)."""
+        changes: list[Change] = []
+        with self.batch():
+            if prune:
+                for name in sorted(set(self.functions) - set(project.functions)):
+                    self.delete_function(name)
+                    changes.append(Change("deleted", f"function {name}"))
+            for spec in project.functions.values():
+                if package is not None:
+                    spec = dataclasses.replace(spec, code_dir=package.path, code_sha256=package.sha256,
+                                               code_size=package.size)
+                subject = f"function {spec.name}"
+                if spec.name not in self.functions:
+                    self.create_function(spec)
+                    changes.append(Change("created", subject))
+                else:
+                    _, updated = self.update_function(spec)
+                    changes.append(Change("updated" if updated else "unchanged", subject))
+                if self.set_reserved(spec.name, spec.concurrency):
+                    changes.append(Change("updated", f"concurrency {spec.name}",
+                                          f"reserved {spec.concurrency}" if spec.concurrency is not None
+                                          else "unreserved"))
+            for alias in project.aliases:
+                changes.append(self._apply_alias(alias))
+            for (name, qualifier), count in project.provisioned.items():
+                try:
+                    if self.set_provisioned(name, qualifier, count):
+                        changes.append(Change("updated", f"provisioned {name}:{qualifier}", f"{count} instances"))
+                except errors.ResourceNotFound as missing:
+                    changes.append(Change("skipped", f"provisioned {name}:{qualifier}", missing.message))
+            changes.extend(self._apply_routes(project))
+        return changes
+
+    def _apply_alias(self, alias: AliasSpec) -> Change:
+        subject = f"alias {alias.function}:{alias.name}"
+        existing = self.aliases[alias.function].get(alias.name)
+        try:
+            stored = self.put_alias(alias, create=existing is None)
+        except errors.ResourceNotFound as missing:  # the version is not published yet: say so, go on
+            return Change("skipped", subject, f"{missing.message}: run `hearth publish {alias.function}`")
+        if existing is None:
+            return Change("created", subject, f"→ version {alias.version}")
+        return Change("unchanged" if stored is existing else "updated", subject, f"→ version {alias.version}")
+
+    def _apply_routes(self, project: Project) -> list[Change]:
+        """The project's routes replace the routes of its functions and any route on the same path and method."""
+        ours = set(project.functions)
+
+        def clashes(route: RouteSpec) -> bool:
+            return any(route.path == new.path and (route.methods is None or new.methods is None
+                                                   or bool(route.methods & new.methods))
+                       for new in project.routes)
+
+        kept = tuple(r for r in self.routes if r.function not in ours and not clashes(r))
+        routes = kept + tuple(project.routes)
+        changes = [Change("created" if route not in self.routes else "unchanged", _route_subject(route),
+                          f"→ {route.target}") for route in project.routes]
+        changes.extend(Change("deleted", _route_subject(route), f"→ {route.target}")
+                       for route in self.routes if route not in routes)
+        if routes != self.routes:
+            self._set_routes(routes)
+        return changes
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_revision(current: str, expected: str | None, getter: str) -> None:
+        if expected is not None and expected != current:
+            raise errors.ResourceConflict(f"The Revision Id provided does not match the latest Revision Id. "
+                                          f"Call the {getter} API to retrieve the latest Revision Id")
+
+
+def _route_subject(route: RouteSpec) -> str:
+    methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
+    return f"route {methods} {route.path}"
