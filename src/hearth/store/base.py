@@ -1,0 +1,161 @@
+"""What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
+
+A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes) so that
+``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
+
+Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
+dataclass fields, so a field added to the model is stored without touching this module; a field of a type JSON
+cannot hold fails loudly when it is written rather than being lost on the next restart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from hearth.errors import ServiceError
+from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    """A stored function: its ``$LATEST`` spec and the settings that belong to the function, not to a version."""
+
+    latest: FunctionSpec
+    reserved: int | None  # reserved concurrency; None: unreserved
+    last_version: int  # highest version number ever published; numbers are never reused, even after deletes
+    created: str  # ISO 8601
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """Everything a store holds, as ``load`` returns it at start-up."""
+
+    functions: dict[str, FunctionRecord]
+    versions: dict[str, dict[str, FunctionSpec]]  # function → version number string → spec
+    aliases: dict[str, dict[str, AliasSpec]]  # function → alias name → alias
+    provisioned: dict[tuple[str, str], int]  # (function, qualifier) → requested instances
+    routes: tuple[RouteSpec, ...]  # in declaration order
+
+
+class Store(Protocol):
+    """Persistence for the control plane. Each write outside ``transaction()`` commits on its own."""
+
+    def load(self) -> StoredState:
+        """Everything stored, read as one consistent snapshot."""
+
+    def put_function(self, record: FunctionRecord) -> None:
+        """Insert or replace a function; its versions, aliases and provisioned settings are kept."""
+
+    def delete_function(self, name: str) -> None:
+        """Delete a function with its versions, aliases and provisioned settings."""
+
+    def put_version(self, spec: FunctionSpec) -> None:
+        """Store a published version; ``spec.version`` is ``"1"``, ``"2"``, …"""
+
+    def delete_version(self, function: str, version: str) -> None:
+        """Delete a published version and its provisioned setting."""
+
+    def put_alias(self, alias: AliasSpec) -> None:
+        """Insert or replace an alias."""
+
+    def delete_alias(self, function: str, name: str) -> None:
+        """Delete an alias and its provisioned setting."""
+
+    def put_provisioned(self, function: str, qualifier: str, count: int) -> None:
+        """Set the provisioned instances requested for a version or alias."""
+
+    def delete_provisioned(self, function: str, qualifier: str) -> None:
+        """Forget the provisioned instances requested for a version or alias."""
+
+    def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
+        """Replace the whole route table, keeping the given order."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes so that all or none of them are stored; nesting is allowed."""
+
+    def close(self) -> None:
+        """Release the store; further calls are errors."""
+
+
+def encode_function(spec: FunctionSpec) -> bytes:
+    """A FunctionSpec as a JSON document."""
+    doc = _fields(spec)
+    doc["code_dir"] = str(spec.code_dir)
+    doc["env"] = dict(spec.env)
+    return _dumps(doc, f"function {spec.name!r}")
+
+
+def decode_function(data: bytes | str) -> FunctionSpec:
+    """The FunctionSpec ``encode_function`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    doc = _loads(data)
+    doc["code_dir"] = Path(doc["code_dir"])
+    return FunctionSpec(**doc)
+
+
+def encode_alias(alias: AliasSpec) -> bytes:
+    """An AliasSpec, with its weights and header rules, as a JSON document."""
+    doc = _fields(alias)
+    doc["weights"] = dict(alias.weights)
+    doc["rules"] = [_fields(rule) for rule in alias.rules]
+    return _dumps(doc, f"alias {alias.function}:{alias.name}")
+
+
+def decode_alias(data: bytes | str) -> AliasSpec:
+    """The AliasSpec ``encode_alias`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    doc = _loads(data)
+    doc["rules"] = tuple(HeaderRule(**rule) for rule in doc.get("rules", ()))
+    return AliasSpec(**doc)
+
+
+def encode_route(route: RouteSpec) -> bytes:
+    """A RouteSpec as a JSON document; its method set becomes a sorted list, or null for any method."""
+    doc = _fields(route)
+    doc["methods"] = None if route.methods is None else sorted(route.methods)
+    return _dumps(doc, f"route {route.path}")
+
+
+def decode_route(data: bytes | str) -> RouteSpec:
+    """The RouteSpec ``encode_route`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    doc = _loads(data)
+    methods = doc.get("methods")
+    doc["methods"] = None if methods is None else frozenset(methods)
+    return RouteSpec(**doc)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    # Shallow on purpose: asdict() would deep-copy and turn nested dataclasses into dicts we convert ourselves.
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _dumps(doc: dict[str, Any], what: str) -> bytes:
+    _check_finite(doc, what)
+    try:
+        return orjson.dumps(doc)
+    except TypeError as exc:  # a model field of a type JSON cannot hold: a bug here, not the caller's
+        raise ServiceError(f"cannot store {what}: {exc}") from exc
+
+
+def _check_finite(value: object, what: str) -> None:
+    # orjson writes NaN and ±inf as null, which would come back as None after a restart.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ServiceError(f"cannot store {what}: {value} is not a finite number")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item, what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_finite(item, what)
+
+
+def _loads(data: bytes | str) -> dict[str, Any]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a JSON object, found {type(doc).__name__}")
+    return doc

@@ -1,0 +1,334 @@
+"""The default state store: one SQLite file in WAL mode, or an in-memory database for ``hearth dev``.
+
+Keys live in real columns (so SQLite enforces uniqueness and cascades deletes); specs live in a JSON column
+(see ``base``). The schema carries its version in ``PRAGMA user_version``: each entry of ``_MIGRATIONS`` takes the
+schema one step further, so a later Hearth can upgrade a file in place, and an older Hearth refuses a newer file
+instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from hearth import __version__
+from hearth.errors import ConfigError, ServiceError
+from hearth.model import AliasSpec, FunctionSpec, RouteSpec
+from hearth.store.base import (
+    FunctionRecord,
+    StoredState,
+    decode_alias,
+    decode_function,
+    decode_route,
+    encode_alias,
+    encode_function,
+    encode_route,
+)
+
+MEMORY = ":memory:"
+BUSY_TIMEOUT_S = 5.0  # another process (a CLI, a second server) holding the write lock briefly is not an error
+
+_T = TypeVar("_T")
+
+_VERSION_NUMBER = re.compile(r"[1-9][0-9]*")
+
+# _MIGRATIONS[n] takes the schema from version n to n + 1; append, never edit a released entry.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        """CREATE TABLE functions (
+            name TEXT PRIMARY KEY,
+            spec BLOB NOT NULL,
+            reserved INTEGER,
+            last_version INTEGER NOT NULL CHECK (last_version >= 0),
+            created TEXT NOT NULL
+        )""",
+        """CREATE TABLE versions (
+            function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            spec BLOB NOT NULL,
+            PRIMARY KEY (function, version)
+        )""",
+        """CREATE TABLE aliases (
+            function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            spec BLOB NOT NULL,
+            PRIMARY KEY (function, name)
+        )""",
+        """CREATE TABLE provisioned (
+            function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+            qualifier TEXT NOT NULL,
+            count INTEGER NOT NULL CHECK (count >= 0),
+            PRIMARY KEY (function, qualifier)
+        )""",
+        # Routes may name a function that is not (or no longer) stored: the gateway answers for those.
+        """CREATE TABLE routes (
+            position INTEGER PRIMARY KEY,
+            spec BLOB NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class SqliteStore:
+    """A ``Store`` on one SQLite connection, used from one thread; ``SqliteStore.memory()`` keeps nothing."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.location = str(path)
+        self._depth = 0  # how many transaction() blocks are open
+        self._conn = self._open()
+
+    @classmethod
+    def memory(cls) -> SqliteStore:
+        """An ephemeral store that lives as long as this object (``hearth dev``)."""
+        return cls(MEMORY)
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.location == MEMORY
+
+    # -- opening -------------------------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if not self.ephemeral:
+                Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: the module issues no implicit BEGIN; transaction() does it explicitly.
+            conn = sqlite3.connect(self.location, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(exc) from exc
+        try:
+            self._prepare(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._unusable(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        found = _user_version(conn)  # the first read: a file that is not SQLite fails here
+        if found > SCHEMA_VERSION:
+            raise self._too_new(conn, found)
+        if not self.ephemeral:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                detail = " ".join(problems[0].split())  # SQLite's report spans lines
+                raise ConfigError(f"{self.location}: the state database is damaged ({detail}); "
+                                  f"restore it from a backup or move it away to start empty")
+            # WAL: readers never block the writer, and a commit appends to the log instead of rewriting pages;
+            # NORMAL: commits do not fsync (checkpoints do), which WAL keeps safe from corruption.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if found < SCHEMA_VERSION:
+            self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = _user_version(conn)  # again, under the write lock: another process may have just migrated
+            if found > SCHEMA_VERSION:
+                raise self._too_new(conn, found)
+            for steps in _MIGRATIONS[found:]:
+                for statement in steps:
+                    conn.execute(statement)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_written_by', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (__version__,))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _too_new(self, conn: sqlite3.Connection, found: int) -> ConfigError:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_written_by'").fetchone()
+        except sqlite3.Error:
+            row = None
+        needed = f"Hearth {row[0]} or later" if row else "a newer Hearth"
+        return ConfigError(f"{self.location}: the state database has schema version {found}, but Hearth "
+                           f"{__version__} reads up to version {SCHEMA_VERSION}; it needs {needed}")
+
+    def _unusable(self, exc: BaseException) -> ConfigError:
+        return ConfigError(f"{self.location}: cannot open the state database ({exc}); check that the path is "
+                           f"a Hearth state file you may write, or move it away to start empty")
+
+    # -- transactions --------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them are stored when the block ends, none if it raises. Nested blocks are
+        savepoints, so an inner block that raises undoes only its own writes if the outer block carries on."""
+        depth = self._depth
+        savepoint = f"hearth_{depth}"
+        self._run("start a transaction", "BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if depth == 0:
+                self._run("roll back a transaction", "ROLLBACK")
+            else:
+                self._run("roll back a savepoint", f"ROLLBACK TO {savepoint}")
+                self._run("release a savepoint", f"RELEASE {savepoint}")
+            raise
+        self._depth -= 1
+        if depth == 0:
+            try:
+                self._run("commit a transaction", "COMMIT")
+            except ServiceError:
+                self._conn.rollback()  # a failed COMMIT leaves the transaction open; never leak it into the next
+                raise
+        else:
+            self._run("release a savepoint", f"RELEASE {savepoint}")
+
+    def _run(self, what: str, sql: str, params: Sequence[object] = ()) -> None:
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise ServiceError(f"state store ({self.location}): cannot {what}: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def load(self) -> StoredState:
+        """Everything stored, read in one snapshot. A damaged row raises ``ConfigError`` naming the file."""
+        try:
+            if self._depth == 0:
+                self._conn.execute("BEGIN")  # deferred: a read snapshot without taking the write lock
+            try:
+                return self._read()
+            finally:
+                if self._depth == 0:
+                    self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.location}: cannot read the state database ({exc})") from exc
+
+    def _read(self) -> StoredState:
+        conn = self._conn
+        functions: dict[str, FunctionRecord] = {}
+        for name, spec, reserved, last_version, created in conn.execute(
+                "SELECT name, spec, reserved, last_version, created FROM functions ORDER BY name"):
+            latest = self._decode("function", name, decode_function, spec)
+            functions[name] = FunctionRecord(latest, reserved, last_version, created)
+        versions: dict[str, dict[str, FunctionSpec]] = {}
+        for function, version, spec in conn.execute(
+                "SELECT function, version, spec FROM versions ORDER BY function, version"):
+            key = f"{function}:{version}"
+            versions.setdefault(function, {})[str(version)] = self._decode("version", key, decode_function, spec)
+        aliases: dict[str, dict[str, AliasSpec]] = {}
+        for function, name, spec in conn.execute("SELECT function, name, spec FROM aliases ORDER BY function, name"):
+            aliases.setdefault(function, {})[name] = self._decode("alias", f"{function}:{name}", decode_alias, spec)
+        provisioned = {(function, qualifier): count for function, qualifier, count in conn.execute(
+            "SELECT function, qualifier, count FROM provisioned ORDER BY function, qualifier")}
+        routes = tuple(self._decode("route", str(position), decode_route, spec)
+                       for position, spec in conn.execute("SELECT position, spec FROM routes ORDER BY position"))
+        return StoredState(functions, versions, aliases, provisioned, routes)
+
+    def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
+        try:
+            return decode(data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"{self.location}: the stored {kind} {key} cannot be read ({exc}); "
+                              f"the state database is damaged or was written by another program") from exc
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def put_function(self, record: FunctionRecord) -> None:
+        """Insert or replace a function; its versions, aliases and provisioned settings are kept."""
+        # An upsert, not INSERT OR REPLACE: REPLACE deletes the old row first, which would cascade to its versions.
+        # last_version never goes down, so a stale record cannot make a version number come back.
+        self._write(f"store function {record.latest.name!r}", (
+            ("INSERT INTO functions (name, spec, reserved, last_version, created) VALUES (?, ?, ?, ?, ?) "
+             "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, reserved = excluded.reserved, "
+             "last_version = max(last_version, excluded.last_version), created = excluded.created",
+             (record.latest.name, encode_function(record.latest), record.reserved, record.last_version,
+              record.created)),
+        ))
+
+    def delete_function(self, name: str) -> None:
+        """Delete a function with its versions, aliases and provisioned settings (routes are kept)."""
+        self._write(f"delete function {name!r}", (("DELETE FROM functions WHERE name = ?", (name,)),))
+
+    def put_version(self, spec: FunctionSpec) -> None:
+        """Store a published version of a stored function, and raise its ``last_version`` to match."""
+        if not _VERSION_NUMBER.fullmatch(spec.version):
+            raise ServiceError(f"cannot store version {spec.version!r} of {spec.name!r}: "
+                               f"only published versions (1, 2, …) are stored as versions")
+        number = int(spec.version)
+        self._write(f"store version {number} of {spec.name!r}", (
+            ("INSERT INTO versions (function, version, spec) VALUES (?, ?, ?) "
+             "ON CONFLICT (function, version) DO UPDATE SET spec = excluded.spec",
+             (spec.name, number, encode_function(spec))),
+            ("UPDATE functions SET last_version = max(last_version, ?) WHERE name = ?", (number, spec.name)),
+        ))
+
+    def delete_version(self, function: str, version: str) -> None:
+        """Delete a published version and the provisioned instances requested for it."""
+        # The column is an integer; a qualifier that is not a version number names no stored version.
+        number = int(version) if _VERSION_NUMBER.fullmatch(version) else None
+        self._write(f"delete version {version} of {function!r}", (
+            ("DELETE FROM versions WHERE function = ? AND version = ?", (function, number)),
+            ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, version)),
+        ))
+
+    def put_alias(self, alias: AliasSpec) -> None:
+        """Insert or replace an alias of a stored function."""
+        self._write(f"store alias {alias.function}:{alias.name}", (
+            ("INSERT INTO aliases (function, name, spec) VALUES (?, ?, ?) "
+             "ON CONFLICT (function, name) DO UPDATE SET spec = excluded.spec",
+             (alias.function, alias.name, encode_alias(alias))),
+        ))
+
+    def delete_alias(self, function: str, name: str) -> None:
+        """Delete an alias and the provisioned instances requested for it."""
+        self._write(f"delete alias {function}:{name}", (
+            ("DELETE FROM aliases WHERE function = ? AND name = ?", (function, name)),
+            ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, name)),
+        ))
+
+    def put_provisioned(self, function: str, qualifier: str, count: int) -> None:
+        """Set the provisioned instances requested for a version or alias of a stored function."""
+        self._write(f"store provisioned concurrency of {function}:{qualifier}", (
+            ("INSERT INTO provisioned (function, qualifier, count) VALUES (?, ?, ?) "
+             "ON CONFLICT (function, qualifier) DO UPDATE SET count = excluded.count",
+             (function, qualifier, count)),
+        ))
+
+    def delete_provisioned(self, function: str, qualifier: str) -> None:
+        """Forget the provisioned instances requested for a version or alias."""
+        self._write(f"delete provisioned concurrency of {function}:{qualifier}", (
+            ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, qualifier)),
+        ))
+
+    def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
+        """Replace the whole route table, keeping the given order."""
+        encoded = [(position, encode_route(route)) for position, route in enumerate(routes)]
+        with self.transaction():
+            self._run("replace routes", "DELETE FROM routes")
+            for position, spec in encoded:
+                self._run("replace routes", "INSERT INTO routes (position, spec) VALUES (?, ?)", (position, spec))
+
+    def _write(self, what: str, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        with self.transaction():
+            for sql, params in statements:
+                self._run(what, sql, params)
+
+    def close(self) -> None:
+        """Close the connection; a transaction still open is rolled back."""
+        self._conn.close()
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
