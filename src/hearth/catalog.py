@@ -232,13 +232,18 @@ class Catalog:
             self._changed(name)
 
     def publish_version(self, name: str, description: str = "", revision_id: str | None = None,
-                        code_sha256: str | None = None) -> FunctionSpec:
-        """Snapshot $LATEST as the next numbered version; if nothing changed since the last one, that one."""
+                        code_sha256: str | None = None, snapshot: CodePackage | None = None) -> FunctionSpec:
+        """Snapshot $LATEST as the next numbered version; if nothing changed since the last one, that one.
+
+        A live folder's content is frozen first: pass ``snapshot(name)``'s package (taken off the event loop),
+        or it is taken here.
+        """
         record = self.record(name)
         latest = record.latest
         self._check_revision(latest.revision_id, revision_id, "GetFunction")
-        if latest.code_sha256 == "":  # a live folder (hearth dev): freeze its current content
-            package = self._snapshot(latest)
+        if latest.code_sha256 == "":
+            package = snapshot or self.snapshot(name)
+            assert package is not None
             latest = dataclasses.replace(latest, code_dir=package.path, code_sha256=package.sha256,
                                          code_size=package.size)
         if code_sha256 is not None and code_sha256 != latest.code_sha256:
@@ -261,7 +266,14 @@ class Catalog:
             self._changed(name)
         return spec
 
-    def _snapshot(self, spec: FunctionSpec) -> CodePackage:
+    def snapshot(self, name: str) -> CodePackage | None:
+        """Freeze the live folder $LATEST runs from (``hearth dev``) into the code store; None if it is packaged.
+
+        Touches only files and the code store, never the state store, so it may run in a worker thread.
+        """
+        spec = self.record(name).latest
+        if spec.code_sha256:
+            return None
         data, _files, _size = pack([spec.code_dir])
         package, _stored = self.code.put(data)
         return package

@@ -43,6 +43,7 @@ class Platform:
         self.runtime: PythonRuntime | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
         self._reaper: asyncio.Task[None] | None = None
+        self.gateway_url: str | None = None  # set once the gateway listens
         catalog.listeners.append(self._changed)
 
     async def start(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from hearth.api.app import ControlApi
+from hearth.api.auth import Lookup
 from hearth.gateway.app import Gateway
 from hearth.platform import Platform
 
@@ -57,16 +58,22 @@ def _server(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.sock
 
 
 async def run(platform: Platform, gateway_sock: socket.socket, control_sock: socket.socket,
-              announce: Callable[[str, str], None], stop: asyncio.Event | None = None) -> None:
-    """Start ``platform``, announce the URLs, serve until ``stop`` is set (or SIGINT/SIGTERM), then drain."""
+              announce: Callable[[str, str], None], stop: asyncio.Event | None = None, *,
+              lookup: Lookup | None = None) -> None:
+    """Start ``platform``, announce the URLs, serve until ``stop`` is set (or SIGINT/SIGTERM), then drain.
+
+    ``lookup`` finds the credentials the control API accepts; None turns authentication off.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
     try:
-        servers = [_server(Gateway(platform), gateway_sock), _server(ControlApi(platform), control_sock)]
-        announce(url(gateway_sock), url(control_sock))
+        control = ControlApi(platform, lookup)
+        servers = [_server(Gateway(platform), gateway_sock), _server(control, control_sock)]
+        platform.gateway_url = url(gateway_sock)
+        announce(platform.gateway_url, url(control_sock))
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -74,6 +81,7 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         stopped.cancel()
+        await control.close()
     finally:
         await platform.close()
         for signum in (signal.SIGINT, signal.SIGTERM):

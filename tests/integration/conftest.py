@@ -1,4 +1,5 @@
-"""Start the real platform (``hearth dev``) on port 0 and wait for its readiness lines — never a sleep."""
+"""Start the real platform (``hearth dev`` or ``hearth serve``) on port 0 and wait for its readiness lines — never a
+sleep."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ START_TIMEOUT_S = 30.0
 
 
 class HearthProcess:
-    """A ``hearth dev`` child process, its URLs and everything it printed."""
+    """A ``hearth dev PROJECT`` (or ``hearth serve`` when ``project`` is None) child process, its URLs and
+    everything it printed."""
 
-    def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, project: Path | None, *args: str, env: dict[str, str] | None = None) -> None:
         self.project = project
         self.args = args
         self.env = env
@@ -34,8 +36,8 @@ class HearthProcess:
         self._pumps: list[threading.Thread] = []
 
     def start(self) -> HearthProcess:
-        command = [sys.executable, "-m", "hearth", "dev", str(self.project), "--port", "0", "--control-port", "0",
-                   *self.args]
+        head = ["dev", str(self.project)] if self.project is not None else ["serve"]
+        command = [sys.executable, "-m", "hearth", *head, "--port", "0", "--control-port", "0", *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=self.env, stdin=subprocess.DEVNULL)
         self._pumps = [threading.Thread(target=self._pump, args=(stream, lines), daemon=True)

@@ -1,52 +1,114 @@
 """The control API: Lambda's REST shapes (so boto3 and the AWS CLI work) plus Hearth's native endpoints.
 
-Route table, top to bottom:
+Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`` picks a version or alias):
 
-    POST /2015-03-31/functions/{name}/invocations   Lambda Invoke (RequestResponse)
-    GET  /hearth/health                              readiness
-    GET  /hearth/instances                           live instances (function, id, pid, state)
-    GET  /hearth/invocations?function=&request_id=&limit=   recent invocation records
+    POST   /2015-03-31/functions                              CreateFunction
+    GET    /2015-03-31/functions                              ListFunctions (Marker, MaxItems, FunctionVersion=ALL)
+    GET    /2015-03-31/functions/{name}                       GetFunction
+    DELETE /2015-03-31/functions/{name}                       DeleteFunction (a version with ?Qualifier=)
+    GET    /2015-03-31/functions/{name}/configuration         GetFunctionConfiguration
+    PUT    /2015-03-31/functions/{name}/configuration         UpdateFunctionConfiguration
+    PUT    /2015-03-31/functions/{name}/code                  UpdateFunctionCode
+    POST   /2015-03-31/functions/{name}/versions              PublishVersion
+    GET    /2015-03-31/functions/{name}/versions              ListVersionsByFunction
+    POST   /2015-03-31/functions/{name}/aliases               CreateAlias
+    GET    /2015-03-31/functions/{name}/aliases               ListAliases
+    GET    /2015-03-31/functions/{name}/aliases/{alias}       GetAlias
+    PUT    /2015-03-31/functions/{name}/aliases/{alias}       UpdateAlias
+    DELETE /2015-03-31/functions/{name}/aliases/{alias}       DeleteAlias
+    PUT    /2017-10-31/functions/{name}/concurrency           PutFunctionConcurrency
+    GET    /2019-09-30/functions/{name}/concurrency           GetFunctionConcurrency
+    DELETE /2017-10-31/functions/{name}/concurrency           DeleteFunctionConcurrency
+    PUT    /2019-09-30/functions/{name}/provisioned-concurrency   Put/Get/DeleteProvisionedConcurrencyConfig
+    POST   /2015-03-31/functions/{name}/invocations           Invoke (RequestResponse, Event, DryRun)
+    GET    /hearth/health                                     readiness (never needs credentials)
+    POST   /hearth/deploy                                     a project package (zip with hearth.toml)
+    GET    /hearth/instances                                  live instances
+    GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records
 
-Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error body, which botocore turns into its exception classes.
+Every other request is authenticated first (SigV4 as botocore signs, or a bearer token) unless the platform runs
+without authentication (``hearth dev`` on loopback). Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error
+body, which botocore turns into its exception classes.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote
-
-import orjson
+from urllib.parse import parse_qsl, unquote
 
 from hearth import errors
+from hearth.api import auth
+from hearth.api.deploy import DeployApi
+from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
-from hearth.model import LATEST, InvocationRecord
-from hearth.pool.instance import InvokeRequest
-from hearth.telemetry.console import format_record
+from hearth.model import InvocationRecord
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
 
 log = logging.getLogger("hearth.api")
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-TAIL_BYTES = 4096
-Handler = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]
+MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_CODE_REQUEST = 70 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON
+MAX_DEPLOY_PACKAGE = 256 * 1024 * 1024
+Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]
+_NAME = r"(?P<name>[^/]+)"
+
+
+class _Route:
+    __slots__ = ("method", "pattern", "operation", "max_body", "public")
+
+    def __init__(self, method: str, pattern: str, operation: Operation, max_body: int = 1024 * 1024,
+                 public: bool = False) -> None:
+        self.method = method
+        self.pattern = re.compile("^" + pattern + "/?$")
+        self.operation = operation
+        self.max_body = max_body
+        self.public = public
 
 
 class ControlApi:
-    """The control-plane ASGI application."""
+    """The control-plane ASGI application; ``lookup`` is None when authentication is off."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, lookup: auth.Lookup | None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.platform = platform
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
-            ("POST", re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$"), self.invoke),
-            ("GET", re.compile(r"^/hearth/health$"), self.health),
-            ("GET", re.compile(r"^/hearth/instances$"), self.instances),
-            ("GET", re.compile(r"^/hearth/invocations$"), self.invocations),
+        self.lookup = lookup
+        self.clock = clock
+        self.lambda_api = LambdaApi(platform, platform.catalog.code)
+        self.deploy_api = DeployApi(platform, platform.catalog.code)
+        api = self.lambda_api
+        fn = "/2015-03-31/functions/" + _NAME
+        self.routes = [
+            _Route("POST", "/2015-03-31/functions", api.create_function, MAX_CODE_REQUEST),
+            _Route("GET", "/2015-03-31/functions", api.list_functions),
+            _Route("GET", fn, api.get_function),
+            _Route("DELETE", fn, api.delete_function),
+            _Route("GET", fn + "/configuration", api.get_configuration),
+            _Route("PUT", fn + "/configuration", api.update_configuration),
+            _Route("PUT", fn + "/code", api.update_code, MAX_CODE_REQUEST),
+            _Route("POST", fn + "/versions", api.publish_version),
+            _Route("GET", fn + "/versions", api.list_versions),
+            _Route("POST", fn + "/aliases", api.create_alias),
+            _Route("GET", fn + "/aliases", api.list_aliases),
+            _Route("GET", fn + "/aliases/(?P<alias>[^/]+)", api.get_alias),
+            _Route("PUT", fn + "/aliases/(?P<alias>[^/]+)", api.update_alias),
+            _Route("DELETE", fn + "/aliases/(?P<alias>[^/]+)", api.delete_alias),
+            _Route("PUT", "/2017-10-31/functions/" + _NAME + "/concurrency", api.put_concurrency),
+            _Route("GET", "/2019-09-30/functions/" + _NAME + "/concurrency", api.get_concurrency),
+            _Route("DELETE", "/2017-10-31/functions/" + _NAME + "/concurrency", api.delete_concurrency),
+            _Route("PUT", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.put_provisioned),
+            _Route("GET", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.get_provisioned),
+            _Route("DELETE", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.delete_provisioned),
+            _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
+            _Route("GET", "/hearth/health", self.health, public=True),
+            _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
+            _Route("GET", "/hearth/instances", self.instances),
+            _Route("GET", "/hearth/invocations", self.invocations),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,14 +116,17 @@ class ControlApi:
             return
         request_id = new_request_id()
         try:
-            for method, pattern, handler in self.routes:
-                found = pattern.match(scope["path"])
-                if found is not None and method == scope["method"]:
-                    params = {key: unquote(value) for key, value in found.groupdict().items()}
-                    params["request_id"] = request_id
-                    await handler(scope, receive, send, params)
-                    return
-            raise errors.ResourceNotFound(f"No control API operation at {scope['method']} {scope['path']}")
+            route, params = self._match(scope["method"], scope["path"])
+            body = await read_body(scope, receive, route.max_body)
+            if self.lookup is not None and not route.public:
+                auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(), scope["query_string"],
+                            scope["headers"], body, self.lookup, self.clock())
+            headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            response = await route.operation(ApiRequest(request_id, params, query, headers, body))
+            if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
+                response.headers.append((b"x-amzn-requestid", request_id.encode()))
+            await respond(send, response.status, response.headers, response.body)
         except errors.HearthError as error:
             await _error(send, error, request_id)
         except Exception:
@@ -69,68 +134,40 @@ class ControlApi:
             await _error(send, errors.ServiceError(f"Hearth failed on request {request_id}; see its log"),
                          request_id)
 
-    async def invoke(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
-        name = _function_name(params["name"])
-        query = parse_qs(scope["query_string"].decode("latin-1"))
-        qualifier = query.get("Qualifier", [LATEST])[0]
-        if qualifier != LATEST:
-            raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}; only {LATEST} exists so far")
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
-        if invocation_type not in ("RequestResponse", "DryRun"):
-            raise errors.InvalidParameterValue(f"InvocationType {invocation_type!r} is not supported yet; "
-                                               "use RequestResponse")
-        body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-        try:
-            event = orjson.loads(body) if body.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise errors.InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
-        self.platform.catalog.record(name)
-        if invocation_type == "DryRun":
-            await respond(send, 204, [(b"x-amzn-requestid", params["request_id"].encode())], b"")
-            return
-        request_id = params["request_id"]
-        invocation = await self.platform.invoke(name, InvokeRequest(request_id, event, trigger="invoke"))
-        out = [(b"x-amzn-requestid", request_id.encode()),
-               (b"x-amz-executed-version", invocation.record.version.encode())]
-        if headers.get("x-amz-log-type") == "Tail":
-            text = "\n".join(format_record(invocation.record)) + "\n"
-            tail = text.encode()[-TAIL_BYTES:]
-            out.append((b"x-amz-log-result", base64.b64encode(tail)))
-        if invocation.error is not None:
-            out.append((b"x-amz-function-error", invocation.error.function_error.encode()))
-            out.append((b"content-type", b"application/json"))
-            await respond(send, 200, out, orjson.dumps(invocation.error.to_payload()))
-            return
-        assert invocation.payload is not None
-        out.append((b"content-type", b"application/json"))
-        await respond(send, 200, out, invocation.payload)
+    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+        allowed = []
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, {key: unquote(value) for key, value in found.groupdict().items()}
+            allowed.append(route.method)
+        if allowed:
+            raise errors.InvalidParameterValue(f"{method} is not an operation on {path}; "
+                                               f"use {' or '.join(sorted(set(allowed)))}")
+        raise errors.ResourceNotFound(f"No control API operation at {method} {path}")
 
-    async def health(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
+    async def health(self, request: ApiRequest) -> ApiResponse:
         limiter = self.platform.limiter
-        await respond_json(send, 200, {"status": "ok", "functions": sorted(self.platform.catalog.functions),
-                                       "memory_enforcement": limiter.description if limiter else None})
+        return ok({"status": "ok", "functions": sorted(self.platform.catalog.functions),
+                   "memory_enforcement": limiter.description if limiter else None,
+                   "authentication": self.lookup is not None})
 
-    async def instances(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
-        await respond_json(send, 200, {"instances": self.platform.instances()})
+    async def instances(self, request: ApiRequest) -> ApiResponse:
+        return ok({"instances": self.platform.instances()})
 
-    async def invocations(self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
-        query = {key: values[0] for key, values in parse_qs(scope["query_string"].decode("latin-1")).items()}
+    async def invocations(self, request: ApiRequest) -> ApiResponse:
         try:
-            limit = int(query.get("limit", "100"))
+            limit = int(request.query.get("limit", "100"))
         except ValueError:
             raise errors.InvalidParameterValue("limit must be a whole number") from None
-        records = self.platform.records.query(query.get("function"), query.get("request_id"), limit)
-        await respond_json(send, 200, {"invocations": [_record_json(record) for record in records]})
+        records = self.platform.records.query(request.query.get("function"), request.query.get("request_id"),
+                                              limit)
+        return ok({"invocations": [_record_json(record) for record in records]})
 
-
-def _function_name(raw: str) -> str:
-    """Accept a name, a partial ARN or a full ARN, as Lambda does."""
-    if raw.startswith("arn:"):
-        parts = raw.split(":")
-        if len(parts) >= 7:
-            return parts[6]
-    return raw
+    async def close(self) -> None:
+        await self.lambda_api.close()
 
 
 def _record_json(record: InvocationRecord) -> dict[str, Any]:
@@ -145,3 +182,4 @@ async def _error(send: Send, error: errors.HearthError, request_id: str) -> None
         headers.append((b"retry-after", str(error.retry_after_s).encode()))
     body: dict[str, Any] = {"Type": "User" if error.status < 500 else "Service", "message": error.message}
     await respond_json(send, error.status, body, headers)
+

@@ -4,27 +4,28 @@ the environment."""
 from __future__ import annotations
 
 import asyncio
-import json
+import ipaddress
 import os
+import socket
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from hearth import __version__
+from hearth.cli import remote
+from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.config.manifest import load_project
 from hearth.config.settings import DEFAULT_CONCURRENCY_LIMIT, MEMORY_ENFORCEMENT, Settings, instance_base_env
 from hearth.errors import HearthError
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:9090"
 errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     errors_out.print(f"[bold red]error[/]: {escape(message)}")
     sys.exit(code)
 
@@ -50,8 +51,11 @@ def cli() -> None:
 @click.option("--no-watch", is_flag=True, help="Do not reload on file changes.")
 @click.option("--hide-errors", is_flag=True,
               help="Answer function errors as a production server does: no details in the response body.")
+@click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where the admin key is kept when --host is not loopback (authentication is then on).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        concurrency_limit: int, quiet: bool, no_watch: bool, hide_errors: bool) -> None:
+        concurrency_limit: int, quiet: bool, no_watch: bool, hide_errors: bool, data_dir: Path) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
@@ -74,16 +78,18 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         catalog.apply(project, prune=True)
     except HearthError as error:
         fail(error.message)
-    try:
-        gateway_sock = server.bind(host, port)
-        control_sock = server.bind(host, control_port)
-    except OSError as exc:
-        fail(f"cannot listen on {host}: {exc.strerror}; choose another --port/--control-port (0 picks a free one)")
+    lookup = None
+    if not is_loopback(host):  # only a loopback-only dev server may run without authentication
+        from hearth.api import auth
+
+        try:
+            credentials, _ = auth.load_or_create_credentials(data_dir.expanduser())
+        except HearthError as error:
+            fail(error.message)
+        lookup = auth.keyring([credentials])
+    gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
     platform = Platform(catalog, settings, records)
-
-    def note(message: str) -> None:
-        errors_out.print(f"[dim]hearth[/]: {escape(message)}")
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")
@@ -94,12 +100,16 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
             note(f"route {methods} {route.path} → {route.target}")
+        if lookup is None:
+            note("control API: authentication is off (loopback only)")
+        else:
+            note(f"control API: authentication is on (not loopback); keys in {data_dir / 'credentials.json'}")
 
     async def main() -> None:
         stop = asyncio.Event()
         watcher = None if no_watch else asyncio.create_task(devloop.watch(project.root, platform, note, stop))
         try:
-            await server.run(platform, gateway_sock, control_sock, announce, stop)
+            await server.run(platform, gateway_sock, control_sock, announce, stop, lookup=lookup)
         finally:
             stop.set()
             if watcher is not None:
@@ -110,46 +120,93 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--data", "-d", default="{}", show_default=True, help="The event: JSON text, or @FILE to read it.")
-@click.option("--endpoint", default=DEFAULT_ENDPOINT, show_default=True, help="Control API of a running Hearth.")
-@click.option("--logs", is_flag=True, help="Also print the invocation's log tail to stderr.")
-def invoke(name: str, data: str, endpoint: str, logs: bool) -> None:
-    """Invoke a function and print its result (exit status 1 on a function error)."""
-    if data.startswith("@"):
-        try:
-            data = Path(data[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            fail(f"cannot read {data[1:]}: {exc.strerror}")
-    try:
-        json.loads(data)
-    except json.JSONDecodeError as exc:
-        fail(f"--data is not valid JSON: {exc}")
-    url = f"{endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations"
-    request = urllib.request.Request(url, data=data.encode(), method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              **({"X-Amz-Log-Type": "Tail"} if logs else {})})
-    try:
-        with urllib.request.urlopen(request, timeout=960) as response:
-            body = response.read()
-            function_error = response.headers.get("X-Amz-Function-Error")
-            tail = response.headers.get("X-Amz-Log-Result")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()
-        try:
-            message = json.loads(detail).get("message", detail.decode())
-        except ValueError:
-            message = detail.decode(errors="replace")
-        fail(f"{exc.headers.get('x-amzn-ErrorType', exc.code)}: {message}", 1)
-    except urllib.error.URLError as exc:
-        fail(f"cannot reach Hearth at {endpoint} ({exc.reason}); is `hearth dev` running? use --endpoint", 1)
-    if logs and tail:
-        import base64
+@click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
+              type=click.Path(file_okay=False, path_type=Path), help="Where state, code and keys are kept.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for both HTTP surfaces.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Gateway port (0 picks a free one).")
+@click.option("--control-port", default=9090, show_default=True, type=click.IntRange(0, 65535),
+              help="Control API port (0 picks a free one).")
+@click.option("--memory-enforcement", default="auto", show_default=True, type=click.Choice(MEMORY_ENFORCEMENT),
+              help="How memory_mb is enforced: cgroup v1, RLIMIT_AS, or the strongest available.")
+@click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
+              type=click.IntRange(1), help="Invocations all functions together may run at once.")
+@click.option("--quiet", is_flag=True, help="Do not print invocation logs.")
+@click.option("--show-errors", is_flag=True,
+              help="Put function error details in gateway responses (as hearth dev does); off in production.")
+def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
+          concurrency_limit: int, quiet: bool, show_errors: bool) -> None:
+    """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
+    from hearth import server
+    from hearth.api import auth
+    from hearth.catalog import Catalog
+    from hearth.platform import Platform
+    from hearth.store.code import CodeStore
+    from hearth.store.sqlite import SqliteStore
+    from hearth.telemetry.console import ConsoleLog
+    from hearth.telemetry.records import RecordLog
 
-        sys.stderr.write(base64.b64decode(tail).decode(errors="replace"))
-    sys.stdout.write(body.decode(errors="replace") + "\n")
-    if function_error:
-        sys.exit(1)
+    data_dir = data_dir.expanduser().resolve()
+    try:
+        settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
+                            concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
+                            base_env=instance_base_env(os.environ))
+        credentials, created = auth.load_or_create_credentials(data_dir)
+        code = CodeStore(data_dir / "code")
+        catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
+        removed = code.remove_unreferenced(catalog.referenced_code())
+    except HearthError as error:
+        fail(error.message)
+    except OSError as exc:
+        fail(f"cannot use the data folder {data_dir}: {exc.strerror}; choose another with --data-dir")
+    gateway_sock, control_sock = _bind(host, port, control_port)
+    records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
+    platform = Platform(catalog, settings, records)
+
+    def announce(gateway_url: str, control_url: str) -> None:
+        click.echo(f"gateway: {gateway_url}")
+        click.echo(f"control: {control_url}")
+        sys.stdout.flush()
+        note(f"data: {data_dir} ({len(catalog.functions)} functions)")
+        if removed:
+            note(f"removed {removed} code packages nothing uses any more")
+        if created:
+            note(f"created the admin key {credentials.access_key_id} in {data_dir / auth.CREDENTIALS_FILE} "
+                 "(mode 0600); it is printed this once. Use it with the AWS CLI or boto3:")
+            errors_out.print(f"  export AWS_ACCESS_KEY_ID={credentials.access_key_id} "
+                             f"AWS_SECRET_ACCESS_KEY={credentials.secret_access_key} AWS_DEFAULT_REGION=us-east-1",
+                             highlight=False, markup=False)
+            errors_out.print(f"  aws lambda list-functions --endpoint-url {control_url}", highlight=False,
+                             markup=False)
+            errors_out.print(f"  or: curl -H 'Authorization: Bearer {credentials.token}' {control_url}/...",
+                             highlight=False, markup=False)
+        assert platform.limiter is not None
+        note(f"memory limits: {platform.limiter.description}")
+
+    lookup = auth.keyring([credentials])
+    _run(server.run(platform, gateway_sock, control_sock, announce, lookup=lookup))
+
+
+def _bind(host: str, port: int, control_port: int) -> tuple[socket.socket, socket.socket]:
+    from hearth import server
+
+    try:
+        return server.bind(host, port), server.bind(host, control_port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}: {exc.strerror}; choose another --port/--control-port (0 picks a free one)")
+
+
+def note(message: str) -> None:
+    errors_out.print(f"[dim]hearth[/]: {escape(message)}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _run(coroutine: object) -> None:
@@ -159,6 +216,9 @@ def _run(coroutine: object) -> None:
         uvloop.run(coroutine)  # type: ignore[arg-type]
     except ImportError:
         asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+remote.register(cli)
 
 
 def main() -> None:

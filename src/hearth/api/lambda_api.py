@@ -1,0 +1,339 @@
+"""Lambda's REST operations over the catalog and the platform, in the shapes botocore expects.
+
+Each operation takes an ``ApiRequest`` (already authenticated, body read) and returns an ``ApiResponse``; errors
+are ``HearthError``s, which the router renders with ``x-amzn-ErrorType`` and Lambda's JSON error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hearth import errors
+from hearth.api import shapes
+from hearth.model import LATEST, FunctionSpec
+from hearth.pool.instance import InvokeRequest
+from hearth.telemetry.console import format_record
+
+if TYPE_CHECKING:
+    from hearth.platform import Platform
+    from hearth.store.code import CodeStore
+
+log = logging.getLogger("hearth.api")
+TAIL_BYTES = 4096
+DEFAULT_PAGE = 50
+MAX_PAGE = 10_000
+
+
+@dataclass(slots=True)
+class ApiRequest:
+    """One control-API call: its route parameters, query, lower-case headers and body."""
+
+    request_id: str
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            value = orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise errors.InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        if not isinstance(value, dict):
+            raise errors.InvalidRequestContent("The request body must be a JSON object")
+        return value
+
+
+@dataclass(slots=True)
+class ApiResponse:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def ok(value: Any, status: int = 200) -> ApiResponse:
+    return ApiResponse(status, orjson.dumps(value), [(b"content-type", b"application/json")])
+
+
+def no_content() -> ApiResponse:
+    return ApiResponse(204)
+
+
+def page(items: list[Any], query: Mapping[str, str], key: str) -> dict[str, Any]:
+    """One page of ``items`` under ``key``, with ``NextMarker`` (an index) when more remain."""
+    try:
+        start = int(query.get("Marker", "0") or 0)
+        size = int(query.get("MaxItems", str(DEFAULT_PAGE)))
+    except ValueError:
+        raise errors.InvalidParameterValue("Marker and MaxItems must be whole numbers") from None
+    if not 1 <= size <= MAX_PAGE:
+        raise errors.InvalidParameterValue(f"MaxItems must be from 1 to {MAX_PAGE}, got {size}")
+    chunk = items[start:start + size]
+    result: dict[str, Any] = {key: chunk}
+    if start + size < len(items):
+        result["NextMarker"] = str(start + size)
+    return result
+
+
+class LambdaApi:
+    """The operations; built with the platform (which holds the catalog) and the code store."""
+
+    def __init__(self, platform: Platform, code: CodeStore) -> None:
+        self.platform = platform
+        self.catalog = platform.catalog
+        self.code = code
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _name(self, request: ApiRequest) -> tuple[str, str | None]:
+        raw = request.params["name"]
+        qualifier = request.query.get("Qualifier") or shapes.qualifier_of(raw)
+        return shapes.function_name(raw), qualifier
+
+    async def _store_code(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = shapes.decode_zip(body.get("Code") if "Code" in body else {"ZipFile": body.get("ZipFile")})
+        package, _stored = await asyncio.to_thread(self.code.put, data)
+        return {"code_dir": package.path, "code_sha256": package.sha256, "code_size": package.size}
+
+    # -- functions ---------------------------------------------------------------------------------------------
+
+    async def create_function(self, request: ApiRequest) -> ApiResponse:
+        body = request.json()
+        spec = shapes.new_function(body)
+        if spec.name in self.catalog.functions:
+            raise errors.ResourceConflict(f"Function already exist: {spec.name}")
+        spec = replace(spec, **await self._store_code(body))
+        spec = self.catalog.create_function(spec)
+        if body.get("Publish"):
+            spec = self.catalog.publish_version(spec.name)
+        return ok(shapes.configuration(spec), 201)
+
+    async def list_functions(self, request: ApiRequest) -> ApiResponse:
+        every = request.query.get("FunctionVersion") == "ALL"
+        specs: list[FunctionSpec] = []
+        for name in sorted(self.catalog.functions):
+            specs.extend(self.catalog.versions_of(name) if every else [self.catalog.record(name).latest])
+        return ok(page([shapes.configuration(spec) for spec in specs], request.query, "Functions"))
+
+    async def get_function(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        spec = self.catalog.spec(name, qualifier)
+        record = self.catalog.record(name)
+        result: dict[str, Any] = {
+            "Configuration": shapes.configuration(spec),
+            "Code": {"RepositoryType": "Hearth", "Location": str(spec.code_dir)},
+            "Tags": {},
+        }
+        if record.reserved is not None:
+            result["Concurrency"] = {"ReservedConcurrentExecutions": record.reserved}
+        return ok(result)
+
+    async def get_configuration(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        return ok(shapes.configuration(self.catalog.spec(name, qualifier)))
+
+    async def update_configuration(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        body = request.json()
+        spec = shapes.update_configuration(self.catalog.record(name).latest, body)
+        spec, _changed = self.catalog.update_function(spec, body.get("RevisionId"))
+        return ok(shapes.configuration(spec))
+
+    async def update_code(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        body = request.json()
+        latest = self.catalog.record(name).latest
+        self.catalog._check_revision(latest.revision_id, body.get("RevisionId"), "GetFunction")
+        spec = replace(latest, **await self._store_code(body))
+        if body.get("DryRun"):
+            return ok(shapes.configuration(spec))
+        spec, _changed = self.catalog.update_function(spec, body.get("RevisionId"))
+        if body.get("Publish"):
+            spec = self.catalog.publish_version(name)
+        return ok(shapes.configuration(spec))
+
+    async def delete_function(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        self.catalog.delete_function(name, qualifier)
+        return no_content()
+
+    # -- versions ----------------------------------------------------------------------------------------------
+
+    async def publish_version(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        body = request.json()
+        sha = body.get("CodeSha256")
+        hex_sha = None
+        if sha:
+            try:
+                hex_sha = base64.b64decode(sha, validate=True).hex()
+            except ValueError:
+                raise errors.InvalidParameterValue("CodeSha256 must be the base64 digest GetFunction shows") from None
+        snapshot = await asyncio.to_thread(self.catalog.snapshot, name)
+        spec = self.catalog.publish_version(name, body.get("Description", ""), body.get("RevisionId"), hex_sha,
+                                            snapshot)
+        return ok(shapes.configuration(spec), 201)
+
+    async def list_versions(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        versions = [shapes.configuration(spec) for spec in self.catalog.versions_of(name)]
+        return ok(page(versions, request.query, "Versions"))
+
+    # -- aliases -----------------------------------------------------------------------------------------------
+
+    async def create_alias(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        body = request.json()
+        alias_name = body.get("Name")
+        if not isinstance(alias_name, str):
+            raise errors.InvalidParameterValue("Name is required: the alias name")
+        alias = self.catalog.put_alias(shapes.alias_from(name, alias_name, body), create=True)
+        return ok(shapes.alias_shape(alias), 201)
+
+    async def list_aliases(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        self.catalog.record(name)
+        version = request.query.get("FunctionVersion")
+        aliases = [shapes.alias_shape(alias) for alias in sorted(self.catalog.aliases[name].values(),
+                                                                   key=lambda a: a.name)
+                   if version is None or alias.version == version]
+        return ok(page(aliases, request.query, "Aliases"))
+
+    async def get_alias(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        return ok(shapes.alias_shape(self.catalog.alias(name, request.params["alias"])))
+
+    async def update_alias(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        body = request.json()
+        current = self.catalog.alias(name, request.params["alias"])
+        alias = shapes.alias_from(name, current.name, body, base=current)
+        alias = self.catalog.put_alias(alias, create=False, revision_id=body.get("RevisionId"))
+        return ok(shapes.alias_shape(alias))
+
+    async def delete_alias(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        self.catalog.delete_alias(name, request.params["alias"])
+        return no_content()
+
+    # -- concurrency -------------------------------------------------------------------------------------------
+
+    async def put_concurrency(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        count = request.json().get("ReservedConcurrentExecutions")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise errors.InvalidParameterValue("ReservedConcurrentExecutions must be a whole number")
+        self.catalog.set_reserved(name, count)
+        return ok({"ReservedConcurrentExecutions": count})
+
+    async def get_concurrency(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        reserved = self.catalog.record(name).reserved
+        return ok({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
+
+    async def delete_concurrency(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        self.catalog.set_reserved(name, None)
+        return no_content()
+
+    def _provisioned_qualifier(self, request: ApiRequest) -> tuple[str, str]:
+        name, qualifier = self._name(request)
+        if not qualifier:
+            raise errors.InvalidParameterValue("Qualifier is required: a version number or an alias name")
+        return name, qualifier
+
+    async def put_provisioned(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._provisioned_qualifier(request)
+        count = request.json().get("ProvisionedConcurrentExecutions")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise errors.InvalidParameterValue("ProvisionedConcurrentExecutions must be a whole number")
+        self.catalog.set_provisioned(name, qualifier, count)
+        return ok(self._provisioned_shape(name, qualifier), 202)
+
+    async def get_provisioned(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._provisioned_qualifier(request)
+        return ok(self._provisioned_shape(name, qualifier))
+
+    async def delete_provisioned(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._provisioned_qualifier(request)
+        self.catalog.delete_provisioned(name, qualifier)
+        return no_content()
+
+    def _provisioned_shape(self, name: str, qualifier: str) -> dict[str, Any]:
+        requested = self.catalog.provisioned.get((name, qualifier))
+        if requested is None:
+            raise errors.ResourceNotFound(f"No Provisioned Concurrency Config found for this function: "
+                                          f"{name}:{qualifier}")
+        version = self.catalog.spec(name, qualifier).version
+        pool = self.platform.pools.get((name, version))
+        ready = min(pool.provisioned_ready, requested) if pool is not None else 0
+        shape: dict[str, Any] = {
+            "RequestedProvisionedConcurrentExecutions": requested,
+            "AvailableProvisionedConcurrentExecutions": ready,
+            "AllocatedProvisionedConcurrentExecutions": ready,
+            "Status": "READY" if ready >= requested else "IN_PROGRESS",
+            "LastModified": self.catalog.record(name).latest.last_modified,
+        }
+        if pool is not None and pool.provision_error and ready < requested:
+            shape["StatusReason"] = pool.provision_error
+        return shape
+
+    # -- invoke ------------------------------------------------------------------------------------------------
+
+    async def invoke(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in ("RequestResponse", "DryRun", "Event"):
+            raise errors.InvalidParameterValue(f"InvocationType {invocation_type!r} is not valid; use "
+                                               "RequestResponse, Event or DryRun")
+        try:
+            event = orjson.loads(request.body) if request.body.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            raise errors.InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        spec = self.catalog.spec(name, qualifier)  # 404 before anything runs
+        id_header = (b"x-amzn-requestid", request.request_id.encode())
+        if invocation_type == "DryRun":
+            return ApiResponse(204, b"", [id_header])
+        call = InvokeRequest(request.request_id, event, trigger="invoke")
+        if invocation_type == "Event":  # not yet durable: the triggers issue queues these
+            task = asyncio.create_task(self._run_event(name, call, qualifier, request.headers))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return ApiResponse(202, b"", [id_header, (b"x-amz-executed-version", spec.version.encode())])
+        invocation = await self.platform.invoke(name, call, qualifier, request.headers)
+        out = [id_header, (b"x-amz-executed-version", invocation.record.version.encode())]
+        if request.headers.get("x-amz-log-type") == "Tail":
+            text = "\n".join(format_record(invocation.record)) + "\n"
+            out.append((b"x-amz-log-result", base64.b64encode(text.encode()[-TAIL_BYTES:])))
+        out.append((b"content-type", b"application/json"))
+        if invocation.error is not None:
+            out.append((b"x-amz-function-error", invocation.error.function_error.encode()))
+            return ApiResponse(200, orjson.dumps(invocation.error.to_payload()), out)
+        assert invocation.payload is not None
+        return ApiResponse(200, invocation.payload, out)
+
+    async def _run_event(self, name: str, call: InvokeRequest, qualifier: str | None,
+                         headers: Mapping[str, str]) -> None:
+        try:
+            await self.platform.invoke(name, call, qualifier, headers)
+        except errors.HearthError as error:
+            log.warning("asynchronous invocation %s of %s failed: %s", call.request_id, name, error.message)
+        except Exception:
+            log.exception("asynchronous invocation %s of %s failed", call.request_id, name)
+
+    async def close(self) -> None:
+        """Let asynchronous invocations in flight finish."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def qualifier_or_latest(qualifier: str | None) -> str:
+    return qualifier or LATEST

@@ -1,0 +1,213 @@
+"""Lambda's JSON shapes: the catalog's specs rendered as API responses, and API requests parsed into specs.
+
+Validation failures raise ``InvalidParameterValue`` with the parameter's Lambda name, as Lambda does, so boto3
+raises ``InvalidParameterValueException`` with a message that says what to send instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hearth import errors
+from hearth.model import (
+    ACCOUNT_ID,
+    LATEST,
+    MEMORY_MB_RANGE,
+    TIMEOUT_S_RANGE,
+    AliasSpec,
+    FunctionSpec,
+    HeaderRule,
+    runtime_family,
+)
+
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
+CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description")
+
+
+def code_sha256(spec: FunctionSpec) -> str:
+    """Lambda's ``CodeSha256``: the base64 of the package digest."""
+    return base64.b64encode(bytes.fromhex(spec.code_sha256)).decode() if spec.code_sha256 else ""
+
+
+def configuration(spec: FunctionSpec) -> dict[str, Any]:
+    """``FunctionConfiguration`` of one version."""
+    timeout: float | int = int(spec.timeout_s) if float(spec.timeout_s).is_integer() else spec.timeout_s
+    return {
+        "FunctionName": spec.name,
+        "FunctionArn": spec.version_arn if spec.version != LATEST else spec.arn,
+        "Runtime": spec.runtime,
+        "Role": ROLE,
+        "Handler": spec.handler,
+        "CodeSize": spec.code_size,
+        "Description": spec.description,
+        "Timeout": timeout,
+        "MemorySize": spec.memory_mb,
+        "LastModified": spec.last_modified,
+        "CodeSha256": code_sha256(spec),
+        "Version": spec.version,
+        "Environment": {"Variables": dict(spec.env)},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": spec.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": spec.log_group},
+    }
+
+
+def alias_shape(alias: AliasSpec) -> dict[str, Any]:
+    """``AliasConfiguration``; Hearth's header rules ride along as ``RoutingRules`` (botocore ignores them)."""
+    shape: dict[str, Any] = {
+        "AliasArn": alias.arn,
+        "Name": alias.name,
+        "FunctionVersion": alias.version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.weights:
+        shape["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.weights)}
+    if alias.rules:
+        shape["RoutingRules"] = [_rule_shape(rule) for rule in alias.rules]
+    return shape
+
+
+def _rule_shape(rule: HeaderRule) -> dict[str, Any]:
+    shape: dict[str, Any] = {"Header": rule.header, "FunctionVersion": rule.version}
+    if rule.equals is not None:
+        shape["Equals"] = rule.equals
+    else:
+        shape["Range"] = [rule.low, rule.high]
+    return shape
+
+
+# -- requests --------------------------------------------------------------------------------------------------
+
+
+def decode_zip(code: Any) -> bytes:
+    """``Code.ZipFile`` (base64 in the JSON body, as botocore sends a blob)."""
+    if not isinstance(code, Mapping) or "ZipFile" not in code:
+        unsupported = sorted(set(code) - {"ZipFile"}) if isinstance(code, Mapping) else []
+        hint = (f" ({', '.join(unsupported)} is not supported: Hearth has no S3 or image registry)"
+                if unsupported else "")
+        raise errors.InvalidParameterValue(f"Code must contain ZipFile, the zipped package{hint}")
+    try:
+        return base64.b64decode(code["ZipFile"], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise errors.InvalidParameterValue("Code.ZipFile is not valid base64") from None
+
+
+def function_name(value: Any) -> str:
+    """A function name, partial ARN (``123:function:name``) or full ARN, as Lambda accepts them."""
+    if not isinstance(value, str):
+        raise errors.InvalidParameterValue("FunctionName is required")
+    name = value
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        name = parts[6] if len(parts) >= 7 and parts[5] == "function" else ""
+    elif ":function:" in value:
+        name = value.split(":function:", 1)[1].split(":", 1)[0]
+    if not FUNCTION_NAME.match(name):
+        raise errors.InvalidParameterValue(f"FunctionName {value!r} is not valid: use 1 to 64 letters, digits, "
+                                           "'-' or '_', or the function's ARN")
+    return name
+
+
+def qualifier_of(value: str) -> str | None:
+    """The qualifier a full or partial ARN carries (``…:function:name:live`` → ``live``)."""
+    if ":function:" in value:
+        rest = value.split(":function:", 1)[1].split(":")
+        return rest[1] if len(rest) > 1 else None
+    return None
+
+
+def new_function(body: Mapping[str, Any]) -> FunctionSpec:
+    """The $LATEST spec a ``CreateFunction`` request describes (code fields are filled in by the caller)."""
+    if body.get("PackageType", "Zip") != "Zip":
+        raise errors.InvalidParameterValue("PackageType Image is not supported; upload a .zip package")
+    for required in ("Runtime", "Handler"):
+        if required not in body:
+            raise errors.InvalidParameterValue(f"{required} is required for a .zip package")
+    base = FunctionSpec(name=function_name(body.get("FunctionName")), handler="x.y", code_dir=_nowhere())
+    return update_configuration(base, body)
+
+
+def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> FunctionSpec:
+    """``spec`` with the configuration fields ``body`` sets (UpdateFunctionConfiguration's shape)."""
+    changes: dict[str, Any] = {}
+    if "Handler" in body:
+        handler = body["Handler"]
+        if not isinstance(handler, str) or not HANDLER.match(handler):
+            raise errors.InvalidParameterValue(f"Handler {handler!r} is not valid: use module.function, "
+                                               "e.g. app.handler (packages allowed: pkg.mod.fn)")
+        changes["handler"] = handler
+    if "Runtime" in body:
+        runtime = body["Runtime"]
+        if not isinstance(runtime, str) or runtime_family(runtime) is None:
+            raise errors.InvalidParameterValue(f"Runtime {runtime!r} is not supported; use python3.X "
+                                               "(e.g. python3.12); other languages come with `provided`")
+        changes["runtime"] = runtime
+    if "MemorySize" in body:
+        changes["memory_mb"] = _whole(body["MemorySize"], "MemorySize", MEMORY_MB_RANGE)
+    if "Timeout" in body:
+        changes["timeout_s"] = float(_whole(body["Timeout"], "Timeout", TIMEOUT_S_RANGE))
+    if "Description" in body:
+        description = body["Description"]
+        if not isinstance(description, str) or len(description) > 256:
+            raise errors.InvalidParameterValue("Description must be a string of at most 256 characters")
+        changes["description"] = description
+    if "Environment" in body:
+        variables = (body["Environment"] or {}).get("Variables") or {}
+        if not isinstance(variables, Mapping) or not all(isinstance(v, str) for v in variables.values()):
+            raise errors.InvalidParameterValue("Environment.Variables must map names to strings")
+        bad = [name for name in variables if not ENV_NAME.match(str(name))]
+        if bad:
+            raise errors.InvalidParameterValue(f"Environment variable name {bad[0]!r} is not valid: start with a "
+                                               "letter, then letters, digits and '_'")
+        changes["env"] = dict(variables)
+    return dataclasses.replace(spec, **changes)
+
+
+def _whole(value: Any, name: str, bounds: tuple[int, int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        raise errors.InvalidParameterValue(f"{name} must be a whole number from {bounds[0]} to {bounds[1]}, "
+                                           f"got {value!r}")
+    return value
+
+
+def alias_from(function: str, name: str, body: Mapping[str, Any], base: AliasSpec | None = None) -> AliasSpec:
+    """The alias a ``CreateAlias`` / ``UpdateAlias`` request describes (update keeps what it does not set)."""
+    version = body.get("FunctionVersion", base.version if base else None)
+    if not isinstance(version, str) or not version:
+        raise errors.InvalidParameterValue("FunctionVersion is required: a version number or $LATEST")
+    weights = dict(base.weights) if base else {}
+    if "RoutingConfig" in body:
+        raw = (body["RoutingConfig"] or {}).get("AdditionalVersionWeights") or {}
+        if not isinstance(raw, Mapping):
+            raise errors.InvalidParameterValue("RoutingConfig.AdditionalVersionWeights must map a version to a "
+                                               "weight")
+        weights = {}
+        for key, weight in raw.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise errors.InvalidParameterValue(f"The weight of version {key} must be a number from 0 to 1")
+            weights[str(key)] = float(weight)
+    description = body.get("Description", base.description if base else "")
+    if not isinstance(description, str):
+        raise errors.InvalidParameterValue("Description must be a string")
+    return AliasSpec(function=function, name=name, version=version, weights=weights,
+                     rules=base.rules if base else (), description=description)
+
+
+def _nowhere() -> Path:
+    return Path("/nonexistent")  # replaced by the stored package's folder before the spec is kept

@@ -1,0 +1,180 @@
+"""The commands that talk to a running Hearth over its control API: invoke, deploy, publish, ls, rm."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hearth.cli.client import DEFAULT_DATA_DIR, DEFAULT_ENDPOINT, ClientFailure, ControlClient, find_credentials
+from hearth.errors import HearthError
+
+out = Console(highlight=False, soft_wrap=True)
+errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
+_ACTION_STYLE = {"created": "green", "updated": "yellow", "deleted": "red", "skipped": "magenta", "unchanged": "dim"}
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    errors_out.print(f"[bold red]error[/]: {escape(message)}")
+    sys.exit(code)
+
+
+def _connection(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every remote command shares: where Hearth is and where its key is."""
+    func = click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="Where to find the admin key (when AWS_ACCESS_KEY_ID or HEARTH_TOKEN is not set).")(func)
+    func = click.option("--endpoint", default=DEFAULT_ENDPOINT, show_default=True, envvar="HEARTH_ENDPOINT",
+                        help="Control API of a running Hearth.")(func)
+    return func
+
+
+def _client(endpoint: str, data_dir: Path) -> ControlClient:
+    return ControlClient(endpoint, find_credentials(os.environ, data_dir))
+
+
+def _function_path(name: str, suffix: str = "", qualifier: str | None = None) -> str:
+    path = f"/2015-03-31/functions/{quote(name, safe='')}{suffix}"
+    return path + (f"?Qualifier={quote(qualifier, safe='')}" if qualifier else "")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--data", "-d", default="{}", show_default=True, help="The event: JSON text, or @FILE to read it.")
+@click.option("--qualifier", "-q", default=None, help="A version number or alias (default: $LATEST).")
+@click.option("--logs", is_flag=True, help="Also print the invocation's log tail to stderr.")
+@_connection
+def invoke(name: str, data: str, qualifier: str | None, logs: bool, endpoint: str, data_dir: Path) -> None:
+    """Invoke a function and print its result (exit status 1 on a function error)."""
+    if data.startswith("@"):
+        try:
+            data = Path(data[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read {data[1:]}: {exc.strerror}", 2)
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as exc:
+        _fail(f"--data is not valid JSON: {exc}", 2)
+    headers = {"Content-Type": "application/json", **({"X-Amz-Log-Type": "Tail"} if logs else {})}
+    try:
+        reply = _client(endpoint, data_dir).call("POST", _function_path(name, "/invocations", qualifier),
+                                                 data.encode(), headers)
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    tail = reply.headers.get("x-amz-log-result")
+    if logs and tail:
+        sys.stderr.write(base64.b64decode(tail).decode(errors="replace"))
+    sys.stdout.write(reply.body.decode(errors="replace") + "\n")
+    if reply.headers.get("x-amz-function-error"):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--installer", default="auto", show_default=True, type=click.Choice(["auto", "uv", "pip"]),
+              help="What installs requirements.txt into the package.")
+@_connection
+def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> None:
+    """Package a project folder (installing its requirements.txt) and deploy it to a running `hearth serve`."""
+    from hearth.config.manifest import load_project
+    from hearth.config.package import build_package
+
+    started = time.perf_counter()
+    try:
+        project = load_project(project_dir)  # a bad manifest fails here, with its local line numbers
+        with errors_out.status("packaging") as status:
+            package = build_package(project.root, python=sys.executable, installer=installer,
+                                    cache_dir=data_dir.expanduser() / "cache",
+                                    progress=lambda message: status.update(escape(message)))
+            status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "
+                          f"{len(package.data) / 1e6:.1f} MB zipped)")
+            reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", package.data,
+                                                     {"Content-Type": "application/zip"})
+    except HearthError as error:
+        _fail(error.message, 2)
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    result = reply.json()
+    stored = "stored" if result["package"]["stored"] else "already stored"
+    out.print(f"package {result['package']['sha256'][:12]} ({package.files} files, {stored})")
+    for change in result["changes"]:
+        style = _ACTION_STYLE.get(change["action"], "")
+        detail = f" {change['detail']}" if change["detail"] else ""
+        out.print(f"  [{style}]{change['action']:<9}[/] {escape(change['subject'])}{escape(detail)}")
+    gateway = result.get("gateway")
+    for route in result["routes"]:
+        where = f"{gateway}{route['path']}" if gateway else route["path"]
+        out.print(f"  {','.join(route['methods'])} {escape(where)} → {escape(route['target'])}")
+    out.print(f"deployed in {time.perf_counter() - started:.2f} s")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--description", default="", help="A note kept with the version.")
+@_connection
+def publish(name: str, description: str, endpoint: str, data_dir: Path) -> None:
+    """Publish $LATEST as an immutable numbered version (no new version if nothing changed)."""
+    body = json.dumps({"Description": description} if description else {}).encode()
+    try:
+        reply = _client(endpoint, data_dir).call("POST", _function_path(name, "/versions"), body,
+                                                 {"Content-Type": "application/json"})
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    version = reply.json()
+    out.print(f"{name}: version {version['Version']} ({version['FunctionArn']})")
+
+
+@click.command(name="ls")
+@_connection
+def list_functions(endpoint: str, data_dir: Path) -> None:
+    """List the functions of a running Hearth."""
+    client = _client(endpoint, data_dir)
+    functions: list[dict[str, Any]] = []
+    marker = ""
+    try:
+        for _ in range(10_000):  # bounded: one page per 50 functions
+            reply = client.call("GET", f"/2015-03-31/functions/?MaxItems=50{'&Marker=' + marker if marker else ''}")
+            page = reply.json()
+            functions.extend(page["Functions"])
+            marker = page.get("NextMarker", "")
+            if not marker:
+                break
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "CODE", "LAST MODIFIED"):
+        table.add_column(column)
+    for item in functions:
+        table.add_row(item["FunctionName"], item["Runtime"], item["Handler"], f"{item['MemorySize']} MB",
+                      f"{item['Timeout']} s", item["CodeSha256"][:12] or "(live folder)", item["LastModified"])
+    out.print(table if functions else "no functions")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--qualifier", "-q", default=None, help="Delete only this published version.")
+@_connection
+def rm(name: str, qualifier: str | None, endpoint: str, data_dir: Path) -> None:
+    """Delete a function (its versions, aliases and routes too), or one version of it."""
+    try:
+        _client(endpoint, data_dir).call("DELETE", _function_path(name, "", qualifier))
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    out.print(f"deleted {name}{':' + qualifier if qualifier else ''}")
+
+
+def register(group: click.Group) -> None:
+    """Add the remote commands to the ``hearth`` group."""
+    for command in (invoke, deploy, publish, list_functions, rm):
+        group.add_command(command)
