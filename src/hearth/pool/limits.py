@@ -102,19 +102,47 @@ class CgroupV1Memory:
             pass  # a process is still exiting; close() sweeps it
 
     def close(self) -> None:
-        if not self.root.exists():
-            return
-        for child in self.root.iterdir():
-            if child.is_dir():
-                _kill_all(child / "cgroup.procs")
-                try:
-                    child.rmdir()
-                except OSError:
-                    pass
-        try:
-            self.root.rmdir()
-        except OSError:
-            pass
+        _remove_tree(self.root)
+
+
+def _remove_tree(root: Path) -> None:
+    """Kill what runs in ``root``'s instance cgroups and remove them and ``root`` (best effort)."""
+    if not root.exists():
+        return
+    for child in root.iterdir():
+        if child.is_dir():
+            _kill_all(child / "cgroup.procs")
+            try:
+                child.rmdir()
+            except OSError:
+                pass
+    try:
+        root.rmdir()
+    except OSError:
+        pass
+
+
+def sweep_abandoned(base: Path) -> list[Path]:
+    """Remove the ``hearth-<pid>`` cgroups of platforms that died without cleaning up (SIGKILL, power loss)."""
+    removed = []
+    for path in base.glob("hearth-*"):
+        pid = path.name.removeprefix("hearth-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        _remove_tree(path)
+        if not path.exists():
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill_all(procs: Path) -> None:
@@ -142,6 +170,7 @@ def detect_memory_limiter(prefer: str = "auto") -> MemoryLimiter:
         base = mount / own.lstrip("/") if own and (mount / own.lstrip("/")).is_dir() else mount
         root = base / f"hearth-{os.getpid()}"
         try:
+            sweep_abandoned(base)
             root.mkdir(exist_ok=True)
             probe = root / "probe"
             probe.mkdir(exist_ok=True)
