@@ -69,3 +69,38 @@ def test_invalid_value_at_start(tmp_path: Path) -> None:
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "hearth.toml:3" in result.stderr and "from 128 to 10240, got 64" in result.stderr
+
+
+def test_a_published_version_is_frozen_while_latest_follows_edits_and_an_alias_routes_to_it(
+        project_copy: Callable[[str], Path]) -> None:
+    root = project_copy("reload")
+    manifest = root / "hearth.toml"
+    manifest.write_text(manifest.read_text() + """
+[functions.app.aliases.live]
+version = 1
+
+[[routes]]
+path = "/live"
+function = "app:live"
+""")
+    hearth = HearthProcess(root).start()
+    try:
+        # version 1 does not exist yet: the alias is skipped, and the note says what to do
+        hearth.wait_for(lambda: any("alias app:live skipped" in line and "hearth publish app" in line
+                                    for line in hearth.stderr), 5, "the note on the skipped alias")
+        assert httpx.get(f"{hearth.gateway}/live").status_code == 404
+        published = httpx.post(f"{hearth.control}/2015-03-31/functions/app/versions", json={})
+        assert published.status_code == 201, published.text
+        assert published.json()["Version"] == "1"
+        httpx.post(f"{hearth.control}/2015-03-31/functions/app/aliases",
+                   json={"Name": "live", "FunctionVersion": "1"}).raise_for_status()
+        source = root / "app.py"
+        source.write_text(source.read_text().replace('"v1"', '"v2"'))
+        assert poll(lambda: httpx.get(f"{hearth.gateway}/v").json() == {"version": "v2"}, 5)
+        live = httpx.get(f"{hearth.gateway}/live")
+        assert live.json() == {"version": "v1"}  # the version froze the folder as it was when published
+        assert live.headers["x-amz-executed-version"] == "1"
+        request_id = live.headers["x-amzn-requestid"]
+        hearth.wait_for(lambda: f"START RequestId: {request_id} Version: 1" in hearth.stdout, 5, "the START line")
+    finally:
+        hearth.stop()

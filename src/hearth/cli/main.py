@@ -75,7 +75,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
                             base_env=instance_base_env(os.environ))
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
-        catalog.apply(project, prune=True)
+        changes = catalog.apply(project, prune=True)
     except HearthError as error:
         fail(error.message)
     lookup = None
@@ -100,6 +100,9 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
             note(f"route {methods} {route.path} → {route.target}")
+        for change in changes:
+            if change.action == "skipped":
+                note(f"{change.subject} skipped: {change.detail}")
         if lookup is None:
             note("control API: authentication is off (loopback only)")
         else:
