@@ -28,11 +28,11 @@ async def watch(root: Path, platform: Platform, report: Callable[[str], None],
         paths = [Path(path) for _, path in changes]
         if any(path.name == MANIFEST_NAME and path.parent == root for path in paths):
             try:
-                changes = platform.catalog.apply(load_project(root), prune=True)
+                applied = platform.catalog.apply(load_project(root), prune=True)
             except HearthError as error:  # a bad manifest, or one the catalog refuses
                 report(f"manifest not reloaded, the previous one stays in force: {error.message}")
             else:
-                for change in changes:
+                for change in applied:
                     if change.action == "skipped":
                         report(f"{change.subject} skipped: {change.detail}")
         platform.reload()
