@@ -28,6 +28,7 @@ from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
 
 ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
+VERSION_NUMBER = re.compile(r"^[1-9][0-9]*$")
 Listener = Callable[[str | None], None]
 
 
@@ -308,6 +309,13 @@ class Catalog:
         def exists(version: str, what: str, latest_ok: bool) -> None:
             if version == LATEST and latest_ok:
                 return
+            # Not "publish it first" for what can never be published: an alias names a version, not an alias.
+            if version == LATEST:
+                raise errors.InvalidParameterValue(f"$LATEST cannot be {what} of alias {alias.name}: an alias "
+                                                   "pointing at more than one version uses published versions")
+            if not VERSION_NUMBER.match(version):
+                raise errors.InvalidParameterValue(f"{version!r} cannot be {what} of alias {alias.name}: an alias "
+                                                   "points at a version number or $LATEST, not at another alias")
             if version not in published:
                 raise errors.ResourceNotFound(f"Function not found: {alias.function}:{version} ({what} of alias "
                                               f"{alias.name}); publish it first")
@@ -374,6 +382,11 @@ class Catalog:
                                                "published version or an alias")
         if qualifier not in self.versions[name] and qualifier not in self.aliases[name]:
             raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}; no such version or alias")
+        if qualifier in self.aliases[name] and self.aliases[name][qualifier].version == LATEST:
+            # provisioned_versions() would never find a version to keep warm: refuse, as Lambda does
+            raise errors.InvalidParameterValue(f"Provisioned concurrency cannot be configured on alias "
+                                               f"{name}:{qualifier}, which points at $LATEST; point it at a "
+                                               "published version")
         if count < 1:
             raise errors.InvalidParameterValue(f"ProvisionedConcurrentExecutions must be at least 1, got {count}")
         others = sum(n for (function, q), n in self.provisioned.items() if function == name and q != qualifier)

@@ -109,7 +109,8 @@ def decode_zip(code: Any) -> bytes:
 
 
 def function_name(value: Any) -> str:
-    """A function name, partial ARN (``123:function:name``) or full ARN, as Lambda accepts them."""
+    """A function name (``name`` or ``name:qualifier``), partial ARN (``123:function:name``) or full ARN, as
+    Lambda accepts them."""
     if not isinstance(value, str):
         raise errors.InvalidParameterValue("FunctionName is required")
     name = value
@@ -118,6 +119,8 @@ def function_name(value: Any) -> str:
         name = parts[6] if len(parts) >= 7 and parts[5] == "function" else ""
     elif ":function:" in value:
         name = value.split(":function:", 1)[1].split(":", 1)[0]
+    elif value.count(":") == 1:
+        name = value.split(":", 1)[0]
     if not FUNCTION_NAME.match(name):
         raise errors.InvalidParameterValue(f"FunctionName {value!r} is not valid: use 1 to 64 letters, digits, "
                                            "'-' or '_', or the function's ARN")
@@ -125,10 +128,12 @@ def function_name(value: Any) -> str:
 
 
 def qualifier_of(value: str) -> str | None:
-    """The qualifier a full or partial ARN carries (``…:function:name:live`` → ``live``)."""
+    """The qualifier a name or ARN carries (``name:live`` or ``…:function:name:live`` → ``live``)."""
     if ":function:" in value:
         rest = value.split(":function:", 1)[1].split(":")
         return rest[1] if len(rest) > 1 else None
+    if not value.startswith("arn:") and value.count(":") == 1:
+        return value.split(":", 1)[1] or None
     return None
 
 
@@ -168,7 +173,8 @@ def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> Functio
             raise errors.InvalidParameterValue("Description must be a string of at most 256 characters")
         changes["description"] = description
     if "Environment" in body:
-        variables = (body["Environment"] or {}).get("Variables") or {}
+        environment = body["Environment"] or {}
+        variables = (environment.get("Variables") or {}) if isinstance(environment, Mapping) else None
         if not isinstance(variables, Mapping) or not all(isinstance(v, str) for v in variables.values()):
             raise errors.InvalidParameterValue("Environment.Variables must map names to strings")
         bad = [name for name in variables if not ENV_NAME.match(str(name))]
@@ -193,7 +199,8 @@ def alias_from(function: str, name: str, body: Mapping[str, Any], base: AliasSpe
         raise errors.InvalidParameterValue("FunctionVersion is required: a version number or $LATEST")
     weights = dict(base.weights) if base else {}
     if "RoutingConfig" in body:
-        raw = (body["RoutingConfig"] or {}).get("AdditionalVersionWeights") or {}
+        routing = body["RoutingConfig"] or {}
+        raw = (routing.get("AdditionalVersionWeights") or {}) if isinstance(routing, Mapping) else None
         if not isinstance(raw, Mapping):
             raise errors.InvalidParameterValue("RoutingConfig.AdditionalVersionWeights must map a version to a "
                                                "weight")
