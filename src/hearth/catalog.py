@@ -204,7 +204,10 @@ class Catalog:
     def delete_function(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function with everything it has, or only one published version of it."""
         self.record(name)
-        if qualifier is not None and qualifier != LATEST:
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(f"$LATEST of {name} cannot be deleted on its own; delete the function "
+                                               "(no Qualifier) or one of its published versions")
+        if qualifier is not None:
             if qualifier not in self.versions[name]:
                 raise errors.ResourceNotFound(f"Function not found: {name}:{qualifier}")
             users = sorted(a.name for a in self.aliases[name].values()
@@ -443,6 +446,8 @@ class Catalog:
                     self.delete_function(name)
                     changes.append(Change("deleted", f"function {name}"))
             for spec in project.functions.values():
+                reserved = spec.concurrency
+                spec = dataclasses.replace(spec, concurrency=None)  # kept apart: not part of a version's config
                 if package is not None:
                     spec = dataclasses.replace(spec, code_dir=package.path, code_sha256=package.sha256,
                                                code_size=package.size)
@@ -453,10 +458,9 @@ class Catalog:
                 else:
                     _, updated = self.update_function(spec)
                     changes.append(Change("updated" if updated else "unchanged", subject))
-                if self.set_reserved(spec.name, spec.concurrency):
+                if self.set_reserved(spec.name, reserved):
                     changes.append(Change("updated", f"concurrency {spec.name}",
-                                          f"reserved {spec.concurrency}" if spec.concurrency is not None
-                                          else "unreserved"))
+                                          f"reserved {reserved}" if reserved is not None else "unreserved"))
             for alias in project.aliases:
                 changes.append(self._apply_alias(alias))
             for (name, qualifier), count in project.provisioned.items():

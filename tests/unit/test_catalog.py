@@ -767,3 +767,24 @@ def test_referenced_code_lists_every_package_in_use(env: Env) -> None:
     catalog.update_function(fn("hello", two))
     catalog.create_function(fn("live"))  # a live folder uses no package
     assert catalog.referenced_code() == {one.sha256, two.sha256}
+
+
+def test_changing_only_reserved_concurrency_in_a_manifest_is_no_new_revision_or_version(env: Env) -> None:
+    catalog = env.catalog
+    package = env.package(app="def handler(e, c): return 1")
+    catalog.apply(project(env.tmp_path, fn("hello", package)))
+    first = catalog.publish_version("hello")
+    revision = catalog.record("hello").latest.revision_id
+    changes = catalog.apply(project(env.tmp_path, fn("hello", package, concurrency=5)))
+    assert ("unchanged", "function hello") in [(c.action, c.subject) for c in changes]
+    assert ("updated", "concurrency hello", "reserved 5") in changes
+    assert catalog.record("hello").reserved == 5
+    assert catalog.record("hello").latest.revision_id == revision
+    assert catalog.publish_version("hello") == first
+
+
+def test_latest_cannot_be_deleted_on_its_own(env: Env) -> None:
+    catalog = with_versions(env, 1)
+    with pytest.raises(errors.InvalidParameterValue, match=r"\$LATEST of hello cannot be deleted on its own"):
+        catalog.delete_function("hello", "$LATEST")
+    assert "hello" in catalog.functions and "hello" in env.stored().functions

@@ -214,6 +214,10 @@ def _aliases(function: str, raw: Any, source: _Source) -> list[tuple[AliasSpec, 
         count = body.get("provisioned_concurrency")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise fail("provisioned_concurrency", f"must be a whole number of at least 1, got {count!r}")
+        if count is not None and version == LATEST:
+            raise fail("provisioned_concurrency", "cannot be kept for $LATEST; point the alias at a published version")
+        if weights and (version == LATEST or LATEST in weights):
+            raise fail("weights", "weighted routing is between two published versions; $LATEST cannot take part")
         alias = AliasSpec(function=function, name=name, version=version, weights=weights, rules=rules,
                           description=description)
         found.append((alias, count))

@@ -365,6 +365,8 @@ def test_routes_target_an_alias_a_version_or_latest(tmp_path: Path) -> None:
     (("provisioned_concurrency = 2", "provisioned_concurrency = 0"), "at least 1, got 0"),
     (("function = \"hello:live\"", "function = \"hello:canary\""), "unknown alias 'canary' of hello"),
     (("[functions.hello.aliases.beta]", "[functions.hello.aliases.42]"), "are not only digits"),
+    (("weights = { \"3\" = 0.1 }", "weights = { \"$LATEST\" = 0.1 }"), "$LATEST cannot take part"),
+    (("version = 2", "version = \"$LATEST\""), "cannot be kept for $LATEST"),
 ])
 def test_alias_mistakes_name_the_table_and_what_is_allowed(tmp_path: Path, edit: tuple[str, str],
                                                            expected: str) -> None:
