@@ -162,6 +162,14 @@ class LambdaApi:
 
     async def delete_function(self, request: ApiRequest) -> ApiResponse:
         name, qualifier = self._name(request)
+        # A qualifier names one published version; the catalog reads $LATEST as "the whole function", which a
+        # caller asking to delete one version must never get by accident (Lambda refuses both cases the same way).
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue("$LATEST version cannot be deleted without deleting the function; "
+                                               "leave out the Qualifier to delete the function")
+        if qualifier is not None and qualifier in self.catalog.aliases.get(name, {}):
+            raise errors.InvalidParameterValue(f"{qualifier} is an alias of {name}, not a version: delete it with "
+                                               "DeleteAlias")
         self.catalog.delete_function(name, qualifier)
         return no_content()
 

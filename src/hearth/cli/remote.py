@@ -22,6 +22,7 @@ from hearth.errors import HearthError
 
 out = Console(highlight=False, soft_wrap=True)
 errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
+_UNBOUNDED_WIDTH = 10_000  # a table is as wide as its widest values; this only lifts rich's cap
 _ACTION_STYLE = {"created": "green", "updated": "yellow", "deleted": "red", "skipped": "magenta", "unchanged": "dim"}
 
 
@@ -158,7 +159,12 @@ def list_functions(endpoint: str, data_dir: Path) -> None:
     for item in functions:
         table.add_row(item["FunctionName"], item["Runtime"], item["Handler"], f"{item['MemorySize']} MB",
                       f"{item['Timeout']} s", item["CodeSha256"][:12] or "(live folder)", item["LastModified"])
-    out.print(table if functions else "no functions")
+    if not functions:
+        out.print("no functions")
+    elif out.is_terminal:
+        out.print(table)
+    else:  # a pipe or a file has no width: print whole values rather than cut them to rich's 80-column guess
+        Console(file=out.file, highlight=False, soft_wrap=True, width=_UNBOUNDED_WIDTH).print(table)
 
 
 @click.command()
