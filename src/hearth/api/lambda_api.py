@@ -162,11 +162,8 @@ class LambdaApi:
 
     async def delete_function(self, request: ApiRequest) -> ApiResponse:
         name, qualifier = self._name(request)
-        # A qualifier names one published version; the catalog reads $LATEST as "the whole function", which a
-        # caller asking to delete one version must never get by accident (Lambda refuses both cases the same way).
-        if qualifier == LATEST:
-            raise errors.InvalidParameterValue("$LATEST version cannot be deleted without deleting the function; "
-                                               "leave out the Qualifier to delete the function")
+        # A qualifier names one published version (the catalog refuses $LATEST); an alias is refused as Lambda
+        # does, rather than answered "not found" as if it did not exist.
         if qualifier is not None and qualifier in self.catalog.aliases.get(name, {}):
             raise errors.InvalidParameterValue(f"{qualifier} is an alias of {name}, not a version: delete it with "
                                                "DeleteAlias")
