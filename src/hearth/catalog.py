@@ -409,7 +409,8 @@ class Catalog:
     def delete_provisioned(self, name: str, qualifier: str) -> None:
         self.record(name)
         if (name, qualifier) not in self.provisioned:
-            raise errors.ResourceNotFound(f"No provisioned concurrency configuration for {name}:{qualifier}")
+            raise errors.ProvisionedConfigNotFound(f"No Provisioned Concurrency Config found for this function: "
+                                                   f"{name}:{qualifier}")
         self.store.delete_provisioned(name, qualifier)
         del self.provisioned[(name, qualifier)]
         self._changed(name)
@@ -463,6 +464,11 @@ class Catalog:
                                           f"reserved {reserved}" if reserved is not None else "unreserved"))
             for alias in project.aliases:
                 changes.append(self._apply_alias(alias))
+            dropped = [key for key in self.provisioned
+                       if key[0] in project.functions and key not in project.provisioned]
+            for name, qualifier in dropped:  # the manifest is the whole truth for the functions it declares
+                self.delete_provisioned(name, qualifier)
+                changes.append(Change("deleted", f"provisioned {name}:{qualifier}"))
             for (name, qualifier), count in project.provisioned.items():
                 try:
                     if self.set_provisioned(name, qualifier, count):

@@ -8,6 +8,7 @@ errors from this tree; nothing invents error strings at its call site.
     ├── ConfigError                      (manifest or settings; raised at start-up, never over HTTP)
     ├── ClientError                      (the caller's fault)
     │   ├── ResourceNotFound             404  ResourceNotFoundException
+    │   │   └── ProvisionedConfigNotFound  404  ProvisionedConcurrencyConfigNotFoundException
     │   ├── RouteNotFound                404  NotFound (gateway: no route matched)
     │   ├── InvalidParameterValue        400  InvalidParameterValueException
     │   ├── InvalidRequestContent        400  InvalidRequestContentException
@@ -65,6 +66,12 @@ class ClientError(HearthError):
 class ResourceNotFound(ClientError):
     error_type = "ResourceNotFoundException"
     status = 404
+
+
+class ProvisionedConfigNotFound(ResourceNotFound):
+    """The version or alias has no provisioned concurrency configuration."""
+
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
 
 
 class RouteNotFound(ClientError):

@@ -381,12 +381,15 @@ def test_provisioned_instances_serve_without_init(serve: Serve, client: Any) -> 
                 and status()["Status"] == "READY", 20, 0.05)
     assert len({i["pid"] for i in serve.instances("api-provisioned") if i["provisioned"]}) == 2
 
+    listed = client.list_provisioned_concurrency_configs(FunctionName="api-provisioned")
+    assert [(c["FunctionArn"].rsplit(":", 1)[1], c["RequestedProvisionedConcurrentExecutions"], c["Status"])
+            for c in listed["ProvisionedConcurrencyConfigs"]] == [("live", 2, "READY")]
+
     client.delete_provisioned_concurrency_config(FunctionName="api-provisioned", Qualifier="live")
-    with pytest.raises(botocore.exceptions.ClientError) as gone:
+    with pytest.raises(client.exceptions.ProvisionedConcurrencyConfigNotFoundException):
         status()
-    # Lambda answers ProvisionedConcurrencyConfigNotFoundException here; Hearth's error tree has no such class yet
-    assert error_code(gone) in (("ProvisionedConcurrencyConfigNotFoundException", 404),
-                                ("ResourceNotFoundException", 404))
+    assert client.list_provisioned_concurrency_configs(FunctionName="api-provisioned")[
+        "ProvisionedConcurrencyConfigs"] == []
     assert poll(lambda: not any(i["provisioned"] for i in serve.instances("api-provisioned")), 20, 0.05)
 
 

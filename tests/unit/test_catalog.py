@@ -545,7 +545,8 @@ def test_provisioned_concurrency_validation(env: Env) -> None:
 
     catalog.delete_provisioned("hello", "1")
     assert catalog.provisioned == {("hello", "live"): 4}
-    with pytest.raises(errors.ResourceNotFound, match="No provisioned concurrency configuration for hello:1"):
+    with pytest.raises(errors.ProvisionedConfigNotFound,
+                       match="No Provisioned Concurrency Config found for this function: hello:1"):
         catalog.delete_provisioned("hello", "1")
     assert env.stored().provisioned == {("hello", "live"): 4}
 
@@ -788,3 +789,14 @@ def test_latest_cannot_be_deleted_on_its_own(env: Env) -> None:
     with pytest.raises(errors.InvalidParameterValue, match=r"\$LATEST of hello cannot be deleted on its own"):
         catalog.delete_function("hello", "$LATEST")
     assert "hello" in catalog.functions and "hello" in env.stored().functions
+
+
+def test_applying_a_manifest_without_a_provisioned_alias_removes_its_configuration(env: Env) -> None:
+    catalog = with_versions(env, 1)
+    spec = catalog.record("hello").latest
+    alias = AliasSpec(function="hello", name="live", version="1")
+    catalog.apply(project(env.tmp_path, spec, aliases=(alias,), provisioned={("hello", "live"): 2}))
+    assert catalog.provisioned == {("hello", "live"): 2}
+    changes = catalog.apply(project(env.tmp_path, spec, aliases=(alias,)))
+    assert ("deleted", "provisioned hello:live") in [(c.action, c.subject) for c in changes]
+    assert catalog.provisioned == {} and env.stored().provisioned == {}

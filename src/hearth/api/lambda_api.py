@@ -17,7 +17,7 @@ import orjson
 
 from hearth import errors
 from hearth.api import shapes
-from hearth.model import LATEST, FunctionSpec
+from hearth.model import LATEST, FunctionSpec, function_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
 
@@ -264,6 +264,12 @@ class LambdaApi:
         return ok(self._provisioned_shape(name, qualifier), 202)
 
     async def get_provisioned(self, request: ApiRequest) -> ApiResponse:
+        if request.query.get("List") == "ALL":  # ListProvisionedConcurrencyConfigs shares the path
+            name, _ = self._name(request)
+            self.catalog.record(name)
+            configs = [dict(self._provisioned_shape(name, qualifier), FunctionArn=function_arn(name, qualifier))
+                       for function, qualifier in sorted(self.catalog.provisioned) if function == name]
+            return ok(page(configs, request.query, "ProvisionedConcurrencyConfigs"))
         name, qualifier = self._provisioned_qualifier(request)
         return ok(self._provisioned_shape(name, qualifier))
 
@@ -275,8 +281,9 @@ class LambdaApi:
     def _provisioned_shape(self, name: str, qualifier: str) -> dict[str, Any]:
         requested = self.catalog.provisioned.get((name, qualifier))
         if requested is None:
-            raise errors.ResourceNotFound(f"No Provisioned Concurrency Config found for this function: "
-                                          f"{name}:{qualifier}")
+            self.catalog.spec(name, qualifier)  # an unknown version or alias is ResourceNotFound
+            raise errors.ProvisionedConfigNotFound(f"No Provisioned Concurrency Config found for this function: "
+                                                   f"{name}:{qualifier}")
         version = self.catalog.spec(name, qualifier).version
         pool = self.platform.pools.get((name, version))
         ready = min(pool.provisioned_ready, requested) if pool is not None else 0

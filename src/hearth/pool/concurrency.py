@@ -15,7 +15,7 @@ from hearth import errors
 
 def min_unreserved(limit: int) -> int:
     """How much of the limit reservations must leave for unreserved functions (Lambda keeps 100 of 1000)."""
-    return min(100, limit // 10)
+    return min(100, max(1, limit // 10))  # at least one, or a single reservation could starve every other function
 
 
 def check_reservation(limit: int, reserved: Mapping[str, int], function: str, count: int) -> None:

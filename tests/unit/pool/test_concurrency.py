@@ -52,6 +52,7 @@ def test_changing_a_reservation_while_invocations_run_keeps_the_counts_right() -
 def test_reservations_must_leave_the_minimum_unreserved() -> None:
     assert min_unreserved(1000) == 100
     assert min_unreserved(10) == 1
+    assert min_unreserved(3) == 1  # never 0: one reservation must not be able to starve everyone else
     check_reservation(1000, {"a": 400}, "b", 500)
     with pytest.raises(errors.InvalidParameterValue, match=r"below its minimum value of \[100\]"):
         check_reservation(1000, {"a": 400}, "b", 501)
