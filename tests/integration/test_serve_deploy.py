@@ -154,6 +154,16 @@ def test_deploy_versions_aliases_rules_and_routes(serve: Serve, tmp_path: Path) 
         "unchanged", "created", "unchanged")
     assert "provisioned greet:stable" not in final
 
+    # the manifest travels apart from the code: a new route changes no function, revision or version
+    revision = client.get_function(FunctionName="greet")["Configuration"]["RevisionId"]
+    manifest = project / "hearth.toml"
+    manifest.write_text(manifest.read_text() + '\n[[routes]]\npath = "/extra"\nfunction = "greet:3"\n')
+    routed_only = changes(serve.deploy(project))
+    assert (routed_only["function greet"], routed_only["route ANY /extra"]) == ("unchanged", "created")
+    assert client.get_function(FunctionName="greet")["Configuration"]["RevisionId"] == revision
+    assert serve.publish("greet") == "3"
+    assert serve.gateway.get("/extra").headers["x-amz-executed-version"] == "3"
+
     # routes to a version and to aliases; the version that ran is in X-Amz-Executed-Version and the START line
     pinned = serve.gateway.get("/v3")
     assert pinned.json()["mark"] == "three" and pinned.headers["x-amz-executed-version"] == "3"

@@ -1,18 +1,23 @@
-"""``POST /hearth/deploy``: store a project package and make the catalog match its manifest.
+"""``POST /hearth/deploy``: store a project's code package and make the catalog match its manifest.
 
-The body is the zip ``hearth deploy`` builds (the project folder with its installed requirements and its
-``hearth.toml`` at the root). Identical bytes are stored once, and applying an unchanged project changes nothing:
-no new revision, no new instances.
+The body is the manifest text followed by the code zip ``hearth deploy`` builds (the project folder with its
+installed requirements, without ``hearth.toml``); ``X-Hearth-Manifest-Length`` says where one ends. The manifest
+travels apart from the code so that editing only routes, aliases or concurrency leaves the code package — and so
+the functions' revisions — unchanged. Identical bytes are stored once, and applying an unchanged project changes
+nothing: no new revision, no new instances.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
-from hearth.config.manifest import MANIFEST_NAME, load_project
+from hearth.config.manifest import MANIFEST_NAME, parse_project
+
+MANIFEST_LENGTH_HEADER = "x-hearth-manifest-length"
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
@@ -27,14 +32,9 @@ class DeployApi:
         self.code = code
 
     async def deploy(self, request: ApiRequest) -> ApiResponse:
-        if not request.body:
-            raise errors.InvalidParameterValue("The body must be the project's zip package; `hearth deploy` "
-                                               "builds and sends it")
-        package, stored = await asyncio.to_thread(self.code.put, request.body)
-        if not (package.path / MANIFEST_NAME).is_file():
-            raise errors.InvalidParameterValue(f"The package has no {MANIFEST_NAME} at its root; deploy a project "
-                                               "folder")
-        project = await asyncio.to_thread(load_project, package.path)
+        manifest, code = _split(request)
+        package, stored = await asyncio.to_thread(self.code.put, code)
+        project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"))
         changes = self.platform.catalog.apply(project, package)
         return ok({
             "package": {"sha256": package.sha256, "size": package.size, "stored": stored},
@@ -43,3 +43,20 @@ class DeployApi:
             "routes": [{"methods": sorted(r.methods) if r.methods else ["ANY"], "path": r.path,
                         "target": r.target} for r in project.routes],
         })
+
+
+def _split(request: ApiRequest) -> tuple[str, bytes]:
+    """The manifest text and the code zip of a deploy request."""
+    try:
+        length = int(request.headers[MANIFEST_LENGTH_HEADER])
+    except (KeyError, ValueError):
+        raise errors.InvalidParameterValue(f"{MANIFEST_LENGTH_HEADER} must give the manifest's length in bytes; "
+                                           "`hearth deploy` builds and sends this request") from None
+    if not 0 < length < len(request.body):
+        raise errors.InvalidParameterValue(f"{MANIFEST_LENGTH_HEADER} is {length}, but the body has "
+                                           f"{len(request.body)} bytes: it must hold the manifest and then the zip")
+    try:
+        manifest = request.body[:length].decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidParameterValue(f"The manifest is not UTF-8 text; save {MANIFEST_NAME} as UTF-8") from None
+    return manifest, request.body[length:]

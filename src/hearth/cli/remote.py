@@ -88,7 +88,7 @@ def invoke(name: str, data: str, qualifier: str | None, logs: bool, endpoint: st
 @_connection
 def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> None:
     """Package a project folder (installing its requirements.txt) and deploy it to a running `hearth serve`."""
-    from hearth.config.manifest import load_project
+    from hearth.config.manifest import MANIFEST_NAME, load_project
     from hearth.config.package import build_package
 
     started = time.perf_counter()
@@ -96,12 +96,13 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
         project = load_project(project_dir)  # a bad manifest fails here, with its local line numbers
         with errors_out.status("packaging") as status:
             package = build_package(project.root, python=sys.executable, installer=installer,
-                                    cache_dir=data_dir.expanduser() / "cache",
+                                    cache_dir=data_dir.expanduser() / "cache", exclude=frozenset({MANIFEST_NAME}),
                                     progress=lambda message: status.update(escape(message)))
+            manifest = project.manifest.read_bytes()
             status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "
                           f"{len(package.data) / 1e6:.1f} MB zipped)")
-            reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", package.data,
-                                                     {"Content-Type": "application/zip"})
+            reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", manifest + package.data, {
+                "Content-Type": "application/vnd.hearth.deploy", "X-Hearth-Manifest-Length": str(len(manifest))})
     except HearthError as error:
         _fail(error.message, 2)
     except ClientFailure as failure:

@@ -91,7 +91,11 @@ def load_project(root: Path) -> Project:
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
     if not path.is_file():
         raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table")
-    text = path.read_text(encoding="utf-8")
+    return parse_project(path.read_text(encoding="utf-8"), root, path)
+
+
+def parse_project(text: str, root: Path, path: Path) -> Project:
+    """The project a manifest's ``text`` declares, for code in ``root``; errors name ``path``."""
     source = _Source(path, text)
     try:
         data = tomllib.loads(text)

@@ -95,8 +95,10 @@ class _Rule:
 
 
 def build_package(root: Path, *, python: str, cache_dir: Path | None = None, progress: Progress | None = None,
-                  installer: str = "auto", limit: int = UNZIPPED_LIMIT) -> Package:
-    """Pack ``root`` (and the install of its ``requirements.txt``, if any) into a deterministic ``Package``."""
+                  installer: str = "auto", limit: int = UNZIPPED_LIMIT,
+                  exclude: frozenset[str] = frozenset()) -> Package:
+    """Pack ``root`` (and the install of its ``requirements.txt``, if any) into a deterministic ``Package``;
+    ``exclude`` names files at the zip root to leave out (``hearth deploy`` sends the manifest on its own)."""
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
@@ -108,20 +110,21 @@ def build_package(root: Path, *, python: str, cache_dir: Path | None = None, pro
     requirements = root / REQUIREMENTS_NAME
     if requirements.is_file() and _has_requirements(requirements):
         with _dependencies(root, requirements, python, cache_dir, installer, say) as deps:
-            data, files, size = pack([root, deps], limit=limit, progress=say)
+            data, files, size = pack([root, deps], limit=limit, progress=say, exclude=exclude)
     else:
-        data, files, size = pack([root], limit=limit, progress=say)
+        data, files, size = pack([root], limit=limit, progress=say, exclude=exclude)
     return Package(data=data, sha256=hashlib.sha256(data).hexdigest(), files=files, unzipped_size=size)
 
 
-def pack(sources: Sequence[Path], *, limit: int = UNZIPPED_LIMIT,
-         progress: Progress | None = None) -> tuple[bytes, int, int]:
-    """Zip the folders merged at the zip root (earlier ones win a clash); return the bytes, file count and size."""
+def pack(sources: Sequence[Path], *, limit: int = UNZIPPED_LIMIT, progress: Progress | None = None,
+         exclude: frozenset[str] = frozenset()) -> tuple[bytes, int, int]:
+    """Zip the folders merged at the zip root (earlier ones win a clash), leaving out the root-level names in
+    ``exclude``; return the bytes, file count and size."""
     chosen: dict[str, _Entry] = {}
     directories: set[str] = set()
     for source in sources:
         for entry in _collect(source):
-            if not _clashes(entry.name, chosen, directories):
+            if entry.name not in exclude and not _clashes(entry.name, chosen, directories):
                 chosen[entry.name] = entry
                 parts = entry.name.split("/")
                 directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))

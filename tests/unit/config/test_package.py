@@ -377,3 +377,16 @@ def test_uv_installs_the_requirements(project: Path, tmp_path: Path) -> None:
                             progress=messages.append)
     assert read(package.data, "pkg/__init__.py") == b"VALUE = 42\n"
     assert messages[0] == "installing requirements.txt with uv"
+
+
+def test_excluded_root_names_are_left_out_and_do_not_change_the_digest(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "sub").mkdir(parents=True)
+    (root / "app.py").write_text("def handler(e, c): return 1\n")
+    (root / "sub" / "hearth.toml").write_text("# not at the root: kept\n")
+    (root / "hearth.toml").write_text("[functions.a]\nhandler = 'app.handler'\n")
+    first = build_package(root, python=sys.executable, exclude=frozenset({"hearth.toml"}))
+    names = zipfile.ZipFile(io.BytesIO(first.data)).namelist()
+    assert "hearth.toml" not in names and "sub/hearth.toml" in names and "app.py" in names
+    (root / "hearth.toml").write_text("[functions.b]\nhandler = 'app.handler'\n")
+    assert build_package(root, python=sys.executable, exclude=frozenset({"hearth.toml"})).sha256 == first.sha256
