@@ -18,6 +18,7 @@ import uvicorn
 from hearth.api.app import ControlApi
 from hearth.api.auth import Lookup
 from hearth.gateway.app import Gateway
+from hearth.http_protocol import OneWriteHttpToolsProtocol
 from hearth.platform import Platform
 
 BACKLOG = 2048
@@ -51,7 +52,7 @@ def url(sock: socket.socket) -> str:
 
 
 def _server(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
-    config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", access_log=False,
+    config = uvicorn.Config(app, loop="none", http=OneWriteHttpToolsProtocol, lifespan="off", access_log=False,
                             log_config=None, log_level="warning", server_header=False, date_header=False,
                             proxy_headers=False)  # the gateway is the edge; trusted proxies come with their own setting
     return _EmbeddedServer(config), sock

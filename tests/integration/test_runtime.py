@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import httpx
@@ -15,6 +16,11 @@ def test_warm_instance_keeps_module_state(core: HearthProcess, gateway: httpx.Cl
     assert second["pid"] == first["pid"]
     assert second["calls"] == first["calls"] + 1
     assert [i["state"] for i in core.instances("counter")] == ["idle"]
+
+
+def test_instances_run_as_batch_tasks(core: HearthProcess, gateway: httpx.Client) -> None:
+    pid = gateway.get("/counter").json()["pid"]
+    assert os.sched_getscheduler(pid) == os.SCHED_BATCH  # a woken instance does not preempt the gateway
 
 
 def test_cold_then_warm_records(core: HearthProcess, gateway: httpx.Client) -> None:

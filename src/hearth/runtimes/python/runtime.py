@@ -18,7 +18,7 @@ import orjson
 from hearth.errors import ServiceError
 from hearth.model import REGION, FunctionSpec
 from hearth.pool.limits import MemoryLimiter
-from hearth.runtimes.python.instance import PythonInstance
+from hearth.runtimes.python.instance import DeadlineSweep, PythonInstance
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
 # The zygote runs with -S -I: no site processing, whose .pth side effects (imports of threading, random, …) would
@@ -139,6 +139,7 @@ class PythonRuntime:
         self.zygote = Zygote(python, self.base_env)
         self.pycache_root = pycache_root
         self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
+        self.deadlines = DeadlineSweep()  # the timeouts of every instance's invocation in flight
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
