@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from hearth.http_protocol import OneWriteHttpToolsProtocol
 from hearth.platform import Platform
 
 BACKLOG = 2048
+GC_YOUNG_THRESHOLD = 10_000  # above the objects of a few hundred requests in flight (the default is 700)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -44,6 +46,21 @@ def bind(host: str, port: int) -> socket.socket:
         raise
     sock.listen(BACKLOG)
     return sock
+
+
+def tune_gc() -> None:
+    """Keep the cyclic collector off the request path of a serving process.
+
+    Each request in flight holds a few dozen young container objects (scope, event, task, futures), and with
+    64 requests in flight the default young-generation threshold (700) is crossed over and over: a collection
+    every ~400 requests, each scanning and promoting the requests in flight, and then middle and full
+    collections over everything (~30 ms each). With the threshold above the objects in flight, collections only
+    follow real growth; ``freeze`` moves what start-up built into the permanent generation, out of every scan.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def url(sock: socket.socket) -> str:
@@ -70,6 +87,7 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
+    tune_gc()
     try:
         control = ControlApi(platform, lookup)
         servers = [_server(Gateway(platform), gateway_sock), _server(control, control_sock)]
