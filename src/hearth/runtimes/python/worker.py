@@ -70,8 +70,7 @@ class LambdaContext:
 def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     """Become the instance described by ``spec``; ``channel_fd`` talks to the platform, ``log_fd`` is its log."""
     started = time.perf_counter()
-    os.setsid()  # own process group: the platform kills the whole group
-    _enter_batch_scheduling()
+    os.setsid()  # own process group: the platform kills the whole group (SCHED_BATCH comes from the zygote)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -93,11 +92,13 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     _serve(spec, handler, channel)
 
 
-def _enter_batch_scheduling() -> None:
+def enter_batch_scheduling() -> None:
     """Run as ``SCHED_BATCH``: same CPU share as before, but a woken instance no longer preempts the running task.
 
     Every request wakes an instance; under load that preempted the gateway (the one process all requests pass
-    through) and cost a context switch each time. Best effort: a host that refuses it leaves the default.
+    through) and cost a context switch each time. The zygote calls this once and its children inherit the
+    policy through ``fork()`` (done in each child, it cost ~30 KiB of private memory per instance). Best
+    effort: a host that refuses it leaves the default.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))

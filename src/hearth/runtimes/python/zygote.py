@@ -39,6 +39,7 @@ def main(control_fd: int) -> None:
     children: dict[int, int] = {}  # pid -> instance id
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # instances' fd 1 and 2 are pipes
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    worker.enter_batch_scheduling()  # inherited by every instance
     worker.warm_up()
     gc.collect()
     gc.freeze()  # keep the collector from touching (and so copying) the pre-imported heap in children
