@@ -123,9 +123,13 @@ class Service:
 
 def start_hearth(project: Path, extra: Sequence[str] = ()) -> tuple[Service, str, str]:
     """``hearth dev`` on free ports; returns it and the gateway and control URLs from its first two lines."""
-    argv = [sys.executable, "-m", "hearth", "dev", str(project), "--host", HOST, "--port", "0",
-            "--control-port", "0", "--quiet", "--no-watch", *extra]
-    service = Service("hearth", argv)
+    return start_platform("hearth", ["dev", str(project), "--no-watch", *extra])
+
+
+def start_platform(name: str, command: Sequence[str]) -> tuple[Service, str, str]:
+    """``hearth COMMAND`` (dev or serve) quiet on free ports; returns it and its gateway and control URLs."""
+    argv = [sys.executable, "-m", "hearth", *command, "--host", HOST, "--port", "0", "--control-port", "0", "--quiet"]
+    service = Service(name, argv)
     try:
         gateway = service.expect("stdout", r"^gateway: (http://\S+)$").group(1)
         control = service.expect("stdout", r"^control: (http://\S+)$").group(1)

@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import HOST, HTTP_TIMEOUT_S, BenchError, Service, markdown_table, percentile
+from _common import HTTP_TIMEOUT_S, BenchError, Service, markdown_table, percentile, start_platform
 
 CHUNK = 1024 * 1024
 DEPLOY_TIMEOUT_S = 300.0
@@ -52,16 +52,7 @@ function = "big"
 
 def start_serve(data_dir: Path) -> tuple[Service, str, str]:
     """``hearth serve`` on free ports with its state in ``data_dir``; returns it and its gateway and control URLs."""
-    argv = [sys.executable, "-m", "hearth", "serve", "--data-dir", str(data_dir), "--host", HOST, "--port", "0",
-            "--control-port", "0", "--quiet"]
-    service = Service("hearth serve", argv)
-    try:
-        gateway = service.expect("stdout", r"^gateway: (http://\S+)$").group(1)
-        control = service.expect("stdout", r"^control: (http://\S+)$").group(1)
-    except BaseException:
-        service.stop()
-        raise
-    return service, gateway, control
+    return start_platform("hearth serve", ["serve", "--data-dir", str(data_dir)])
 
 
 def write_project(root: Path, megabytes: int, mark: str) -> None:

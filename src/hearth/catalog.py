@@ -22,12 +22,11 @@ from typing import NamedTuple
 
 from hearth import errors
 from hearth.config.package import pack
-from hearth.model import LATEST, AliasSpec, FunctionSpec, Project, RouteSpec
+from hearth.model import ALIAS_NAME, LATEST, AliasSpec, FunctionSpec, Project, RouteSpec
 from hearth.pool.concurrency import check_reservation
 from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
 
-ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
 VERSION_NUMBER = re.compile(r"^[1-9][0-9]*$")
 Listener = Callable[[str | None], None]
 

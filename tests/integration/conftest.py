@@ -3,7 +3,9 @@ sleep."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
+import botocore.config
 import httpx
 import pytest
 
@@ -94,6 +99,66 @@ class HearthProcess:
             if stream is not None:
                 stream.close()
         return self.process.returncode
+
+
+class Serve:
+    """A ``hearth serve`` with its data folder and admin key: boto3, the ``hearth`` CLI and its own endpoints."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.process = HearthProcess(None, "--data-dir", str(data_dir), *args).start()
+        self.key: dict[str, str] = json.loads((data_dir / "credentials.json").read_text())
+        self.gateway = httpx.Client(base_url=self.process.gateway, timeout=30)
+
+    def stop(self) -> None:
+        self.gateway.close()
+        assert self.process.stop() == 0, self.process.stderr[-20:]
+
+    def client(self, validate: bool = True) -> Any:
+        """A boto3 Lambda client with retries off; ``validate=False`` sends what botocore would refuse itself."""
+        return boto3.client(
+            "lambda", endpoint_url=self.process.control, region_name="us-east-1",
+            aws_access_key_id=self.key["access_key_id"], aws_secret_access_key=self.key["secret_access_key"],
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
+                                          max_pool_connections=16, parameter_validation=validate))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``hearth ARGS --endpoint … --data-dir …``: the key is found in the data folder, as a user's would be."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HEARTH_TOKEN", "HEARTH_ENDPOINT")}
+        command = [sys.executable, "-m", "hearth", *args, "--endpoint", self.process.control,
+                   "--data-dir", str(self.data_dir)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    def deploy(self, project: Path) -> str:
+        result = self.cli("deploy", str(project))
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def publish(self, name: str) -> str:
+        result = self.cli("publish", name)
+        assert result.returncode == 0, result.stderr
+        found = re.match(rf"{name}: version (\d+) \(arn:aws:lambda:[^)]*:function:{name}:\d+\)$", result.stdout.strip())
+        assert found, result.stdout
+        return found.group(1)
+
+    def native(self, path: str, **params: str) -> Any:
+        """GET one of Hearth's own endpoints with the bearer token."""
+        response = httpx.get(f"{self.process.control}{path}", params=params, timeout=30,
+                             headers={"Authorization": f"Bearer {self.key['token']}"})
+        response.raise_for_status()
+        return response.json()
+
+    def instances(self, function: str) -> list[dict[str, Any]]:
+        return [i for i in self.native("/hearth/instances")["instances"] if i["function"] == function]
+
+    def packages(self) -> set[str]:
+        return {p.name for p in (self.data_dir / "code").iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+    def log_line(self, prefix: str) -> str:
+        """The log line of the platform's output that starts with ``prefix``, once it has been printed."""
+        self.process.wait_for(lambda: any(line.startswith(prefix) for line in self.process.stdout), 10, prefix)
+        return next(line for line in self.process.stdout if line.startswith(prefix))
 
 
 def poll(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:

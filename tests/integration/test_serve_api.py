@@ -18,16 +18,14 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import PROJECTS, HearthProcess, poll
+from conftest import PROJECTS, Serve, poll
 
 from hearth.config.package import pack
 
@@ -36,45 +34,13 @@ ROLE = "arn:aws:iam::000000000000:role/ignored"
 CONCURRENCY_LIMIT = 40
 
 
-@dataclass
-class Serve:
-    """A running ``hearth serve``, its data folder and the admin key it created."""
-
-    process: HearthProcess
-    data_dir: Path
-    key: dict[str, str]
-
-    def client(self, validate: bool = True) -> Any:
-        """A boto3 Lambda client with retries off; ``validate=False`` sends what botocore would refuse itself."""
-        return boto3.client(
-            "lambda", endpoint_url=self.process.control, region_name="us-east-1",
-            aws_access_key_id=self.key["access_key_id"], aws_secret_access_key=self.key["secret_access_key"],
-            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
-                                          max_pool_connections=16, parameter_validation=validate))
-
-    def native(self, path: str, **params: str) -> Any:
-        """GET one of Hearth's own endpoints with the bearer token."""
-        response = httpx.get(f"{self.process.control}{path}", params=params, timeout=30,
-                             headers={"Authorization": f"Bearer {self.key['token']}"})
-        response.raise_for_status()
-        return response.json()
-
-    def instances(self, function: str) -> list[dict[str, Any]]:
-        return [i for i in self.native("/hearth/instances")["instances"] if i["function"] == function]
-
-    def packages(self) -> set[str]:
-        return {p.name for p in (self.data_dir / "code").iterdir() if p.is_dir() and not p.name.startswith(".")}
-
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    data_dir = tmp_path_factory.mktemp("serve-api")
-    process = HearthProcess(None, "--data-dir", str(data_dir), "--concurrency-limit", str(CONCURRENCY_LIMIT),
-                            "--quiet").start()
+    running = Serve(tmp_path_factory.mktemp("serve-api"), "--concurrency-limit", str(CONCURRENCY_LIMIT), "--quiet")
     try:
-        yield Serve(process, data_dir, json.loads((data_dir / "credentials.json").read_text()))
+        yield running
     finally:
-        process.stop()
+        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -316,10 +282,8 @@ def test_reserved_concurrency_zero_throttles(client: Any) -> None:
 def test_reserved_and_platform_limits_count_invocations_in_flight(tmp_path: Path) -> None:
     """``--concurrency-limit 2`` with 1 reserved for ``hold``: one busy ``hold`` fills its reservation, one busy
     ``other`` fills the unreserved rest; every further call is throttled until they finish."""
-    process = HearthProcess(None, "--data-dir", str(tmp_path / "data"), "--concurrency-limit", "2",
-                            "--quiet").start()
+    serve = Serve(tmp_path / "data", "--concurrency-limit", "2", "--quiet")
     try:
-        serve = Serve(process, tmp_path / "data", json.loads((tmp_path / "data" / "credentials.json").read_text()))
         client = serve.client()
         for name, handler in (("hold", "fns.hold"), ("other", "fns.hold"), ("third", "fns.echo")):
             create(client, name, handler=handler, Timeout=30)
@@ -338,7 +302,7 @@ def test_reserved_and_platform_limits_count_invocations_in_flight(tmp_path: Path
             assert [future.result()[1] for future in held] == [{"released": True}] * 2
         assert invoke(client, "third")[1]["event"] == {}
     finally:
-        process.stop()
+        serve.stop()
 
 
 def test_provisioned_instances_serve_without_init(serve: Serve, client: Any) -> None:

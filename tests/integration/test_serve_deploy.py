@@ -5,88 +5,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
-import httpx
 import pytest
-from conftest import PROJECTS, HearthProcess, poll
+from conftest import PROJECTS, Serve, poll
 
-CONCURRENCY_LIMIT = 20
-
-
-class Serve:
-    """A ``hearth serve`` with its data folder; runs the CLI against it and reads its state."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.process = HearthProcess(None, "--data-dir", str(data_dir), "--concurrency-limit",
-                                     str(CONCURRENCY_LIMIT)).start()
-        self.key: dict[str, str] = json.loads((data_dir / "credentials.json").read_text())
-        self.gateway = httpx.Client(base_url=self.process.gateway, timeout=30)
-
-    def stop(self) -> None:
-        self.gateway.close()
-        assert self.process.stop() == 0, self.process.stderr[-20:]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``hearth ARGS --endpoint … --data-dir …``: the key is found in the data folder, as a user's would be."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HEARTH_TOKEN", "HEARTH_ENDPOINT")}
-        command = [sys.executable, "-m", "hearth", *args, "--endpoint", self.process.control,
-                   "--data-dir", str(self.data_dir)]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-
-    def deploy(self, project: Path) -> str:
-        result = self.cli("deploy", str(project))
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def publish(self, name: str) -> str:
-        result = self.cli("publish", name)
-        assert result.returncode == 0, result.stderr
-        found = re.match(rf"{name}: version (\d+) \(arn:aws:lambda:[^)]*:function:{name}:\d+\)$", result.stdout.strip())
-        assert found, result.stdout
-        return found.group(1)
-
-    def client(self) -> Any:
-        return boto3.client("lambda", endpoint_url=self.process.control, region_name="us-east-1",
-                            aws_access_key_id=self.key["access_key_id"],
-                            aws_secret_access_key=self.key["secret_access_key"],
-                            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}))
-
-    def native(self, path: str, **params: str) -> Any:
-        response = httpx.get(f"{self.process.control}{path}", params=params, timeout=30,
-                             headers={"Authorization": f"Bearer {self.key['token']}"})
-        response.raise_for_status()
-        return response.json()
-
-    def instances(self, function: str) -> list[dict[str, Any]]:
-        return [i for i in self.native("/hearth/instances")["instances"] if i["function"] == function]
-
-    def packages(self) -> set[str]:
-        return {p.name for p in (self.data_dir / "code").iterdir() if p.is_dir() and not p.name.startswith(".")}
-
-    def log_line(self, prefix: str) -> str:
-        """The log line of the platform's output that starts with ``prefix``, once it has been printed."""
-        self.process.wait_for(lambda: any(line.startswith(prefix) for line in self.process.stdout), 10, prefix)
-        return next(line for line in self.process.stdout if line.startswith(prefix))
+SERVE_ARGS = ("--concurrency-limit", "20")
 
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-deploy"))
+    running = Serve(tmp_path_factory.mktemp("serve-deploy"), *SERVE_ARGS)
     yield running
     running.stop()
 
@@ -299,7 +234,7 @@ def snapshot(serve: Serve) -> dict[str, Any]:
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     project = copy_project("serve_app", tmp_path)
-    first = Serve(data_dir)
+    first = Serve(data_dir, *SERVE_ARGS)
     try:
         created = "".join(first.process.stderr)
         assert "created the admin key" in created and first.key["secret_access_key"] in created
@@ -319,7 +254,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     finally:
         first.stop()
 
-    second = Serve(data_dir)
+    second = Serve(data_dir, *SERVE_ARGS)
     try:
         assert "created the admin key" not in "".join(second.process.stderr)  # printed once, on the first start
         assert second.key == first.key

@@ -17,7 +17,7 @@ import orjson
 
 from hearth import errors
 from hearth.api import shapes
-from hearth.model import LATEST, FunctionSpec, function_arn
+from hearth.model import FunctionSpec, function_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
 
@@ -346,6 +346,3 @@ class LambdaApi:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-
-def qualifier_or_latest(qualifier: str | None) -> str:
-    return qualifier or LATEST

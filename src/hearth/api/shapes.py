@@ -18,6 +18,8 @@ from typing import Any
 from hearth import errors
 from hearth.model import (
     ACCOUNT_ID,
+    FUNCTION_NAME,
+    HANDLER,
     LATEST,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
@@ -27,8 +29,6 @@ from hearth.model import (
     runtime_family,
 )
 
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
 CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description")

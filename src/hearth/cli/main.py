@@ -8,6 +8,7 @@ import ipaddress
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,18 +37,29 @@ def cli() -> None:
     """Hearth: your own AWS Lambda + API Gateway, on this machine."""
 
 
+def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options ``hearth dev`` and ``hearth serve`` share: where to listen, limits, log output."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address for both HTTP surfaces."),
+        click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+                     help="Gateway port (0 picks a free one)."),
+        click.option("--control-port", default=9090, show_default=True, type=click.IntRange(0, 65535),
+                     help="Control API port (0 picks a free one)."),
+        click.option("--memory-enforcement", default="auto", show_default=True,
+                     type=click.Choice(MEMORY_ENFORCEMENT),
+                     help="How memory_mb is enforced: cgroup v1, RLIMIT_AS, or the strongest available."),
+        click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
+                     type=click.IntRange(1), help="Invocations all functions together may run at once."),
+        click.option("--quiet", is_flag=True, help="Do not print invocation logs."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address for both HTTP surfaces.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
-              help="Gateway port (0 picks a free one).")
-@click.option("--control-port", default=9090, show_default=True, type=click.IntRange(0, 65535),
-              help="Control API port (0 picks a free one).")
-@click.option("--memory-enforcement", default="auto", show_default=True, type=click.Choice(MEMORY_ENFORCEMENT),
-              help="How memory_mb is enforced: cgroup v1, RLIMIT_AS, or the strongest available.")
-@click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
-              type=click.IntRange(1), help="Instances a function may run at once unless it sets concurrency.")
-@click.option("--quiet", is_flag=True, help="Do not print invocation logs.")
+@_platform_options
 @click.option("--no-watch", is_flag=True, help="Do not reload on file changes.")
 @click.option("--hide-errors", is_flag=True,
               help="Answer function errors as a production server does: no details in the response body.")
@@ -125,16 +137,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 @cli.command()
 @click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
               type=click.Path(file_okay=False, path_type=Path), help="Where state, code and keys are kept.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address for both HTTP surfaces.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
-              help="Gateway port (0 picks a free one).")
-@click.option("--control-port", default=9090, show_default=True, type=click.IntRange(0, 65535),
-              help="Control API port (0 picks a free one).")
-@click.option("--memory-enforcement", default="auto", show_default=True, type=click.Choice(MEMORY_ENFORCEMENT),
-              help="How memory_mb is enforced: cgroup v1, RLIMIT_AS, or the strongest available.")
-@click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
-              type=click.IntRange(1), help="Invocations all functions together may run at once.")
-@click.option("--quiet", is_flag=True, help="Do not print invocation logs.")
+@_platform_options
 @click.option("--show-errors", is_flag=True,
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,

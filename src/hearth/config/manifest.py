@@ -13,9 +13,12 @@ from typing import Any
 
 from hearth.errors import ConfigError
 from hearth.model import (
+    ALIAS_NAME,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
+    FUNCTION_NAME,
+    HANDLER,
     LATEST,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
@@ -28,15 +31,12 @@ from hearth.model import (
 )
 
 MANIFEST_NAME = "hearth.toml"
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
                  "description", "aliases"}
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
-ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
 ROUTE_KEYS = {"path", "methods", "function"}
 TOP_KEYS = {"functions", "routes"}
 
