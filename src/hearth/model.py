@@ -24,11 +24,44 @@ ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")  # never all digits: 
 HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 # Lambda's Python runtime names; all of them run on the platform's own interpreter (the zygote's).
 PYTHON_RUNTIMES = frozenset({"python", *(f"python3.{minor}" for minor in range(8, 15))})
+# Lambda's OS-only runtimes: the package brings a ``bootstrap`` that speaks the Runtime API.
+PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
+HTTP_RUNTIME = "http"  # Hearth's own: any HTTP server process, started on demand and reverse-proxied
+BOOTSTRAP = "bootstrap"
 
 
 def runtime_family(name: str) -> str | None:
-    """The Hearth runtime that runs a Lambda runtime name (``python3.12`` → ``python``), or None if none does."""
-    return "python" if name in PYTHON_RUNTIMES else None
+    """The Hearth runtime that runs a runtime name (``python3.12`` → ``python``, ``provided.al2`` → ``provided``,
+    ``http``), or None if none does."""
+    if name in PYTHON_RUNTIMES:
+        return "python"
+    if name in PROVIDED_RUNTIMES:
+        return "provided"
+    return HTTP_RUNTIME if name == HTTP_RUNTIME else None
+
+
+def handler_problem(runtime: str, handler: str) -> str | None:
+    """Why ``handler`` cannot be the handler of a ``runtime`` function, or None when it can."""
+    family = runtime_family(runtime)
+    if family == "python" and not HANDLER.match(handler):
+        return 'use "module.function", e.g. app.handler (packages allowed: pkg.mod.fn)'
+    if family == "provided" and not re.match(r"^\S{1,128}$", handler):
+        return (f"use 1 to 128 characters without spaces; the runtime reads it from $_HANDLER "
+                f"({BOOTSTRAP!r}, or the path of another executable in the package)")
+    return None
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How the ``http`` runtime runs a function: the server command and when it counts as started.
+
+    ``command`` may contain ``{port}``, replaced by the port the server must listen on (also in ``$PORT``).
+    """
+
+    command: tuple[str, ...]
+    health_path: str = "/"
+    startup_timeout_s: float = 10.0
+    max_concurrency: int = 100  # requests in flight per instance (a Lambda instance takes one)
 
 
 @dataclass(frozen=True)
@@ -50,6 +83,7 @@ class FunctionSpec:
     code_size: int = 0
     revision_id: str = ""  # changes whenever code or configuration changes
     last_modified: str = ""  # ISO 8601, as Lambda prints it
+    server: ServerSpec | None = None  # set for the ``http`` runtime only
 
     @property
     def arn(self) -> str:

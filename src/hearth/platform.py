@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hearth import errors
 from hearth.catalog import Catalog
 from hearth.config.settings import Settings
 from hearth.gateway.routes import RouteTable
-from hearth.model import LATEST, FunctionSpec
+from hearth.model import LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
-from hearth.pool.instance import InvokeRequest
+from hearth.pool.instance import InvokeRequest, Runtime
 from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
 from hearth.pool.pool import FunctionPool, Invocation
 from hearth.runtimes.python.runtime import PythonRuntime
@@ -40,7 +41,8 @@ class Platform:
         self.pools: dict[tuple[str, str], FunctionPool] = {}
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None
-        self.runtime: PythonRuntime | None = None
+        self.runtime: PythonRuntime | None = None  # the zygote's owner: it also starts the other runtimes' processes
+        self.runtimes: dict[str, Runtime] = {}  # by family: python, provided, http
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
@@ -51,6 +53,7 @@ class Platform:
         self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
         self.runtime = PythonRuntime(self.limiter, self.settings.base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
+        self.runtimes["python"] = self.runtime
         await self.runtime.ensure_zygote()
         for name in self.catalog.functions:
             self._sync(name)
@@ -68,7 +71,10 @@ class Platform:
 
     def _pool(self, spec: FunctionSpec) -> FunctionPool:
         assert self.runtime is not None, "the platform has not started"
-        pool = FunctionPool(spec, self.runtime, concurrency=self.concurrency, on_record=self.records.add)
+        runtime = self.runtimes.get(runtime_family(spec.runtime) or "")
+        if runtime is None:
+            raise errors.ServiceError(f"no runtime on this platform runs {spec.runtime!r} (function {spec.name})")
+        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=self.records.add)
         self.pools[(spec.name, spec.version)] = pool
         return pool
 
@@ -90,7 +96,10 @@ class Platform:
             return
         self.concurrency.reserve(name, record.reserved)
         latest = pools.get(LATEST)
-        if latest is not None and latest.spec != record.latest:
+        if latest is not None and runtime_family(latest.spec.runtime) != runtime_family(record.latest.runtime):
+            latest.close()  # another runtime: a pool is bound to one
+            del self.pools[(name, LATEST)]
+        elif latest is not None and latest.spec != record.latest:
             latest.update(record.latest)
         published = self.catalog.versions.get(name, {})
         for version, pool in pools.items():
@@ -144,5 +153,6 @@ class Platform:
             pool.close()
         if self.runtime is not None:
             await asyncio.sleep(0)  # let kill reports arrive before the zygote goes
-            await self.runtime.close()
+            for runtime in reversed(self.runtimes.values()):  # the Python runtime (the zygote) last
+                await runtime.close()
         shutil.rmtree(self._scratch, ignore_errors=True)

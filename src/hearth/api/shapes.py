@@ -19,13 +19,14 @@ from hearth import errors
 from hearth.model import (
     ACCOUNT_ID,
     FUNCTION_NAME,
-    HANDLER,
+    HTTP_RUNTIME,
     LATEST,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
     AliasSpec,
     FunctionSpec,
     HeaderRule,
+    handler_problem,
     runtime_family,
 )
 
@@ -153,15 +154,15 @@ def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> Functio
     changes: dict[str, Any] = {}
     if "Handler" in body:
         handler = body["Handler"]
-        if not isinstance(handler, str) or not HANDLER.match(handler):
-            raise errors.InvalidParameterValue(f"Handler {handler!r} is not valid: use module.function, "
-                                               "e.g. app.handler (packages allowed: pkg.mod.fn)")
+        if not isinstance(handler, str):
+            raise errors.InvalidParameterValue(f"Handler {handler!r} is not valid: give a string")
         changes["handler"] = handler
     if "Runtime" in body:
         runtime = body["Runtime"]
-        if not isinstance(runtime, str) or runtime_family(runtime) is None:
+        if not isinstance(runtime, str) or runtime_family(runtime) in (None, HTTP_RUNTIME):
             raise errors.InvalidParameterValue(f"Runtime {runtime!r} is not supported; use python3.X "
-                                               "(e.g. python3.12); other languages come with `provided`")
+                                               "(e.g. python3.12), or provided.al2023 for any other language "
+                                               "(a `bootstrap` speaking the Lambda Runtime API)")
         changes["runtime"] = runtime
     if "MemorySize" in body:
         changes["memory_mb"] = _whole(body["MemorySize"], "MemorySize", MEMORY_MB_RANGE)
@@ -182,7 +183,12 @@ def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> Functio
             raise errors.InvalidParameterValue(f"Environment variable name {bad[0]!r} is not valid: start with a "
                                                "letter, then letters, digits and '_'")
         changes["env"] = dict(variables)
-    return dataclasses.replace(spec, **changes)
+    updated = dataclasses.replace(spec, **changes)
+    problem = handler_problem(updated.runtime, updated.handler)
+    if problem is not None:
+        raise errors.InvalidParameterValue(f"Handler {updated.handler!r} is not valid for {updated.runtime}: "
+                                           f"{problem}")
+    return updated
 
 
 def _whole(value: Any, name: str, bounds: tuple[int, int]) -> int:

@@ -7,6 +7,7 @@ allowed, so that a typo is fixed in one look.
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 from hearth.errors import ConfigError
 from hearth.model import (
     ALIAS_NAME,
+    BOOTSTRAP,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
     FUNCTION_NAME,
-    HANDLER,
+    HTTP_RUNTIME,
     LATEST,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
@@ -27,6 +29,8 @@ from hearth.model import (
     HeaderRule,
     Project,
     RouteSpec,
+    ServerSpec,
+    handler_problem,
     runtime_family,
 )
 
@@ -35,6 +39,7 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
                  "description", "aliases"}
+SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
 ROUTE_KEYS = {"path", "methods", "function"}
@@ -136,20 +141,29 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
                            table=table)
     if not isinstance(raw, dict):
         raise source.error(table, "must be a table", table=table)
-    unknown = sorted(set(raw) - FUNCTION_KEYS)
-    if unknown:
-        raise source.error(f"{table}.{unknown[0]}",
-                           f"unknown key; allowed: {', '.join(sorted(FUNCTION_KEYS))}", unknown[0], table)
 
     def fail(key: str, problem: str) -> ConfigError:
         return source.error(f"{table}.{key}", problem, key, table)
 
-    handler = raw.get("handler")
-    if not isinstance(handler, str) or not HANDLER.match(handler):
-        raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn")')
     runtime = raw.get("runtime", "python")
-    if not isinstance(runtime, str) or runtime_family(runtime) is None:
-        raise fail("runtime", f'unknown runtime {runtime!r}; allowed: "python" or "python3.X" (e.g. "python3.12")')
+    family = runtime_family(runtime) if isinstance(runtime, str) else None
+    if family is None:
+        raise fail("runtime", f'unknown runtime {runtime!r}; allowed: "python" (or "python3.X"), "provided" '
+                              '(or "provided.al2023": a bootstrap speaking the Lambda Runtime API) and "http" '
+                              '(a server command, started on demand)')
+    allowed = FUNCTION_KEYS | SERVER_KEYS if family == HTTP_RUNTIME else FUNCTION_KEYS
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        hint = ' (only with runtime = "http")' if unknown[0] in SERVER_KEYS else ""
+        raise source.error(f"{table}.{unknown[0]}",
+                           f"unknown key{hint}; allowed: {', '.join(sorted(allowed))}", unknown[0], table)
+    handler = raw.get("handler", {"python": None, "provided": BOOTSTRAP, HTTP_RUNTIME: ""}[family])
+    if family == "python" and handler is None:
+        raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn")')
+    problem = handler_problem(runtime, handler if isinstance(handler, str) else "")
+    if problem is not None or not isinstance(handler, str):
+        raise fail("handler", problem or "give a string")
+    server = _server(raw, fail) if family == HTTP_RUNTIME else None
     description = raw.get("description", "")
     if not isinstance(description, str) or len(description) > 256:
         raise fail("description", "must be a string of at most 256 characters")
@@ -176,6 +190,29 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
         idle_timeout_s=idle_timeout_s,
         env=dict(env),
         description=description,
+        server=server,
+    )
+
+
+def _server(raw: dict[str, Any], fail: Any) -> ServerSpec:
+    """The ``http`` runtime's keys: the command, its health check and its concurrency."""
+    command = raw.get("command")
+    if isinstance(command, str):
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise fail("command", f"cannot split it into words: {exc}") from None
+    if not isinstance(command, list) or not command or not all(isinstance(word, str) for word in command):
+        raise fail("command", 'required: the server to start, e.g. command = ["./server", "--port", "{port}"] '
+                              "(the port is also in $PORT)")
+    health_path = raw.get("health_path", "/")
+    if not isinstance(health_path, str) or not health_path.startswith("/"):
+        raise fail("health_path", 'must be a path starting with "/", e.g. "/healthz"')
+    return ServerSpec(
+        command=tuple(command),
+        health_path=health_path,
+        startup_timeout_s=_number(raw, "startup_timeout_s", 10.0, (0.1, 600), fail),
+        max_concurrency=_integer(raw, "max_concurrency", 100, (1, 10_000), fail),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from hearth.errors import ServiceError
-from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec
+from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec, ServerSpec
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ def encode_function(spec: FunctionSpec) -> bytes:
     doc = _fields(spec)
     doc["code_dir"] = str(spec.code_dir)
     doc["env"] = dict(spec.env)
+    doc["server"] = None if spec.server is None else _fields(spec.server)
     return _dumps(doc, f"function {spec.name!r}")
 
 
@@ -96,6 +97,9 @@ def decode_function(data: bytes | str) -> FunctionSpec:
     """The FunctionSpec ``encode_function`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
     doc = _loads(data)
     doc["code_dir"] = Path(doc["code_dir"])
+    server = doc.get("server")
+    if server is not None:
+        doc["server"] = ServerSpec(**{**server, "command": tuple(server["command"])})
     return FunctionSpec(**doc)
 
 

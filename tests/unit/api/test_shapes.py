@@ -99,7 +99,7 @@ def test_new_function_reads_every_field() -> None:
     ({"Runtime": "python3.12", "Handler": "app.handler", "FunctionName": "bad name"},
      "FunctionName 'bad name' is not valid"),
     ({"Runtime": "nodejs20.x", "Handler": "app.handler", "FunctionName": "f"},
-     "Runtime 'nodejs20.x' is not supported; use python3.X"),
+     "Runtime 'nodejs20.x' is not supported; use python3.X (e.g. python3.12), or provided.al2023"),
 ])
 def test_new_function_refuses(body: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.InvalidParameterValue) as raised:
@@ -108,7 +108,7 @@ def test_new_function_refuses(body: dict[str, Any], message: str) -> None:
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ({"Handler": "app"}, "Handler 'app' is not valid: use module.function"),
+    ({"Handler": "app"}, "Handler 'app' is not valid for python3.12: use \"module.function\""),
     ({"Handler": "app.1x"}, "Handler 'app.1x' is not valid"),
     ({"Handler": "app..handler"}, "Handler 'app..handler' is not valid"),
     ({"Handler": 7}, "Handler 7 is not valid"),

@@ -172,13 +172,14 @@ def test_missing_handler(tmp_path: Path) -> None:
 @pytest.mark.parametrize("handler", ['"main"', '"app."', '"app-x.main"', '"1app.main"', '"app.main()"', "3"])
 def test_malformed_handler(tmp_path: Path, handler: str) -> None:
     message = config_error(tmp_path, f"[functions.hello]\nhandler = {handler}\n")
-    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:2: functions.hello.handler: required: ")
+    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:2: functions.hello.handler: use ")
     assert '"module.function"' in message
 
 
 def test_unknown_runtime(tmp_path: Path) -> None:
     message = config_error(tmp_path, MINIMAL + 'runtime = "node"\n')
-    expected = "hearth.toml:3: functions.hello.runtime: unknown runtime 'node'; allowed: \"python\" or \"python3.X\""
+    expected = ("hearth.toml:3: functions.hello.runtime: unknown runtime 'node'; "
+                "allowed: \"python\" (or \"python3.X\"), \"provided\"")
     assert expected in message
 
 

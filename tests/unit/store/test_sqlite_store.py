@@ -11,7 +11,7 @@ import pytest
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec
+from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec, ServerSpec
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
 from hearth.store.sqlite import SCHEMA_VERSION
 
@@ -40,10 +40,11 @@ def reopened(path: Path) -> StoredState:
 def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> FunctionSpec:
     """A spec with no field left at its default, so a field the codec forgets cannot go unnoticed."""
     values: dict[str, object] = dict(
-        name=name, handler="app.handler", code_dir=Path("/srv/code") / name, runtime="provided",
+        name=name, handler="app.handler", code_dir=Path("/srv/code") / name, runtime="http",
         memory_mb=512, timeout_s=0.1 + 0.2, concurrency=7, idle_timeout_s=45, env={"A": "1", "ÜNI": "ç"},
         version=version, description="says hello", code_sha256="ab" * 32, code_size=1234,
         revision_id=f"rev-{version}", last_modified="2026-11-21T16:06:46.000+0000",
+        server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8),
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import orjson
 
 from hearth import errors
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.python import protocol
 
 if TYPE_CHECKING:
@@ -27,51 +28,11 @@ if TYPE_CHECKING:
     from hearth.runtimes.python.runtime import PythonRuntime
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the Init phase of an on-demand instance
-SWEEP_INTERVAL_S = 0.02  # a deadline is enforced at most this late (plus the event loop's own lag)
 EXIT_REPORT_WAIT_S = 2.0
-LOG_CAP_BYTES = 1024 * 1024  # per invocation; the rest is dropped and the drop reported
 _RESULTS = (protocol.RESULT, protocol.ERROR)
 _FLAGS_AT = protocol.RESULT_HEAD.size - 1
 _EOF = -1
 _TIMEOUT = -2
-
-
-class DeadlineSweep:
-    """The deadlines of the invocations in flight, enforced by one periodic timer rather than a timer each.
-
-    ``loop.call_later`` and its ``cancel`` for every invocation were a measurable share of the gateway's time per
-    request; a dict insert and delete are not. The timer runs only while something is in flight, so an idle
-    platform is never woken; an expired instance is stopped at most ``interval_s`` after its deadline.
-    """
-
-    def __init__(self, interval_s: float = SWEEP_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval_s = interval_s
-        self.clock = clock
-        self._due: dict[PythonInstance, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
-
-    def __len__(self) -> int:
-        return len(self._due)
-
-    def add(self, instance: PythonInstance, timeout_s: float) -> None:
-        """Expire ``instance`` once ``timeout_s`` have passed, unless it is discarded first."""
-        self._due[instance] = self.clock() + timeout_s
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.interval_s, self._sweep)
-
-    def discard(self, instance: PythonInstance) -> None:
-        self._due.pop(instance, None)
-
-    def _sweep(self) -> None:
-        now = self.clock()
-        expired = [instance for instance, due in self._due.items() if due <= now]
-        try:
-            for instance in expired:
-                del self._due[instance]
-                instance.expire()
-        finally:
-            self._timer = (asyncio.get_running_loop().call_later(self.interval_s, self._sweep)
-                           if self._due else None)
 
 
 class PythonInstance(asyncio.Protocol):
@@ -97,11 +58,7 @@ class PythonInstance(asyncio.Protocol):
         self._exited: asyncio.Future[int | None] = self._loop.create_future()
         self._exit_error: str | None = None
         self._oom_killed = False
-        self._log_fd: int | None = None
-        self._partial = b""
-        self._lines: list[str] = self.init_log_lines
-        self._log_bytes = 0
-        self._log_dropped = 0
+        self._logs: LogPipe | None = None
 
     @property
     def state(self) -> State:
@@ -120,9 +77,7 @@ class PythonInstance(asyncio.Protocol):
         finally:
             theirs.close()
             os.close(log_write)
-        os.set_blocking(log_read, False)
-        self._log_fd = log_read
-        loop.add_reader(log_read, self._read_logs)
+        logs = self._logs = LogPipe(log_read)
         self._waiter = loop.create_future()
         await loop.create_unix_connection(lambda: self, sock=ours)
         timer = loop.call_later(INIT_TIMEOUT_S, self.expire)
@@ -130,9 +85,8 @@ class PythonInstance(asyncio.Protocol):
             kind, body = await self._waiter
         finally:
             timer.cancel()
+        self.init_log_lines = logs.end_phase()
         if kind == protocol.READY:
-            self._end_lines()
-            self._lines = []
             ready = orjson.loads(body)
             self.init_ms = float(ready["init_ms"])
             self.lifecycle.to(State.IDLE)
@@ -141,20 +95,16 @@ class PythonInstance(asyncio.Protocol):
             report = orjson.loads(body)
             self.init_ms = float(report.pop("init_ms", 0.0))
             self.stop()
-            self._end_lines()
             raise errors.function_failure(report)
         if kind == _TIMEOUT:
-            self._end_lines()
             raise errors.Timedout(f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds")
         failure = await self._exit_failure()
-        self._end_lines()
+        self.init_log_lines += logs.end_phase()
         raise failure
 
     async def invoke(self, request: InvokeRequest, timeout_s: float) -> InvokeOutcome:
         self.lifecycle.to(State.BUSY)
-        assert self._transport is not None
-        lines = self._lines  # lines written between invocations belong to the next one
-        self._log_bytes = 0
+        assert self._transport is not None and self._logs is not None
         deadline_ms = int((time.time() + timeout_s) * 1000)
         body = orjson.dumps({"id": request.request_id, "deadline_ms": deadline_ms,
                              "trace_id": request.trace_id, "event": request.event})
@@ -173,9 +123,7 @@ class PythonInstance(asyncio.Protocol):
             outcome = InvokeOutcome(data[protocol.RESULT_HEAD.size:], None, duration_ms, max_rss_kb)
         else:
             outcome = await self._outcome(kind, data, timeout_s)
-        self._end_lines(drain=kind not in _RESULTS)
-        outcome.log_lines = lines
-        self._lines = []
+        outcome.log_lines = self._logs.end_phase(drain=kind not in _RESULTS)  # and the lines written before
         return outcome
 
     async def _outcome(self, kind: int, data: bytes, timeout_s: float) -> InvokeOutcome:
@@ -221,7 +169,8 @@ class PythonInstance(asyncio.Protocol):
         waiter = self._waiter
         self.stop()
         if waiter is not None and not waiter.done():
-            self._read_logs()
+            if self._logs is not None:
+                self._logs.read()
             waiter.set_result((_TIMEOUT, b""))
 
     async def _exit_failure(self) -> errors.FunctionFailure:
@@ -248,11 +197,8 @@ class PythonInstance(asyncio.Protocol):
         self._exit_error = error
         if not self._exited.done():
             self._exited.set_result(status)
-        if self._log_fd is not None:
-            self._read_logs()
-            asyncio.get_running_loop().remove_reader(self._log_fd)
-            os.close(self._log_fd)
-            self._log_fd = None
+        if self._logs is not None:
+            self._logs.close()
         self._oom_killed = self.runtime.limiter.oom_killed(self.id)  # read before release removes the cgroup
         self.runtime.limiter.release(self.id)
         if self.lifecycle.state is not State.STOPPED and (self._waiter is None or self._waiter.done()):
@@ -276,8 +222,8 @@ class PythonInstance(asyncio.Protocol):
                 return
             body = bytes(buffer[protocol.HEADER.size:end])
             del buffer[:end]
-            if kind not in _RESULTS or body[_FLAGS_AT] & protocol.LOGS_PENDING:
-                self._read_logs()  # everything the worker wrote before this frame is in the pipe now
+            if (kind not in _RESULTS or body[_FLAGS_AT] & protocol.LOGS_PENDING) and self._logs is not None:
+                self._logs.read()  # everything the worker wrote before this frame is in the pipe now
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result((kind, body))
@@ -287,47 +233,6 @@ class PythonInstance(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result((_EOF, b""))
-
-    # -- logs ------------------------------------------------------------------------------------------------
-
-    def _read_logs(self) -> None:
-        fd = self._log_fd
-        if fd is None:
-            return
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            self._take_log(chunk)
-
-    def _take_log(self, chunk: bytes) -> None:
-        data = self._partial + chunk
-        *complete, self._partial = data.split(b"\n")
-        for raw in complete:
-            if self._log_bytes + len(raw) > LOG_CAP_BYTES:
-                self._log_dropped += len(raw) + 1
-                continue
-            self._log_bytes += len(raw) + 1
-            self._lines.append(raw.decode("utf-8", "replace"))
-
-    def _end_lines(self, drain: bool = True) -> None:
-        """Close the current phase's lines: a last line without newline, and a note of dropped output.
-
-        ``drain=False`` when a result frame said the pipe was already empty (the common case: no syscall).
-        """
-        if drain:
-            self._read_logs()
-        if self._partial:
-            self._take_log(b"\n")
-        if self._log_dropped:
-            self._lines.append(f"[hearth] output over {LOG_CAP_BYTES // 1024} KiB for this invocation: "
-                         f"{self._log_dropped} bytes dropped")
-            self._log_dropped = 0
 
 
 def wait_status_text(status: int) -> str:

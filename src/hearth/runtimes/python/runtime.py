@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import itertools
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from hearth.errors import ServiceError
-from hearth.model import REGION, FunctionSpec
+from hearth.model import FunctionSpec
+from hearth.pool.deadlines import DeadlineSweep
 from hearth.pool.limits import MemoryLimiter
-from hearth.runtimes.python.instance import DeadlineSweep, PythonInstance
+from hearth.runtimes.environment import function_environment, log_stream_name
+from hearth.runtimes.python.instance import PythonInstance
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
 # The zygote runs with -S -I: no site processing, whose .pth side effects (imports of threading, random, …) would
 # add Python-level at-fork hooks and private pages to every instance. It gets the platform's resolved sys.path
 # instead, so instances import exactly what the platform can.
 _BOOT = "import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; main({fd})"
+
+
+class Spawned(Protocol):
+    """What the zygote reports to: an instance it forked."""
+
+    id: int
+
+    def on_spawned(self, pid: int) -> None: ...
+
+    def on_exit(self, status: int | None, error: str | None = None) -> None: ...
 
 
 class Zygote:
@@ -35,7 +45,7 @@ class Zygote:
         self.env = dict(env)  # the instance base environment: children only add to it
         self.process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
-        self._instances: dict[int, PythonInstance] = {}
+        self._instances: dict[int, Spawned] = {}
         self._ready: asyncio.Future[None] | None = None
 
     @property
@@ -76,6 +86,15 @@ class Zygote:
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "spawn", "id": instance.id, "spec": spec})
         socket.send_fds(self._socket, [message], [channel_fd, log_fd])
+
+    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int) -> None:
+        """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
+        become ``log_fd`` (the caller closes its copy)."""
+        if self._socket is None:
+            raise ServiceError("the Python zygote is not running")
+        self._instances[instance.id] = instance
+        message = orjson.dumps({"op": "exec", "id": instance.id, "spec": spec})
+        socket.send_fds(self._socket, [message], [log_fd])
 
     def _on_readable(self) -> None:
         assert self._socket is not None
@@ -150,6 +169,10 @@ class PythonRuntime:
                     await self.zygote.start()
         return self.zygote
 
+    def new_instance_id(self) -> int:
+        """A number no other instance of this platform has (it names the instance's cgroup too)."""
+        return next(self._ids)
+
     def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> PythonInstance:
         instance_id = next(self._ids)
         child = self.child_spec(spec, instance_id, generation, provisioned=provisioned)
@@ -158,22 +181,9 @@ class PythonRuntime:
     def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int, *,
                    provisioned: bool = False) -> dict[str, Any]:
         """Everything the forked child needs to become an instance of ``spec``."""
-        stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
-        env = dict(self.base_env)
-        env.update({
-            "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "_HANDLER": spec.handler,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
-        })
+        stream = log_stream_name(spec)
+        env = function_environment(spec, self.base_env, stream, provisioned=provisioned)
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}"
         env.update(spec.env)
         child: dict[str, Any] = {
             "function": spec.name,

@@ -76,7 +76,7 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     os.close(log_fd)
     channel = socket.socket(fileno=channel_fd)
     try:
-        _enter_limits(spec)
+        enter_limits(spec)
         _enter_environment(spec)
         handler = _load_handler(spec["handler"])
     except errors.FunctionFailure as exc:
@@ -106,17 +106,26 @@ def enter_batch_scheduling() -> None:
         pass
 
 
-def _enter_limits(spec: dict[str, Any]) -> None:
+def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
+    """Join the instance's memory cgroup, or (the fallback) cap memory with an rlimit.
+
+    The rlimit caps the address space above what the forked process already maps, or, for an executable about
+    to be started (``address_space=False``), its data segment: runtimes such as Go and V8 reserve gigabytes of
+    address space they never touch, which RLIMIT_AS would refuse.
+    """
     cgroup = spec.get("cgroup")
     if cgroup:
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
             procs.write(str(os.getpid()))
     limit = spec.get("rlimit_as_mb")
-    if limit:
+    if limit and address_space:
         with open("/proc/self/statm") as statm:
             baseline = int(statm.read().split()[0]) * resource.getpagesize()
         ceiling = baseline + int(limit) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+    elif limit:
+        ceiling = int(limit) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))
 
 
 def _enter_environment(spec: dict[str, Any]) -> None:

@@ -1,9 +1,12 @@
 """The zygote: a small single-threaded process that forks Python instances.
 
 It has already imported the worker runtime, so a cold start costs a ``fork()`` plus the handler's own import,
-not a new interpreter. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
+not a new interpreter. It also starts the executables of the other runtimes (``exec``): forking from this small
+process is cheaper than from the platform, and every instance gets its limits, its own process group and its exit
+report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
 
     platform → zygote   {"op": "spawn", "id", "spec"}  with SCM_RIGHTS [channel fd, log fd]
+                        {"op": "exec", "id", "spec"}   with SCM_RIGHTS [log fd]; spec: argv, env, cwd, limits
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
                         {"op": "spawned", "id", "pid"}    after each fork
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
@@ -66,7 +69,8 @@ def main(control_fd: int) -> None:
                 _shutdown(children)
                 return
             request = orjson.loads(message)
-            if request.get("op") == "spawn" and len(fds) == 2:
+            op = request.get("op")
+            if (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
                 _spawn(control, request, fds, children, (wake_r, wake_w))
             else:
                 for fd in fds:
@@ -75,12 +79,11 @@ def main(control_fd: int) -> None:
 
 def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], children: dict[int, int],
            wake: tuple[int, int]) -> None:
-    channel_fd, log_fd = fds
     try:
         pid = os.fork()
     except OSError as exc:
-        os.close(channel_fd)
-        os.close(log_fd)
+        for fd in fds:
+            os.close(fd)
         _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0, "error": str(exc)})
         return
     if pid == 0:
@@ -91,7 +94,9 @@ def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], chil
             control.close()
             os.close(wake[0])
             os.close(wake[1])
-            worker.start(request["spec"], channel_fd, log_fd)
+            if request["op"] == "exec":
+                _exec(request["spec"], fds[0])
+            worker.start(request["spec"], fds[0], fds[1])
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
             code = exc.code
             if code is not None and not isinstance(code, int):
@@ -101,10 +106,26 @@ def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], chil
             os._exit(code if isinstance(code, int) else (0 if code is None else 1))
         finally:
             os._exit(70)  # worker.start never returns; this only runs if it raised before taking over
-    os.close(channel_fd)
-    os.close(log_fd)
+    for fd in fds:
+        os.close(fd)
     children[pid] = request["id"]
     _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
+
+
+def _exec(spec: dict[str, Any], log_fd: int) -> None:
+    """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe; never returns."""
+    os.setsid()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    argv = spec["argv"]
+    try:
+        worker.enter_limits(spec, address_space=False)  # Go and V8 reserve far more address space than they use
+        os.chdir(spec["cwd"])
+        os.execve(argv[0], argv, spec["env"])
+    except OSError as exc:
+        os.write(2, f"hearth: cannot start {argv[0]}: {exc.strerror or exc}\n".encode())
+        os._exit(127)
 
 
 def _reap(control: socket.socket, children: dict[int, int]) -> None:

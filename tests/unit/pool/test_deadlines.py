@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from hearth.runtimes.python.instance import DeadlineSweep
+from hearth.pool.deadlines import DeadlineSweep
 
 INTERVAL_S = 0.01
 
