@@ -182,6 +182,18 @@ class OutOfMemory(FunctionFailure):
     error_type = "Runtime.OutOfMemory"
 
 
+class InvalidEntrypoint(FunctionFailure):
+    """The runtime's executable (``bootstrap``) is missing or cannot be run."""
+
+    error_type = "Runtime.InvalidEntrypoint"
+
+
+class ResponseSizeTooLarge(FunctionFailure):
+    """The function returned more than a synchronous invocation may (6 MB)."""
+
+    error_type = "Function.ResponseSizeTooLarge"
+
+
 class Timedout(FunctionFailure):
     error_type = "Sandbox.Timedout"
     status = 504
@@ -196,7 +208,8 @@ class ServiceError(HearthError):
 
 _RUNTIME_ERRORS: dict[str, type[FunctionFailure]] = {
     cls.error_type: cls
-    for cls in (ImportModuleError, UserCodeSyntaxError, HandlerNotFound, MarshalError, ExitError, OutOfMemory, Timedout)
+    for cls in (ImportModuleError, UserCodeSyntaxError, HandlerNotFound, MarshalError, ExitError, OutOfMemory, Timedout,
+                InvalidEntrypoint, ResponseSizeTooLarge)
 }
 
 

@@ -24,6 +24,7 @@ from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
 from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
 from hearth.pool.pool import FunctionPool, Invocation
+from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.telemetry.records import RecordLog
 
@@ -54,6 +55,7 @@ class Platform:
         self.runtime = PythonRuntime(self.limiter, self.settings.base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
         self.runtimes["python"] = self.runtime
+        self.runtimes["provided"] = ProvidedRuntime(self.runtime)
         await self.runtime.ensure_zygote()
         for name in self.catalog.functions:
             self._sync(name)

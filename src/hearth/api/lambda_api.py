@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hearth.api")
 TAIL_BYTES = 4096
+CLIENT_CONTEXT_LIMIT = 3583  # Lambda's limit on X-Amz-Client-Context
 DEFAULT_PAGE = 50
 MAX_PAGE = 10_000
 
@@ -314,7 +315,8 @@ class LambdaApi:
         id_header = (b"x-amzn-requestid", request.request_id.encode())
         if invocation_type == "DryRun":
             return ApiResponse(204, b"", [id_header])
-        call = InvokeRequest(request.request_id, event, trigger="invoke")
+        call = InvokeRequest(request.request_id, event, trigger="invoke",
+                             client_context=_client_context(request.headers.get("x-amz-client-context")))
         if invocation_type == "Event":  # not yet durable: the triggers issue queues these
             task = asyncio.create_task(self._run_event(name, call, qualifier, request.headers))
             self._background.add(task)
@@ -346,3 +348,17 @@ class LambdaApi:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
+
+def _client_context(value: str | None) -> str | None:
+    """Invoke's ``X-Amz-Client-Context`` (base64 of a JSON object) as the JSON text runtimes are handed."""
+    if value is None:
+        return None
+    try:
+        text = base64.b64decode(value, validate=True).decode()
+        parsed = orjson.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    if not isinstance(parsed, dict) or len(value) > CLIENT_CONTEXT_LIMIT:
+        raise errors.InvalidRequestContent(f"Client context must be a valid Base64-encoded JSON object of at most "
+                                           f"{CLIENT_CONTEXT_LIMIT} characters")
+    return text

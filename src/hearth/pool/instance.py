@@ -58,6 +58,7 @@ class InvokeRequest:
     event: Any
     trigger: str = "http"
     trace_id: str | None = None
+    client_context: str | None = None  # the caller's ClientContext (JSON), as Invoke's X-Amz-Client-Context gives it
 
 
 @dataclass(slots=True)

@@ -44,6 +44,9 @@ type runtimeAPI struct {
 	client *http.Client
 }
 
+// hold keeps what the alloc action allocated reachable, so the memory stays in use.
+var hold []byte
+
 func main() {
 	address := os.Getenv("AWS_LAMBDA_RUNTIME_API")
 	if address == "" {
@@ -78,19 +81,25 @@ func (api *runtimeAPI) handle(inv invocation, served int) {
 	case "exit":
 		fmt.Fprintf(os.Stderr, "go exiting mid-invocation %s\n", inv.requestID)
 		os.Exit(3)
+	case "alloc":
+		hold = make([]byte, cmd.Ms<<20) // Ms counts mebibytes here
+		for i := range hold {
+			hold[i] = byte(i)
+		}
 	case "sleep":
 		time.Sleep(time.Duration(cmd.Ms) * time.Millisecond)
+	}
+	// A handler's output comes before its result: Hearth closes an invocation's log when the result arrives, so
+	// what a runtime writes after posting it lands in the next invocation.
+	fmt.Printf("go handled %s\n", inv.requestID)
+	switch cmd.Action {
 	case "chunked":
 		api.postChunked(respond, cmd.Bytes)
-		fmt.Printf("go handled %s\n", inv.requestID)
-		return
 	case "big":
 		api.post(respond, "", bigBody(cmd.Bytes))
-		fmt.Printf("go handled %s\n", inv.requestID)
-		return
+	default:
+		api.post(respond, "", jsonBody(echo(inv, served)))
 	}
-	api.post(respond, "", jsonBody(echo(inv, served)))
-	fmt.Printf("go handled %s\n", inv.requestID)
 }
 
 func echo(inv invocation, served int) map[string]interface{} {

@@ -1,0 +1,1 @@
+"""The ``provided`` runtime: any executable speaking the Lambda Runtime API."""
