@@ -10,8 +10,10 @@ import argparse
 import http.client
 import json
 import math
+import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -153,15 +155,35 @@ def start_bare_uvicorn() -> tuple[Service, str]:
     return service, url
 
 
-def write_project(root: Path, routes: dict[str, str]) -> None:
-    """A project folder with ``hello.py`` and one function per route (``{path: function name}``)."""
+def write_project(root: Path, routes: dict[str, str], provided: dict[str, str] | None = None) -> None:
+    """A project folder with ``hello.py`` and one function per route (``{path: function name}``); ``provided``
+    routes go to ``runtime = "provided"`` functions that run the folder's ``bootstrap``."""
     (root / "hello.py").write_text(HELLO_SOURCE, encoding="utf-8")
     lines = []
     for name in routes.values():
         lines += [f"[functions.{name}]", 'handler = "hello.handler"', ""]
+    for name in (provided or {}).values():
+        lines += [f"[functions.{name}]", 'runtime = "provided.al2023"', ""]
+    routes = {**routes, **(provided or {})}
     for path, name in routes.items():
         lines += ["[[routes]]", f'path = "{path}"', f'function = "{name}"', ""]
     (root / "hearth.toml").write_text("\n".join(lines), encoding="utf-8")
+
+
+def build_go_bootstrap(target: Path) -> Path | None:
+    """Build the Go Runtime API client the tests use (stdlib net/http only) into ``target``; None without Go."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    source = BENCH_DIR.parent / "tests" / "integration" / "projects" / "provided_go"
+    cache = Path.home() / ".cache" / "hearth-tests" / "go"
+    env = {**os.environ, "GOCACHE": str(cache / "build"), "GOPATH": str(cache / "path"), "CGO_ENABLED": "0",
+           "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    done = subprocess.run([go, "build", "-o", str(target), "."], cwd=source, env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"go build failed: {done.stderr}")
+    return target
 
 
 def add_hearth_options(parser: argparse.ArgumentParser) -> None:

@@ -12,11 +12,17 @@ Each row is the p50 and p99 over --n samples, after one untimed warm-up of the s
                        a new connection, from before connect to the last byte: TCP, routing, the fork from
                        the zygote, the handler's import, the invocation and the response.
   Hearth warm          the second GET of each function, also over a new connection: no cold start.
+  fresh Go process     exec the Go bootstrap and wait for it to exit (without a Runtime API it stops at its
+                       first request): the floor of a ``provided`` cold start.
+  Hearth Go cold/warm  the same as Hearth cold/warm for --n ``runtime = "provided"`` functions running a Go
+                       ``bootstrap`` on net/http (tests/integration/projects/provided_go), when Go is installed:
+                       the exec from the zygote, the Go runtime's start, its first GET /next, the invocation.
 
 How to read it: Hearth cold − bare uvicorn is what a cold start adds to one HTTP request; Hearth cold /
-fresh interpreter is what a zygote fork costs next to spawning an interpreter. The target is Hearth cold
-p50 ≤ 10 ms; a missed target is printed as MISSED (the exit status is non-zero only when the benchmark could
-not run). Every first call is checked against /hearth/invocations: a record for it, cold, succeeded.
+fresh interpreter is what a zygote fork costs next to spawning an interpreter. The targets are Hearth cold
+p50 ≤ 10 ms and Hearth Go cold p50 ≤ 15 ms; a missed target is printed as MISSED (the exit status is non-zero
+only when the benchmark could not run). Every first call is checked against /hearth/invocations: a record
+for it, cold, succeeded.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 from _common import (
     BenchError,
     add_hearth_options,
+    build_go_bootstrap,
     fresh_get,
     get_json,
     hearth_args,
@@ -48,6 +55,7 @@ from _common import (
 )
 
 TARGET_COLD_P50_MS = 10.0
+TARGET_GO_COLD_P50_MS = 15.0
 SPAWN_TIMEOUT_S = 30.0
 SHOWN_PROBLEMS = 10
 
@@ -76,6 +84,18 @@ def time_fresh_interpreter(project: Path, n: int) -> list[float]:
         timings.append(time.perf_counter() - started)
         if done.returncode != 0:
             raise BenchError(f"the fresh-interpreter baseline failed: {done.stderr.decode(errors='replace')}")
+    return timings[1:]
+
+
+def time_exec(binary: Path, n: int) -> list[float]:
+    """Seconds to start ``binary`` and see it exit, ``n`` times after one warm-up."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"}
+    timings = []
+    for _ in range(n + 1):
+        started = time.perf_counter()
+        subprocess.run([str(binary)], check=False, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=SPAWN_TIMEOUT_S)
+        timings.append(time.perf_counter() - started)
     return timings[1:]
 
 
@@ -142,13 +162,23 @@ def main() -> int:
         parser.error("--n must be at least 1")
     names = [f"hello{i}" for i in range(args.n)]
     paths = [f"/f{i}" for i in range(args.n)]
+    go_names = [f"go{i}" for i in range(args.n)]
+    go_paths = [f"/g{i}" for i in range(args.n)]
     problems: list[str] = []
+    go_cold: list[float] = []
+    go_warm: list[float] = []
+    go_fresh: list[float] = []
+    go_init_ms: list[float] = []
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
             project = Path(scratch)
-            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))})
             fork = time_fork(args.n)  # first, while this process has no threads
+            bootstrap = build_go_bootstrap(project / "bootstrap")
+            go_routes = dict(zip(go_paths, go_names, strict=True)) if bootstrap else {}
+            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))}, go_routes)
             fresh = time_fresh_interpreter(project, args.n)
+            if bootstrap is not None:
+                go_fresh = time_exec(bootstrap, args.n)
             service, url = start_bare_uvicorn()
             with service:
                 _time_gets(url, ["/"], problems)
@@ -159,6 +189,10 @@ def main() -> int:
                 cold = _time_gets(gateway, paths, problems)
                 warm = _time_gets(gateway, paths, problems)
                 init_ms = check_records(control, names, problems)
+                if bootstrap is not None:
+                    go_cold = _time_gets(gateway, go_paths, problems)
+                    go_warm = _time_gets(gateway, go_paths, problems)
+                    go_init_ms = check_records(control, go_names, problems)
             log_problems = hearth.problems()
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"coldstart: could not run: {exc}", file=sys.stderr)
@@ -176,6 +210,9 @@ def main() -> int:
         row("bare uvicorn GET, fresh connection (HTTP floor)", bare),
         row("Hearth cold start GET, fresh connection", cold),
         row("Hearth warm GET, fresh connection", warm),
+        *([row("fresh Go process: exec the bootstrap until it exits", go_fresh),
+           row("Hearth Go (provided) cold start GET, fresh connection", go_cold),
+           row("Hearth Go (provided) warm GET, fresh connection", go_warm)] if go_cold else []),
     ]))
     cold_p50 = percentile(cold, 50)
     print()
@@ -186,6 +223,15 @@ def main() -> int:
     if init_ms:
         print(f"Hearth Init Duration (records): p50 {percentile(init_ms, 50):.2f} ms, "
               f"p99 {percentile(init_ms, 99):.2f} ms")
+    if go_cold:
+        go_p50 = percentile(go_cold, 50)
+        print(f"Target Hearth Go cold p50 <= {TARGET_GO_COLD_P50_MS:g} ms: {ms(go_p50)} ms "
+              f"{verdict(go_p50 * 1000 <= TARGET_GO_COLD_P50_MS)}")
+        if go_init_ms:
+            print(f"Hearth Go Init Duration (records): p50 {percentile(go_init_ms, 50):.2f} ms, "
+                  f"p99 {percentile(go_init_ms, 99):.2f} ms")
+    else:
+        print("Hearth Go (provided) cold start: not measured, `go` is not installed (.ci/run installs golang-go)")
     print("Cold-start check: " + (f"all {args.n} first calls cold and successful" if not problems
                                   else f"{len(problems)} problems"))
     for problem in problems[:SHOWN_PROBLEMS]:
