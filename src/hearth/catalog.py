@@ -1,10 +1,11 @@
-"""The catalog: every function, version, alias, route and concurrency setting the platform serves.
+"""The catalog: every function, version, alias, route, concurrency setting and gateway response rule the platform
+serves.
 
 Every change goes through here — the Lambda API, ``hearth deploy`` (apply a project) and ``hearth dev`` (apply
 the manifest at start and after each edit). An operation validates, writes to the store, updates the in-memory
-view, then tells the listeners which function changed (``None``: the routes), so the platform can re-sync its
-pools. A batch (``apply``) is one store transaction: if any part fails, nothing is written and the in-memory view
-is reloaded from the store.
+view, then tells the listeners which function changed (``None``: the gateway's routes, header rules or CORS), so
+the platform can re-sync its pools or rebuild its route table and response policy. A batch (``apply``) is one
+store transaction: if any part fails, nothing is written and the in-memory view is reloaded from the store.
 
 Reads on the request path (``resolve``) are plain dictionary lookups.
 """
@@ -22,7 +23,7 @@ from typing import NamedTuple
 
 from hearth import errors
 from hearth.config.package import pack
-from hearth.model import ALIAS_NAME, LATEST, AliasSpec, FunctionSpec, Project, RouteSpec
+from hearth.model import ALIAS_NAME, LATEST, AliasSpec, CorsSpec, FunctionSpec, Project, ResponseHeaders, RouteSpec
 from hearth.pool.concurrency import check_reservation
 from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
@@ -35,7 +36,7 @@ class Change(NamedTuple):
     """One line of what an operation did: ``created``, ``updated``, ``unchanged``, ``deleted`` or ``skipped``."""
 
     action: str
-    subject: str  # "function hello", "alias hello:live", "route GET /hello"
+    subject: str  # "function hello", "alias hello:live", "route GET /hello", "headers /assets/**", "cors"
     detail: str = ""
 
 
@@ -74,6 +75,8 @@ class Catalog:
         self.aliases: dict[str, dict[str, AliasSpec]] = {name: dict(a) for name, a in state.aliases.items()}
         self.provisioned: dict[tuple[str, str], int] = dict(state.provisioned)
         self.routes: tuple[RouteSpec, ...] = tuple(state.routes)
+        self.response_headers: tuple[ResponseHeaders, ...] = tuple(state.headers)
+        self.cors: CorsSpec | None = state.cors
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -433,12 +436,33 @@ class Catalog:
         self.routes = routes
         self._changed(None)
 
+    # -- gateway response policy ---------------------------------------------------------------------------------
+
+    def set_response_headers(self, rules: tuple[ResponseHeaders, ...]) -> bool:
+        """Replace the gateway's header rules; returns whether they changed."""
+        if rules == self.response_headers:
+            return False
+        self.store.replace_headers(rules)
+        self.response_headers = rules
+        self._changed(None)
+        return True
+
+    def set_cors(self, cors: CorsSpec | None) -> bool:
+        """Set or (``None``) remove the gateway's CORS configuration; returns whether it changed."""
+        if cors == self.cors:
+            return False
+        self.store.put_cors(cors)
+        self.cors = cors
+        self._changed(None)
+        return True
+
     # -- projects ----------------------------------------------------------------------------------------------
 
     def apply(self, project: Project, package: CodePackage | None = None, *, prune: bool = False) -> list[Change]:
         """Make the catalog match ``project``: its functions (code from ``package``, or the live folder),
-        reserved and provisioned concurrency, aliases and routes. Functions it does not declare are kept, unless
-        ``prune`` (``hearth dev``, where the manifest is the whole truth)."""
+        reserved and provisioned concurrency, aliases, routes, and the gateway's header rules and CORS. Functions it
+        does not declare are kept, unless ``prune`` (``hearth dev``, where the manifest is the whole truth); header
+        rules and CORS belong to the one gateway, so the manifest applied last sets them all."""
         changes: list[Change] = []
         with self.batch():
             if prune:
@@ -475,6 +499,7 @@ class Catalog:
                 except errors.ResourceNotFound as missing:
                     changes.append(Change("skipped", f"provisioned {name}:{qualifier}", missing.message))
             changes.extend(self._apply_routes(project))
+            changes.extend(self._apply_response_policy(project))
         return changes
 
     def _apply_alias(self, alias: AliasSpec) -> Change:
@@ -507,6 +532,24 @@ class Catalog:
             self._set_routes(routes)
         return changes
 
+    def _apply_response_policy(self, project: Project) -> list[Change]:
+        """The project's header rules and CORS replace the gateway's."""
+        old, new = self.response_headers, project.headers
+        old_sources = {rule.source for rule in old}
+        new_sources = {rule.source for rule in new}
+        changes = [Change("unchanged" if rule in old else "updated" if rule.source in old_sources else "created",
+                          f"headers {rule.source}", ", ".join(rule.headers)) for rule in new]
+        changes.extend(Change("deleted", f"headers {rule.source}", ", ".join(rule.headers))
+                       for rule in old if rule.source not in new_sources)
+        self.set_response_headers(new)
+        before = self.cors
+        if self.set_cors(project.cors):
+            action = "created" if before is None else "deleted" if project.cors is None else "updated"
+            changes.append(Change(action, "cors", _cors_detail(project.cors or before)))
+        elif project.cors is not None:
+            changes.append(Change("unchanged", "cors", _cors_detail(project.cors)))
+        return changes
+
     # -- helpers -----------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -519,3 +562,7 @@ class Catalog:
 def _route_subject(route: RouteSpec) -> str:
     methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
     return f"route {methods} {route.path}"
+
+
+def _cors_detail(cors: CorsSpec | None) -> str:
+    return "origins " + ", ".join(cors.allow_origins) if cors is not None else ""

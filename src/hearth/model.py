@@ -1,4 +1,5 @@
-"""Domain objects shared by every part of Hearth: functions, versions, aliases, routes, projects and records."""
+"""Domain objects shared by every part of Hearth: functions, versions, aliases, routes, gateway response rules,
+projects and records."""
 
 from __future__ import annotations
 
@@ -171,6 +172,30 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class ResponseHeaders:
+    """Headers the gateway sets on every response whose request path matches ``source`` (Vercel's ``headers``).
+
+    ``source`` is a path pattern (see ``gateway/policy.py``): route syntax (``/users/{id}``, ``/static/{file+}``)
+    plus globs (``*`` within one segment, ``**`` for any number of segments; no leading ``/``: at any depth).
+    """
+
+    source: str
+    headers: Mapping[str, str]  # lower-case name → value, in manifest order
+
+
+@dataclass(frozen=True)
+class CorsSpec:
+    """The gateway's CORS configuration (API Gateway HTTP API's ``CorsConfiguration``); ``*`` means any."""
+
+    allow_origins: tuple[str, ...]  # "*" or lower-case "scheme://host[:port]"
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()  # lower-case
+    expose_headers: tuple[str, ...] = ()  # lower-case
+    max_age: int | None = None  # seconds a browser may cache a preflight answer; None: no header
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
 class Project:
     """Everything one project folder declares."""
 
@@ -180,6 +205,8 @@ class Project:
     manifest: Path
     aliases: tuple[AliasSpec, ...] = ()
     provisioned: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (function, qualifier) → instances
+    headers: tuple[ResponseHeaders, ...] = ()  # in manifest order: a later rule wins for the same header
+    cors: CorsSpec | None = None
 
 
 class InvocationRecord(NamedTuple):

@@ -18,6 +18,7 @@ from typing import Any
 from hearth import errors
 from hearth.catalog import Catalog
 from hearth.config.settings import Settings
+from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import RouteTable
 from hearth.model import LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
@@ -39,6 +40,7 @@ class Platform:
         self.records = records or RecordLog()
         self.catalog = catalog
         self.routes = RouteTable(catalog.routes)
+        self.policy = ResponsePolicy.build(catalog.response_headers, catalog.cors)  # None: nothing to apply
         self.pools: dict[tuple[str, str], FunctionPool] = {}
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None
@@ -83,6 +85,7 @@ class Platform:
     def _changed(self, function: str | None) -> None:
         if function is None:
             self.routes = RouteTable(self.catalog.routes)
+            self.policy = ResponsePolicy.build(self.catalog.response_headers, self.catalog.cors)
         elif self.runtime is not None:  # before start() there are no pools to sync
             self._sync(function)
 

@@ -14,7 +14,7 @@ import pytest
 
 from hearth import errors
 from hearth.catalog import Catalog, Change
-from hearth.model import LATEST, AliasSpec, FunctionSpec, HeaderRule, Project, RouteSpec
+from hearth.model import LATEST, AliasSpec, CorsSpec, FunctionSpec, HeaderRule, Project, ResponseHeaders, RouteSpec
 from hearth.store import SqliteStore, StoredState
 from hearth.store.code import CodePackage, CodeStore
 
@@ -800,3 +800,82 @@ def test_applying_a_manifest_without_a_provisioned_alias_removes_its_configurati
     changes = catalog.apply(project(env.tmp_path, spec, aliases=(alias,)))
     assert ("deleted", "provisioned hello:live") in [(c.action, c.subject) for c in changes]
     assert catalog.provisioned == {} and env.stored().provisioned == {}
+
+
+# -- header rules and CORS -------------------------------------------------------------------------------------
+
+ASSETS = ResponseHeaders("/assets/**", {"cache-control": "public, max-age=600"})
+SCRIPTS = ResponseHeaders("*.js", {"cache-control": "immutable", "x-content-type-options": "nosniff"})
+CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET",))
+
+
+def gateway_project(env: Env, headers: tuple[ResponseHeaders, ...], cors: CorsSpec | None) -> Project:
+    return dataclasses.replace(project(env.tmp_path, fn("hello")), headers=headers, cors=cors)
+
+
+def test_apply_reports_header_rules_and_cors_and_persists_them(env: Env) -> None:
+    catalog = env.catalog
+    first = catalog.apply(gateway_project(env, (ASSETS, SCRIPTS), CORS))
+    assert first[1:] == [
+        Change("created", "headers /assets/**", "cache-control"),
+        Change("created", "headers *.js", "cache-control, x-content-type-options"),
+        Change("created", "cors", "origins https://app.example.com"),
+    ]
+    assert (env.stored().headers, env.stored().cors) == ((ASSETS, SCRIPTS), CORS)
+    env.heard.clear()
+
+    again = catalog.apply(gateway_project(env, (ASSETS, SCRIPTS), CORS))
+    assert again[1:] == [
+        Change("unchanged", "headers /assets/**", "cache-control"),
+        Change("unchanged", "headers *.js", "cache-control, x-content-type-options"),
+        Change("unchanged", "cors", "origins https://app.example.com"),
+    ]
+    assert env.heard == []  # nothing changed: the platform rebuilds nothing
+
+    edited = ResponseHeaders("*.js", {"cache-control": "no-cache"})
+    wider = dataclasses.replace(CORS, allow_origins=("*",))
+    third = catalog.apply(gateway_project(env, (edited,), wider))
+    assert third[1:] == [
+        Change("updated", "headers *.js", "cache-control"),
+        Change("deleted", "headers /assets/**", "cache-control"),
+        Change("updated", "cors", "origins *"),
+    ]
+    assert env.heard == [None]  # one notification for the whole batch
+    assert (catalog.response_headers, catalog.cors) == ((edited,), wider)
+
+    last = catalog.apply(gateway_project(env, (), None))
+    assert last[1:] == [Change("deleted", "headers *.js", "cache-control"), Change("deleted", "cors", "origins *")]
+    assert (env.stored().headers, env.stored().cors) == ((), None)
+
+
+def test_a_manifest_without_rules_or_cors_reports_nothing_about_them(env: Env) -> None:
+    assert env.catalog.apply(gateway_project(env, (), None)) == [Change("created", "function hello")]
+
+
+def test_reordering_rules_is_stored_because_a_later_rule_wins(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(gateway_project(env, (ASSETS, SCRIPTS), None))
+    env.heard.clear()
+    catalog.apply(gateway_project(env, (SCRIPTS, ASSETS), None))
+    assert env.stored().headers == (SCRIPTS, ASSETS)
+    assert env.heard == [None]
+
+
+def test_header_rules_and_cors_survive_a_restart(env: Env) -> None:
+    env.catalog.apply(gateway_project(env, (ASSETS,), CORS))
+    restarted = env.open()
+    assert (restarted.response_headers, restarted.cors) == ((ASSETS,), CORS)
+
+
+def test_a_failed_apply_keeps_the_previous_rules(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = env.catalog
+    catalog.apply(gateway_project(env, (ASSETS,), CORS))
+
+    def broken_store(cors: CorsSpec | None) -> None:  # fails after the header rules were written in the batch
+        raise errors.ServiceError("disk full")
+
+    monkeypatch.setattr(catalog.store, "put_cors", broken_store)
+    with pytest.raises(errors.ServiceError, match="disk full"):
+        catalog.apply(gateway_project(env, (SCRIPTS,), None))
+    assert (catalog.response_headers, catalog.cors) == ((ASSETS,), CORS)
+    assert (env.stored().headers, env.stored().cors) == ((ASSETS,), CORS)

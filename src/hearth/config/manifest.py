@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.errors import ConfigError
+from hearth.gateway.policy import compile_source
 from hearth.model import (
     ALIAS_NAME,
     BOOTSTRAP,
@@ -25,9 +26,11 @@ from hearth.model import (
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
     AliasSpec,
+    CorsSpec,
     FunctionSpec,
     HeaderRule,
     Project,
+    ResponseHeaders,
     RouteSpec,
     ServerSpec,
     handler_problem,
@@ -43,7 +46,15 @@ SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
 ROUTE_KEYS = {"path", "methods", "function"}
-TOP_KEYS = {"functions", "routes"}
+HEADERS_KEYS = {"source", "headers"}
+CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
+TOP_KEYS = {"functions", "routes", "headers", "cors"}
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+$")
+MAX_AGE_RANGE = (0, 86_400)
+# Headers that frame the HTTP message: the gateway computes them, a rule may not set them.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+                             "trailer"})
 
 
 class _Source:
@@ -130,8 +141,15 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
     routes = tuple(_route(index, raw, functions, declared, source) for index, raw in enumerate(raw_routes))
+    cors = _cors(data["cors"], source) if "cors" in data else None
+    raw_headers = data.get("headers", [])
+    if not isinstance(raw_headers, list):
+        raise source.error("headers", 'must be an array of tables: [[headers]] with source = "/assets/**" and '
+                                      'headers = { "Cache-Control" = "public, max-age=600" }',
+                           line=source.top_level_line("headers"))
+    headers = tuple(_response_headers(index, raw, cors is not None, source) for index, raw in enumerate(raw_headers))
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
-                   provisioned=provisioned)
+                   provisioned=provisioned, headers=headers, cors=cors)
 
 
 def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
@@ -378,3 +396,126 @@ def _check_pattern(path: str, fail: Any) -> None:
         if match.group(1) in names:
             raise fail("path", f"parameter {match.group(1)!r} appears twice")
         names.add(match.group(1))
+
+
+def _response_headers(index: int, raw: Any, cors: bool, source: _Source) -> ResponseHeaders:
+    """One ``[[headers]]`` table: the headers set on responses to paths matching ``source``."""
+    where = f"headers[{index}]"
+
+    def fail(key: str, problem: str) -> ConfigError:  # a key that is missing: the line of its table
+        line = (source.line_of(key, "headers", index) if key else None) or source.line_of("", "headers", index)
+        return source.error(f"{where}.{key}" if key else where, problem, line=line)
+
+    if not isinstance(raw, dict):
+        raise fail("", "must be a table ([[headers]])")
+    unknown = sorted(set(raw) - HEADERS_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(HEADERS_KEYS))}")
+    pattern = raw.get("source")
+    if not isinstance(pattern, str):
+        raise fail("source", 'required: a path pattern such as "/assets/**", "/api/{proxy+}" or "*.js"')
+    try:
+        compile_source(pattern)
+    except ValueError as exc:
+        raise fail("source", str(exc)) from None
+    table = raw.get("headers")
+    if not isinstance(table, dict) or not table:
+        raise fail("headers", 'required: a table of header names to values, e.g. '
+                              'headers = { "Cache-Control" = "public, max-age=600" }')
+    headers: dict[str, str] = {}
+    for name, value in table.items():
+        lower = name.lower()
+        if not HEADER_NAME.match(name):
+            raise fail("headers", f"{name!r} is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
+        if lower in FRAMING_HEADERS:
+            raise fail("headers", f"{name!r} frames the HTTP message and is set by the gateway; remove it")
+        if cors and lower.startswith("access-control-"):
+            raise fail("headers", f"{name!r} comes from the [cors] table, which replaces every Access-Control-* "
+                                  "header; configure it there")
+        if not isinstance(value, str):
+            raise fail("headers", f"the value of {name!r} must be a string, got {value!r}")
+        if any(ord(c) > 255 or (ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+            raise fail("headers", f"the value of {name!r} has a character HTTP cannot carry (a control character "
+                                  "or one outside Latin-1); percent-encode it")
+        if lower in headers:
+            raise fail("headers", f"{name!r} is given twice (header names ignore case)")
+        headers[lower] = value
+    return ResponseHeaders(source=pattern, headers=headers)
+
+
+def _cors(raw: Any, source: _Source) -> CorsSpec:
+    """The ``[cors]`` table, checked as API Gateway checks a ``CorsConfiguration``."""
+    def fail(key: str, problem: str) -> ConfigError:  # a key that is missing: the line of [cors]
+        line = (source.line_of(key, "cors") if key else None) or source.line_of("", "cors")
+        return source.error(f"cors.{key}" if key else "cors", problem, line=line)
+
+    if not isinstance(raw, dict):
+        raise source.error("cors", 'must be a table: [cors] with allow_origins = ["https://example.com"]',
+                           line=source.top_level_line("cors"))
+    unknown = sorted(set(raw) - CORS_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(CORS_KEYS))}")
+
+    def names(key: str, example: str, check: Any) -> tuple[str, ...]:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise fail(key, f"must be a list of strings, e.g. {key} = {example}")
+        found: list[str] = []
+        for item in value:
+            item = check(item)
+            if item not in found:
+                found.append(item)
+        return tuple(found)
+
+    def origin(value: str) -> str:
+        if value == "*":
+            return value
+        if ORIGIN.match(value.lower()):
+            return value.lower()
+        parts = value.split("/")
+        if len(parts) > 3 and ORIGIN.match("/".join(parts[:3]).lower()):
+            raise fail("allow_origins", f"{value!r}: an origin has no path; write {'/'.join(parts[:3])!r}")
+        raise fail("allow_origins", f"{value!r} is not an origin; write scheme://host[:port] "
+                                    '(e.g. "https://example.com") or "*" for any origin')
+
+    def method(value: str) -> str:
+        upper = value.upper()
+        if upper != "*" and upper not in HTTP_METHODS:
+            raise fail("allow_methods", f"unknown method {value!r}; allowed: {', '.join(sorted(HTTP_METHODS))} "
+                                        'or "*"')
+        return upper
+
+    def header(key: str) -> Any:
+        def check(value: str) -> str:
+            if value != "*" and not HEADER_NAME.match(value):
+                raise fail(key, f"{value!r} is not an HTTP header name; use names like \"content-type\" or \"*\"")
+            return value.lower()
+        return check
+
+    if "allow_origins" not in raw:
+        raise fail("allow_origins", 'required: the origins that may call, e.g. allow_origins = '
+                                    '["https://example.com"], or ["*"] for any')
+    origins = names("allow_origins", '["https://example.com"]', origin)
+    if not origins:
+        raise fail("allow_origins", 'list at least one origin, or ["*"] for any; remove [cors] to turn CORS off')
+    credentials = raw.get("allow_credentials", False)
+    if not isinstance(credentials, bool):
+        raise fail("allow_credentials", f"must be true or false, got {credentials!r}")
+    expose = names("expose_headers", '["x-request-id"]', header("expose_headers"))
+    if credentials and "*" in origins:
+        raise fail("allow_credentials", 'cannot be true with allow_origins = ["*"]: browsers refuse credentials '
+                                        "for any origin; list the origins that may send them")
+    if credentials and "*" in expose:
+        raise fail("expose_headers", 'cannot hold "*" with allow_credentials = true: browsers then read it as a '
+                                     "header name; list the headers to expose")
+    max_age = raw.get("max_age")
+    if max_age is not None:
+        max_age = _integer(raw, "max_age", 0, MAX_AGE_RANGE, fail)
+    return CorsSpec(
+        allow_origins=origins,
+        allow_methods=names("allow_methods", '["GET", "POST"]', method),
+        allow_headers=names("allow_headers", '["content-type", "authorization"]', header("allow_headers")),
+        expose_headers=expose,
+        max_age=max_age,
+        allow_credentials=credentials,
+    )

@@ -4,6 +4,9 @@ Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 th
 504 timeout). With ``expose_errors`` (``hearth dev``) the body also carries the function's ``errorType``,
 ``errorMessage`` and ``stackTrace``; a production server answers only ``{"message": "Internal Server Error"}``
 and the details stay in the logs.
+
+The platform's response policy (``policy.py``: header rules and CORS) answers CORS preflights itself and
+finishes the headers of every response, the gateway's own errors included.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from hearth import errors
-from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
+from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
 from hearth.gateway.events import build_event, map_result
 from hearth.ids import new_request_id
 from hearth.pool.instance import InvokeRequest
@@ -24,6 +29,7 @@ log = logging.getLogger("hearth.gateway")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 REQUEST_ID_HEADER = b"x-amzn-requestid"
 EXECUTED_VERSION_HEADER = b"x-amz-executed-version"
+_JSON = (b"content-type", b"application/json")
 _GATEWAY_MESSAGES = {404: "Not Found", 413: "Request Entity Too Large", 429: "Too Many Requests",
                      500: "Internal Server Error", 502: "Internal Server Error", 504: "Endpoint request timed out"}
 
@@ -40,6 +46,14 @@ class Gateway:
             return  # websockets arrive with the http runtime; lifespan is off
         request_id = new_request_id()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
+        policy = self.platform.policy
+        if policy is not None:
+            answer = policy.preflight(scope["method"], scope["path"], scope["headers"])
+            if answer is not None:  # a CORS preflight: the gateway answers it, no function runs
+                status, headers = answer
+                headers.append(id_header)
+                await respond(send, status, headers, b"")
+                return
         try:
             match = self.platform.routes.match(scope["method"], scope["path"])
             if match is None:
@@ -56,13 +70,16 @@ class Gateway:
             status, headers, data = map_result(invocation.payload)
             headers.append(id_header)
             headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
-            await respond(send, status, headers, data)
         except errors.HearthError as error:
-            await respond_json(send, error.status, self._error_body(error), self._error_headers(error, id_header))
+            status, headers = error.status, self._error_headers(error, id_header)
+            data = orjson.dumps(self._error_body(error))
         except Exception:  # a bug in Hearth itself: answer 500, say so in the log, keep serving
             log.exception("gateway failed on request %s", request_id)
             failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
-            await respond_json(send, 500, self._error_body(failure), [id_header])
+            status, headers, data = 500, [id_header, _JSON], orjson.dumps(self._error_body(failure))
+        if policy is not None:  # the one place a response's headers become final: header rules, then CORS
+            headers = policy.finish(scope["path"], scope["headers"], headers)
+        await respond(send, status, headers, data)
 
     def _error_body(self, error: errors.HearthError) -> dict[str, Any]:
         body: dict[str, Any] = {"message": _GATEWAY_MESSAGES.get(error.status, error.message)}
@@ -75,7 +92,7 @@ class Gateway:
 
     @staticmethod
     def _error_headers(error: errors.HearthError, id_header: tuple[bytes, bytes]) -> Headers:
-        headers: Headers = [id_header]
+        headers: Headers = [id_header, _JSON]
         if isinstance(error, errors.TooManyRequests):
             headers.append((b"retry-after", str(error.retry_after_s).encode()))
         if isinstance(error, errors.FunctionFailure):

@@ -1,6 +1,7 @@
 """What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
 
-A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes) so that
+A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes, the gateway's
+header rules and CORS) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from hearth.errors import ServiceError
-from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec, ServerSpec
+from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, ResponseHeaders, RouteSpec, ServerSpec
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class StoredState:
     aliases: dict[str, dict[str, AliasSpec]]  # function → alias name → alias
     provisioned: dict[tuple[str, str], int]  # (function, qualifier) → requested instances
     routes: tuple[RouteSpec, ...]  # in declaration order
+    headers: tuple[ResponseHeaders, ...] = ()  # the gateway's header rules, in declaration order
+    cors: CorsSpec | None = None  # the gateway's CORS configuration; None: CORS off
 
 
 class Store(Protocol):
@@ -76,6 +79,12 @@ class Store(Protocol):
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
+
+    def replace_headers(self, rules: Sequence[ResponseHeaders]) -> None:
+        """Replace all the gateway's header rules, keeping the given order."""
+
+    def put_cors(self, cors: CorsSpec | None) -> None:
+        """Set (or, with None, remove) the gateway's CORS configuration."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes so that all or none of them are stored; nesting is allowed."""
@@ -131,6 +140,34 @@ def decode_route(data: bytes | str) -> RouteSpec:
     methods = doc.get("methods")
     doc["methods"] = None if methods is None else frozenset(methods)
     return RouteSpec(**doc)
+
+
+def encode_response_headers(rule: ResponseHeaders) -> bytes:
+    """A header rule as a JSON document (its headers keep their order)."""
+    doc = _fields(rule)
+    doc["headers"] = dict(rule.headers)
+    return _dumps(doc, f"header rule {rule.source}")
+
+
+def decode_response_headers(data: bytes | str) -> ResponseHeaders:
+    """The header rule ``encode_response_headers`` wrote; raises ``ValueError`` or ``TypeError`` when damaged."""
+    doc = _loads(data)
+    if not isinstance(doc.get("headers"), dict):
+        raise ValueError("headers must be an object")
+    return ResponseHeaders(**doc)
+
+
+def encode_cors(cors: CorsSpec) -> bytes:
+    """A CORS configuration as a JSON document."""
+    return _dumps(_fields(cors), "the CORS configuration")
+
+
+def decode_cors(data: bytes | str) -> CorsSpec:
+    """The CorsSpec ``encode_cors`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    doc = _loads(data)
+    for key in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
+        doc[key] = tuple(doc.get(key, ()))
+    return CorsSpec(**doc)
 
 
 def _fields(obj: Any) -> dict[str, Any]:

@@ -17,15 +17,19 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, FunctionSpec, RouteSpec
+from hearth.model import AliasSpec, CorsSpec, FunctionSpec, ResponseHeaders, RouteSpec
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
     decode_alias,
+    decode_cors,
     decode_function,
+    decode_response_headers,
     decode_route,
     encode_alias,
+    encode_cors,
     encode_function,
+    encode_response_headers,
     encode_route,
 )
 
@@ -71,6 +75,16 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Routes may name a function that is not (or no longer) stored: the gateway answers for those.
         """CREATE TABLE routes (
             position INTEGER PRIMARY KEY,
+            spec BLOB NOT NULL
+        )""",
+    ),
+    (  # 2: the gateway's response header rules and its CORS configuration (one row at most)
+        """CREATE TABLE header_rules (
+            position INTEGER PRIMARY KEY,
+            spec BLOB NOT NULL
+        )""",
+        """CREATE TABLE cors (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
             spec BLOB NOT NULL
         )""",
     ),
@@ -233,7 +247,11 @@ class SqliteStore:
             "SELECT function, qualifier, count FROM provisioned ORDER BY function, qualifier")}
         routes = tuple(self._decode("route", str(position), decode_route, spec)
                        for position, spec in conn.execute("SELECT position, spec FROM routes ORDER BY position"))
-        return StoredState(functions, versions, aliases, provisioned, routes)
+        headers = tuple(self._decode("header rule", str(position), decode_response_headers, spec)
+                        for position, spec in conn.execute("SELECT position, spec FROM header_rules ORDER BY position"))
+        row = conn.execute("SELECT spec FROM cors WHERE id = 1").fetchone()
+        cors = self._decode("CORS configuration", "1", decode_cors, row[0]) if row is not None else None
+        return StoredState(functions, versions, aliases, provisioned, routes, headers, cors)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -318,6 +336,23 @@ class SqliteStore:
             self._run("replace routes", "DELETE FROM routes")
             for position, spec in encoded:
                 self._run("replace routes", "INSERT INTO routes (position, spec) VALUES (?, ?)", (position, spec))
+
+    def replace_headers(self, rules: Sequence[ResponseHeaders]) -> None:
+        """Replace all the gateway's header rules, keeping the given order."""
+        statements: list[tuple[str, Sequence[object]]] = [("DELETE FROM header_rules", ())]
+        statements.extend(("INSERT INTO header_rules (position, spec) VALUES (?, ?)",
+                           (position, encode_response_headers(rule))) for position, rule in enumerate(rules))
+        self._write("replace header rules", statements)
+
+    def put_cors(self, cors: CorsSpec | None) -> None:
+        """Set (or, with None, remove) the gateway's CORS configuration."""
+        if cors is None:
+            self._write("remove the CORS configuration", (("DELETE FROM cors", ()),))
+        else:
+            self._write("store the CORS configuration", (
+                ("INSERT INTO cors (id, spec) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
+                 (encode_cors(cors),)),
+            ))
 
     def _write(self, what: str, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
         with self.transaction():

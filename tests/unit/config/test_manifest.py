@@ -8,7 +8,7 @@ import pytest
 
 from hearth.config.manifest import load_project
 from hearth.errors import ConfigError
-from hearth.model import AliasSpec, FunctionSpec, HeaderRule, Project, RouteSpec
+from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, Project, ResponseHeaders, RouteSpec
 
 MINIMAL = '[functions.hello]\nhandler = "app.main"\n'
 
@@ -103,7 +103,7 @@ def test_bounds_are_inclusive(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, 'name = "demo"\n\n' + MINIMAL)
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: name: unknown key")
-    assert "allowed top-level keys: functions, routes" in message
+    assert "allowed top-level keys: cors, functions, headers, routes" in message
 
 
 def test_unknown_top_level_table_names_its_line(tmp_path: Path) -> None:
@@ -375,3 +375,100 @@ def test_alias_mistakes_name_the_table_and_what_is_allowed(tmp_path: Path, edit:
     message = config_error(tmp_path, ALIASES.replace(edit[0], edit[1], 1))
     assert expected in message
     assert "hearth.toml:" in message
+
+
+# -- [[headers]] and [cors] ------------------------------------------------------------------------------------
+
+GATEWAY = MINIMAL + """
+[[headers]]
+source = "/assets/**"
+headers = { "Cache-Control" = "public, max-age=2592000", "X-Frame-Options" = "DENY" }
+
+[[headers]]
+source = "*.js"
+headers = { "Cache-Control" = "immutable" }
+
+[cors]
+allow_origins = ["https://Example.com", "http://localhost:5173"]
+allow_methods = ["get", "POST", "GET"]
+allow_headers = ["Content-Type", "authorization"]
+expose_headers = ["X-Request-Id"]
+max_age = 600
+allow_credentials = true
+"""
+
+
+def test_header_rules_and_cors_are_read(tmp_path: Path) -> None:
+    project = load(tmp_path, GATEWAY)
+    assert project.headers == (
+        ResponseHeaders("/assets/**", {"cache-control": "public, max-age=2592000", "x-frame-options": "DENY"}),
+        ResponseHeaders("*.js", {"cache-control": "immutable"}),
+    )
+    assert project.cors == CorsSpec(allow_origins=("https://example.com", "http://localhost:5173"),
+                                    allow_methods=("GET", "POST"), allow_headers=("content-type", "authorization"),
+                                    expose_headers=("x-request-id",), max_age=600, allow_credentials=True)
+
+
+def test_without_headers_or_cors_the_gateway_policy_is_empty(tmp_path: Path) -> None:
+    project = load(tmp_path, MINIMAL)
+    assert (project.headers, project.cors) == ((), None)
+
+
+def test_a_bare_cors_table_takes_api_gateways_defaults(tmp_path: Path) -> None:
+    cors = load(tmp_path, MINIMAL + '[cors]\nallow_origins = ["*"]\n').cors
+    assert cors == CorsSpec(allow_origins=("*",))
+
+
+@pytest.mark.parametrize(("edit", "line", "expected"), [
+    (('source = "*.js"', 'source = "/a//b"'), 9, "headers[1].source: empty segment"),
+    (('source = "*.js"', 'source = "/{a}.js"'), 9, "headers[1].source: bad segment '{a}.js'"),
+    (('source = "*.js"', 'path = "*.js"'), 9, "headers[1].path: unknown key; allowed: headers, source"),
+    (('source = "*.js"\n', ''), 8, "headers[1].source: required: a path pattern"),
+    (('headers = { "Cache-Control" = "immutable" }', 'headers = {}'), 10, "headers[1].headers: required"),
+    (('"Cache-Control" = "immutable"', '"Cache Control" = "immutable"'), 10, "not an HTTP header name"),
+    (('"Cache-Control" = "immutable"', '"Content-Length" = "3"'), 10, "frames the HTTP message"),
+    (('"Cache-Control" = "immutable"', '"Cache-Control" = 3'), 10, "must be a string, got 3"),
+    (('"Cache-Control" = "immutable"', '"Cache-Control" = "a\\nb"'), 10, "a character HTTP cannot carry"),
+    (('"Cache-Control" = "immutable"', '"Cache-Control" = "a", "cache-control" = "b"'), 10, "given twice"),
+    (('"Cache-Control" = "immutable"', '"Access-Control-Allow-Origin" = "*"'), 10, "configure it there"),
+    (("allow_origins = [", "allow_origin = ["), 13, "cors.allow_origin: unknown key; allowed: allow_credentials"),
+    (('"http://localhost:5173"', '"localhost:5173"'), 13, "is not an origin; write scheme://host[:port]"),
+    (('"http://localhost:5173"', '"http://localhost:5173/"'), 13, "write 'http://localhost:5173'"),
+    (('"http://localhost:5173"', '"https://a.com/app"'), 13, "an origin has no path; write 'https://a.com'"),
+    (('["https://Example.com", "http://localhost:5173"]', "[]"), 13, "list at least one origin"),
+    (('["https://Example.com", "http://localhost:5173"]', '"https://a.com"'), 13, "must be a list of strings"),
+    (('["https://Example.com", "http://localhost:5173"]', '["*"]'), 18,
+     'cors.allow_credentials: cannot be true with allow_origins = ["*"]'),
+    (('["X-Request-Id"]', '["*"]'), 16, 'cors.expose_headers: cannot hold "*" with allow_credentials = true'),
+    (('"POST", "GET"]', '"FETCH"]'), 14, "unknown method 'FETCH'"),
+    (('"authorization"]', '"author ization"]'), 15, "'author ization' is not an HTTP header name"),
+    (("max_age = 600", "max_age = 86401"), 17, "cors.max_age: must be a whole number from 0 to 86400"),
+    (("max_age = 600", "max_age = true"), 17, "must be a whole number"),
+    (("allow_credentials = true", 'allow_credentials = "yes"'), 18, "must be true or false"),
+])
+def test_header_and_cors_mistakes_name_the_line_the_key_and_what_is_allowed(
+        tmp_path: Path, edit: tuple[str, str], line: int, expected: str) -> None:
+    assert edit[0] in GATEWAY
+    message = config_error(tmp_path, GATEWAY.replace(edit[0], edit[1], 1))
+    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:{line}: "), message
+    assert expected in message, message
+
+
+def test_cors_without_origins_says_what_to_give(tmp_path: Path) -> None:
+    message = config_error(tmp_path, MINIMAL + "\n[cors]\nmax_age = 5\n")
+    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:4: cors.allow_origins: required")
+
+
+def test_access_control_headers_are_allowed_in_rules_without_a_cors_table(tmp_path: Path) -> None:
+    rule = '[[headers]]\nsource = "/**"\nheaders = { "Access-Control-Allow-Origin" = "*" }\n'
+    project = load(tmp_path, MINIMAL + rule)
+    assert project.headers[0].headers == {"access-control-allow-origin": "*"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('headers = { source = "/x" }\n', "headers: must be an array of tables"),
+    ('cors = ["*"]\n', "cors: must be a table"),
+])
+def test_wrong_shapes_of_the_top_level_tables(tmp_path: Path, text: str, expected: str) -> None:
+    message = config_error(tmp_path, text + MINIMAL)
+    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: {expected}"), message

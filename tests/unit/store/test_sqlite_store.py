@@ -11,9 +11,9 @@ import pytest
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, FunctionSpec, HeaderRule, RouteSpec, ServerSpec
+from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, ResponseHeaders, RouteSpec, ServerSpec
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
-from hearth.store.sqlite import SCHEMA_VERSION
+from hearth.store.sqlite import _MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -69,10 +69,19 @@ ROUTES = (
     RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
 )
 
+HEADERS = (
+    ResponseHeaders("/assets/**", {"cache-control": "public, max-age=600", "x-ünï": "ç"}),
+    ResponseHeaders("*.js", {"cache-control": "immutable"}),
+)
+CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET", "POST"),
+                allow_headers=("content-type",), expose_headers=("x-request-id",), max_age=600,
+                allow_credentials=True)
+
 
 def test_the_fixture_spec_sets_every_field() -> None:
     # Guards the round-trip tests below: a new model field left at its default would not be exercised.
-    for model, sample in ((FunctionSpec, spec(version="3")), (AliasSpec, alias()), (RouteSpec, ROUTES[0])):
+    for model, sample in ((FunctionSpec, spec(version="3")), (AliasSpec, alias()), (RouteSpec, ROUTES[0]),
+                          (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -88,6 +97,8 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.put_provisioned("hello", "live", 2)
     store.put_provisioned("hello", "1", 1)
     store.replace_routes(ROUTES)
+    store.replace_headers(HEADERS)
+    store.put_cors(CORS)
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -95,6 +106,8 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         aliases={"hello": {"live": alias(), "bare": AliasSpec("hello", "bare", "2")}},
         provisioned={("hello", "live"): 2, ("hello", "1"): 1},
         routes=ROUTES,
+        headers=HEADERS,
+        cors=CORS,
     )
     assert store.load() == expected
     store.close()
@@ -123,6 +136,44 @@ def test_routes_keep_their_order_and_are_replaced_whole(store: SqliteStore, path
     store.replace_routes(ROUTES[::-1][:2])
     store.close()
     assert reopened(path).routes == ROUTES[::-1][:2]
+
+
+def test_header_rules_are_replaced_whole_and_cors_can_be_removed(store: SqliteStore, path: Path) -> None:
+    store.replace_headers(HEADERS)
+    store.put_cors(CORS)
+    store.replace_headers(HEADERS[::-1][:1])
+    store.put_cors(CorsSpec(allow_origins=("*",)))
+    store.close()
+    state = reopened(path)
+    assert (state.headers, state.cors) == (HEADERS[::-1][:1], CorsSpec(allow_origins=("*",)))
+    again = SqliteStore(path)
+    again.put_cors(None)
+    again.replace_headers(())
+    again.close()
+    state = reopened(path)
+    assert (state.headers, state.cors) == ((), None)
+
+
+def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(path)
+    for statement in _MIGRATIONS[0]:
+        raw.execute(statement)
+    raw.execute("INSERT INTO routes (position, spec) VALUES (0, ?)",
+                ('{"path": "/a", "function": "hello", "methods": null, "qualifier": null}',))
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    upgraded = SqliteStore(path)
+    try:
+        assert upgraded.load() == StoredState({}, {}, {}, {}, (RouteSpec("/a", "hello"),))
+        upgraded.put_cors(CORS)
+    finally:
+        upgraded.close()
+    assert reopened(path).cors == CORS
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    raw.close()
 
 
 def test_replacing_a_function_keeps_its_versions_aliases_and_provisioning(store: SqliteStore) -> None:
