@@ -194,6 +194,11 @@ class ResponseSizeTooLarge(FunctionFailure):
     error_type = "Function.ResponseSizeTooLarge"
 
 
+def response_too_large(limit: int) -> ResponseSizeTooLarge:
+    return ResponseSizeTooLarge(f"Response payload size exceeded maximum allowed payload size ({limit} bytes); "
+                                "return large results by reference (a URL or object key) instead")
+
+
 class Timedout(FunctionFailure):
     error_type = "Sandbox.Timedout"
     status = 504

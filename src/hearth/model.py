@@ -19,6 +19,7 @@ TIMEOUT_S_RANGE = (1, 900)
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's request and response
 # What names and handlers look like, wherever they come from (manifest, Lambda API).
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")  # never all digits: that is a version

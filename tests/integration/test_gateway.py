@@ -58,6 +58,9 @@ def test_response_mapping(gateway: httpx.Client) -> None:
     assert gateway.get("/respond?kind=string").json() == "just a string"
     bad = gateway.get("/respond?kind=bad-status")
     assert bad.status_code == 502 and bad.json()["errorType"] == "Runtime.MalformedProxyResponse"
+    huge = gateway.get("/respond?kind=huge")
+    assert huge.status_code == 502 and huge.json()["errorType"] == "Function.ResponseSizeTooLarge"
+    assert gateway.get("/respond").status_code == 200  # the instance goes on
 
 
 def test_unknown_route_and_wrong_method_are_404(gateway: httpx.Client) -> None:

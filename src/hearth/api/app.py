@@ -46,13 +46,13 @@ from hearth.api.deploy import DeployApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
-from hearth.model import InvocationRecord
+from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
 
 log = logging.getLogger("hearth.api")
-MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_INVOKE_PAYLOAD = SYNC_PAYLOAD_LIMIT
 MAX_CODE_REQUEST = 70 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON
 MAX_DEPLOY_PACKAGE = 256 * 1024 * 1024
 Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]

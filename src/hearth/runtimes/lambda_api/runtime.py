@@ -322,10 +322,7 @@ class ProvidedInstance:
         if too_large:
             reply.error(413, "RequestEntityTooLarge",
                         f"Exceeded maximum allowed payload size ({MAX_BODY} bytes).")
-            failure = errors.ResponseSizeTooLarge(
-                f"Response payload size exceeded maximum allowed payload size ({MAX_BODY} bytes); return large "
-                "results by reference (a URL or object key) instead")
-            self._settle(("error", failure))
+            self._settle(("error", errors.response_too_large(MAX_BODY)))
             return
         reply.accepted()
         self._settle(("response", body))

@@ -18,8 +18,10 @@ from typing import Protocol
 import httptools
 import orjson
 
+from hearth.model import SYNC_PAYLOAD_LIMIT
+
 PREFIX = "/2018-06-01/runtime/"
-MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous response limit (its own check allows a few bytes of slack)
+MAX_BODY = SYNC_PAYLOAD_LIMIT
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
             405: b"Method Not Allowed", 413: b"Request Entity Too Large", 500: b"Internal Server Error"}
 

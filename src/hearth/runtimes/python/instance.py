@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hearth import errors
+from hearth.model import SYNC_PAYLOAD_LIMIT
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.python import protocol
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the Init phase of an on-demand instance
 EXIT_REPORT_WAIT_S = 2.0
 _RESULTS = (protocol.RESULT, protocol.ERROR)
+_RESULT_LIMIT = protocol.RESULT_HEAD.size + SYNC_PAYLOAD_LIMIT
 _FLAGS_AT = protocol.RESULT_HEAD.size - 1
 _EOF = -1
 _TIMEOUT = -2
@@ -120,7 +122,11 @@ class PythonInstance(asyncio.Protocol):
         if kind == protocol.RESULT:  # the common case, without a coroutine for ``_outcome``
             duration_ms, max_rss_kb, _flags = protocol.RESULT_HEAD.unpack_from(data)
             self.lifecycle.to(State.IDLE)
-            outcome = InvokeOutcome(data[protocol.RESULT_HEAD.size:], None, duration_ms, max_rss_kb)
+            if len(data) <= _RESULT_LIMIT:
+                outcome = InvokeOutcome(data[protocol.RESULT_HEAD.size:], None, duration_ms, max_rss_kb)
+            else:
+                failure = errors.response_too_large(SYNC_PAYLOAD_LIMIT)
+                outcome = InvokeOutcome(None, failure, duration_ms, max_rss_kb, status="error")
         else:
             outcome = await self._outcome(kind, data, timeout_s)
         outcome.log_lines = self._logs.end_phase(drain=kind not in _RESULTS)  # and the lines written before

@@ -36,6 +36,8 @@ def respond(event, context):
         return {"statusCode": "nope", "body": "x"}
     if kind == "string":
         return "just a string"
+    if kind == "huge":  # over Lambda's 6 MB response limit
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     return {"plain": True, "items": [1, 2, 3]}
 
 
