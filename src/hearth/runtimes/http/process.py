@@ -283,11 +283,12 @@ class ServerProcess:
         if alone:
             self._alone = None
         lines: list[str] = []
-        if self._logs is not None:
-            if alone:
-                lines = self._logs.end_phase()
-            else:
-                self.emit(self._logs.end_phase())
+        logs = self._logs
+        if logs is not None:
+            if alone:  # drain the pipe (a syscall): what it wrote before answering is all there
+                lines = logs.end_phase()
+            elif logs.lines:  # overlapping requests: the lines the loop has read so far, without a syscall
+                self.emit(logs.end_phase(drain=False))
         if self.in_flight == 0:
             if self.lifecycle.state is State.BUSY:
                 self.lifecycle.to(State.IDLE)

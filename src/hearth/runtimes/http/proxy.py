@@ -35,6 +35,7 @@ HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te
                         b"proxy-connection", b"proxy-authenticate", b"proxy-authorization"})
 _REQUEST_DROPPED = HOP_BY_HOP | {b"expect", b"forwarded", b"x-forwarded-for", b"x-forwarded-proto",
                                  b"x-forwarded-host", b"x-forwarded-port", b"x-amzn-requestid"}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})  # name no other header
 _NO_BODY, _LENGTH, _CHUNKED = 0, 1, 2
 FinishHeaders = Callable[[Headers], Headers]
 
@@ -105,7 +106,7 @@ def response_headers(raw: Headers) -> Headers:
     """The server's response headers without the hop-by-hop ones (and those its ``Connection`` names)."""
     dropped = HOP_BY_HOP
     for name, value in raw:
-        if name == b"connection":
+        if name == b"connection" and value not in _PLAIN_CONNECTION:
             dropped = dropped | _connection_tokens(value)
     return [(name, value) for name, value in raw if name not in dropped]
 
