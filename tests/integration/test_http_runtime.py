@@ -208,6 +208,17 @@ def test_crash_mid_request_is_502_and_the_next_request_restarts_it(web: HearthPr
     assert after["counter"] == 1  # a new process: its memory starts empty
 
 
+def test_memory_limit_stops_the_server_with_out_of_memory(web: HearthProcess, client: httpx.Client) -> None:
+    if not any("memory limits: cgroup" in line for line in web.stdout + web.stderr):
+        pytest.skip("no cgroup memory controller here: an exec'd server has no address-space limit (RLIMIT_AS)")
+    assert client.get("/small/alloc", params={"mb": "8"}).status_code == 200
+    response = client.get("/small/alloc", params={"mb": "400"})
+    assert response.status_code == 502
+    assert response.json()["errorType"] == "Runtime.OutOfMemory"
+    assert web.record(response.headers["x-amzn-requestid"])["status"] == "oom"
+    assert client.get("/small/counter").json()["counter"] == 1  # started again
+
+
 def test_concurrent_first_requests_start_one_process(web: HearthProcess) -> None:
     assert web.instances("fresh") == []
     barrier = threading.Barrier(8)

@@ -52,6 +52,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/crash":
         print("about to crash", flush=True)
         os._exit(int(query.get("code", "3")))
+    elif path == "/alloc":  # written to, so the pages are resident
+        blob = b"x" * (int(query.get("mb", "1")) * 1024 * 1024)
+        value = {"allocated": len(blob)}
     elif path == "/log":
         print(query.get("msg", "hello from the server"), flush=True)
         value = {"logged": True}
