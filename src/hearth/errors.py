@@ -26,7 +26,12 @@ errors from this tree; nothing invents error strings at its call site.
     │   ├── MalformedProxyResponse       502  Runtime.MalformedProxyResponse (gateway could not map it)
     │   ├── ExitError                    502  Runtime.ExitError
     │   ├── OutOfMemory                  502  Runtime.OutOfMemory
-    │   └── Timedout                     504  Sandbox.Timedout
+    │   ├── Timedout                     504  Sandbox.Timedout
+    │   ├── ServerStartFailure           503  (the ``http`` runtime: its server did not become healthy)
+    │   │   ├── ServerEntrypointError    503  Runtime.InvalidEntrypoint (the command cannot be run)
+    │   │   ├── ServerExited             503  Runtime.ExitError (it exited before answering its health check)
+    │   │   └── ServerStartTimeout       503  Sandbox.Timedout (no healthy answer within startup_timeout_s)
+    │   └── ServerConnectionError        502  Runtime.ConnectionError (the server, still running, broke off)
     └── ServiceError                     500  ServiceException (Hearth's own fault)
 """
 
@@ -202,6 +207,30 @@ def response_too_large(limit: int) -> ResponseSizeTooLarge:
 class Timedout(FunctionFailure):
     error_type = "Sandbox.Timedout"
     status = 504
+
+
+class ServerStartFailure(FunctionFailure):
+    """An ``http`` function's server could not be started; the message ends with the last lines it wrote."""
+
+    status = 503
+
+
+class ServerEntrypointError(ServerStartFailure):
+    error_type = "Runtime.InvalidEntrypoint"
+
+
+class ServerExited(ServerStartFailure):
+    error_type = "Runtime.ExitError"
+
+
+class ServerStartTimeout(ServerStartFailure):
+    error_type = "Sandbox.Timedout"
+
+
+class ServerConnectionError(FunctionFailure):
+    """An ``http`` function's server, still running, closed or refused the connection without a whole response."""
+
+    error_type = "Runtime.ConnectionError"
 
 
 class ServiceError(HearthError):

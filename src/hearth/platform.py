@@ -20,11 +20,13 @@ from hearth.catalog import Catalog
 from hearth.config.settings import Settings
 from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import RouteTable
-from hearth.model import LATEST, FunctionSpec, runtime_family
+from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
 from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
 from hearth.pool.pool import FunctionPool, Invocation
+from hearth.runtimes.http.pool import ServerPool
+from hearth.runtimes.http.runtime import HttpRuntime
 from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.telemetry.records import RecordLog
@@ -41,11 +43,12 @@ class Platform:
         self.catalog = catalog
         self.routes = RouteTable(catalog.routes)
         self.policy = ResponsePolicy.build(catalog.response_headers, catalog.cors)  # None: nothing to apply
-        self.pools: dict[tuple[str, str], FunctionPool] = {}
+        self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None
         self.runtime: PythonRuntime | None = None  # the zygote's owner: it also starts the other runtimes' processes
         self.runtimes: dict[str, Runtime] = {}  # by family: python, provided, http
+        self.http: HttpRuntime | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
@@ -58,6 +61,7 @@ class Platform:
                                      pycache_root=self._scratch / "pycache")
         self.runtimes["python"] = self.runtime
         self.runtimes["provided"] = ProvidedRuntime(self.runtime)
+        self.runtimes[HTTP_RUNTIME] = self.http = HttpRuntime(self.runtime)  # after python: closed before it
         await self.runtime.ensure_zygote()
         for name in self.catalog.functions:
             self._sync(name)
@@ -73,8 +77,19 @@ class Platform:
             pool = self._pool(spec)
         return await pool.invoke(request)
 
-    def _pool(self, spec: FunctionSpec) -> FunctionPool:
+    def server(self, spec: FunctionSpec) -> ServerPool:
+        """The pool of an ``http`` function version, which the gateway proxies requests to."""
+        pool = self.pools.get((spec.name, spec.version))
+        if pool is None:
+            pool = self._pool(spec)
+        assert isinstance(pool, ServerPool), f"{spec.name} does not run an HTTP server"
+        return pool
+
+    def _pool(self, spec: FunctionSpec) -> FunctionPool | ServerPool:
         assert self.runtime is not None, "the platform has not started"
+        if runtime_family(spec.runtime) == HTTP_RUNTIME and self.http is not None:
+            server = self.pools[(spec.name, spec.version)] = self.http.pool(spec, self.concurrency, self.records)
+            return server
         runtime = self.runtimes.get(runtime_family(spec.runtime) or "")
         if runtime is None:
             raise errors.ServiceError(f"no runtime on this platform runs {spec.runtime!r} (function {spec.name})")

@@ -1,12 +1,16 @@
 """The gateway: a raw ASGI app that turns HTTP requests into invocations, as API Gateway HTTP APIs do.
 
 Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 throttled, 502 function error,
-504 timeout). With ``expose_errors`` (``hearth dev``) the body also carries the function's ``errorType``,
-``errorMessage`` and ``stackTrace``; a production server answers only ``{"message": "Internal Server Error"}``
-and the details stay in the logs.
+503 server not started, 504 timeout). With ``expose_errors`` (``hearth dev``) the body also carries the
+function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production server answers only
+``{"message": "Internal Server Error"}`` and the details stay in the logs.
+
+A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
+response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules, and
+WebSocket connections are proxied the same way.
 
 The platform's response policy (``policy.py``: header rules and CORS) answers CORS preflights itself and
-finishes the headers of every response, the gateway's own errors included.
+finishes the headers of every response, proxied ones and the gateway's own errors included.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
 from hearth.gateway.events import build_event, map_result
 from hearth.ids import new_request_id
+from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
 
 if TYPE_CHECKING:
@@ -31,7 +36,8 @@ REQUEST_ID_HEADER = b"x-amzn-requestid"
 EXECUTED_VERSION_HEADER = b"x-amz-executed-version"
 _JSON = (b"content-type", b"application/json")
 _GATEWAY_MESSAGES = {404: "Not Found", 413: "Request Entity Too Large", 429: "Too Many Requests",
-                     500: "Internal Server Error", 502: "Internal Server Error", 504: "Endpoint request timed out"}
+                     500: "Internal Server Error", 502: "Internal Server Error", 503: "Service Unavailable",
+                     504: "Endpoint request timed out"}
 
 
 class Gateway:
@@ -43,7 +49,9 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return  # websockets arrive with the http runtime; lifespan is off
+            if scope["type"] == "websocket":
+                await self._websocket(scope, receive, send)
+            return  # lifespan is off
         request_id = new_request_id()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         policy = self.platform.policy
@@ -59,11 +67,19 @@ class Gateway:
             if match is None:
                 raise errors.RouteNotFound(f"No route matches {scope['method']} {scope['path']}; "
                                            "check the routes in the manifest")
+            route = match.route
+            spec = self._target(scope, route.function, route.qualifier)
+            if runtime_family(spec.runtime) == HTTP_RUNTIME:
+                version = (EXECUTED_VERSION_HEADER, spec.version.encode())
+                await self.platform.server(spec).serve(
+                    scope, receive, send, request_id,
+                    lambda headers: self._proxied_headers(scope, headers, id_header, version))
+                return
             body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
             event = build_event(scope, body, match, request_id)
-            route = match.route
             invocation = await self.platform.invoke(route.function, InvokeRequest(request_id, event),
-                                                    route.qualifier, event["headers"])
+                                                    None if spec.version == LATEST else spec.version,
+                                                    event["headers"])
             if invocation.error is not None:
                 raise invocation.error
             assert invocation.payload is not None
@@ -80,6 +96,62 @@ class Gateway:
         if policy is not None:  # the one place a response's headers become final: header rules, then CORS
             headers = policy.finish(scope["path"], scope["headers"], headers)
         await respond(send, status, headers, data)
+
+    def _target(self, scope: Scope, function: str, qualifier: str | None) -> FunctionSpec:
+        """The version a route's target runs for this request (an alias's header rules see its headers)."""
+        headers: dict[str, str] | None = None
+        if qualifier is not None:
+            headers = {}
+            for raw_name, raw_value in scope["headers"]:
+                name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+                previous = headers.get(name)
+                headers[name] = value if previous is None else f"{previous},{value}"
+        return self.platform.catalog.resolve(function, qualifier, headers)
+
+    def _proxied_headers(self, scope: Scope, headers: Headers, *extra: tuple[bytes, bytes]) -> Headers:
+        """The one place where a proxied server response's headers are finalised before they go out (the
+        server's own, hop-by-hop ones removed, then the gateway's, then the response policy)."""
+        headers.extend(extra)
+        policy = self.platform.policy
+        if policy is not None:
+            headers = policy.finish(scope["path"], scope["headers"], headers)
+        return headers
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket connection: proxied to an ``http`` function, refused otherwise (with a status when the
+        ASGI server can send one)."""
+        request_id = new_request_id()
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
+        try:
+            match = self.platform.routes.match("GET", scope["path"])
+            if match is None:
+                raise errors.RouteNotFound(f"No route matches GET {scope['path']}; check the routes in the manifest")
+            spec = self._target(scope, match.route.function, match.route.qualifier)
+            if runtime_family(spec.runtime) != HTTP_RUNTIME:
+                raise errors.InvalidRequestContent(
+                    f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
+                    'runtime = "http" take WebSocket connections')
+            await self.platform.server(spec).serve_websocket(scope, receive, send, request_id)
+        except errors.HearthError as error:
+            await self._refuse_websocket(scope, send, error.status, self._error_body(error),
+                                         self._error_headers(error, id_header))
+        except Exception:
+            log.exception("gateway failed on WebSocket request %s", request_id)
+            failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
+            await self._refuse_websocket(scope, send, 500, self._error_body(failure), [id_header])
+
+    @staticmethod
+    async def _refuse_websocket(scope: Scope, send: Send, status: int, body: dict[str, Any],
+                                headers: Headers) -> None:
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1011 if status >= 500 else 1008})
+            return
+        data = orjson.dumps(body)
+        if _JSON not in headers:
+            headers.append(_JSON)
+        headers.append((b"content-length", str(len(data)).encode()))
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": data})
 
     def _error_body(self, error: errors.HearthError) -> dict[str, Any]:
         body: dict[str, Any] = {"message": _GATEWAY_MESSAGES.get(error.status, error.message)}

@@ -9,6 +9,7 @@ import asyncio
 from typing import TextIO
 
 from hearth.model import InvocationRecord
+from hearth.telemetry.records import InstanceOutput
 
 FLUSH_DELAY_S = 0.02
 
@@ -44,8 +45,9 @@ class ConsoleLog:
         self._pending: list[str] = []
         self._scheduled = False
 
-    def __call__(self, record: InvocationRecord) -> None:
-        lines = format_record(record)
+    def __call__(self, record: InvocationRecord | InstanceOutput) -> None:
+        # An instance's own output is printed as it is, outside any START/END block (as Lambda's log stream does).
+        lines = list(record.lines) if isinstance(record, InstanceOutput) else format_record(record)
         if self.prefix_function:
             lines = [f"[{record.function}] {line}" for line in lines]
         self._pending.extend(lines)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from hearth.model import InvocationRecord
 
-Sink = Callable[[InvocationRecord], None]
+
+class InstanceOutput(NamedTuple):
+    """Lines an instance wrote that belong to no single invocation: a concurrent server's output (``http``
+    runtime) while several requests, or none, were in flight."""
+
+    function: str
+    version: str
+    instance_id: int
+    lines: tuple[str, ...]
+
+
+Sink = Callable[[InvocationRecord | InstanceOutput], None]
 
 
 class RecordLog:
@@ -24,6 +36,14 @@ class RecordLog:
             try:
                 sink(record)
             except Exception:  # a broken sink must not fail the invocation it reports on
+                self.sink_errors += 1
+
+    def add_output(self, output: InstanceOutput) -> None:
+        """Hand an instance's own output to every sink (it is not kept: it is no invocation)."""
+        for sink in self.sinks:
+            try:
+                sink(output)
+            except Exception:
                 self.sink_errors += 1
 
     def query(self, function: str | None = None, request_id: str | None = None,

@@ -1,0 +1,189 @@
+"""The ``http`` runtime's reverse proxy: one small fast server measured directly and through Hearth in one run.
+
+The backend (``--backend``) is ``http_backend.js`` (Node's own ``http`` module) or ``bare_app.py`` under uvicorn
+(uvloop, httptools), both answering a small JSON body: first on its own, then as the ``http`` function behind
+Hearth's gateway (``/hello`` → the same server, started by Hearth on the first request). For each, in turn and
+never overlapping:
+
+  (a) wrk -t{--threads} -c{--connections} -d{--duration}s --latency, after an untimed 2 s warm-up (which, for
+      Hearth, also starts the server): requests/s, latency p50/p99. Target: through Hearth >= 60% of direct.
+  (b) one connection: a Python http.client keep-alive loop of --requests GETs after 200 warm-up ones, timed per
+      request: p50/p99, and the latency the proxy adds (Hearth p50 − direct p50).
+  (c) CPU time per request of the Hearth process (gateway + proxy) and of the backend over the timed wrk run,
+      from /proc/PID/stat.
+
+A missed target is printed as MISSED; the exit status is non-zero only when the benchmark could not run. wrk,
+the gateway and the server share the machine's CPUs, so the ratio is the point, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH_DIR,
+    BenchError,
+    Service,
+    add_hearth_options,
+    get_json,
+    hearth_args,
+    keepalive_gets,
+    markdown_table,
+    memory_enforcement,
+    percentile,
+    start_bare_uvicorn,
+    start_hearth,
+    verdict,
+)
+from throughput import WARMUP_REQUESTS, WARMUP_S, record_statuses, run_wrk, us
+
+TARGET_RPS_RATIO = 0.60
+BACKEND = BENCH_DIR / "http_backend.js"
+
+
+def backend_command(backend: str, node: str | None) -> list[str]:
+    """The backend's command line, with ``{port}`` where its port goes."""
+    if backend == "node":
+        assert node is not None
+        return [node, str(BACKEND), "{port}"]
+    return [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1",
+            "--port", "{port}", "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log",
+            "--no-server-header", "--no-date-header", "--log-level", "warning"]
+
+
+def start_backend(backend: str, node: str | None) -> tuple[Service, str]:
+    """The backend on its own on a free port, and its URL."""
+    if backend == "uvicorn":
+        return start_bare_uvicorn()
+    service = Service("node backend", [word.replace("{port}", "0") for word in backend_command(backend, node)])
+    try:
+        url = service.expect("stdout", r"listening on (http://\S+)").group(1)
+    except BaseException:
+        service.stop()
+        raise
+    return service, url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, url: str, path: str, args: argparse.Namespace, pids: dict[str, int | None]) -> dict[str, Any]:
+    """wrk warm-up, the timed wrk run (with the CPU time of ``pids`` over it), then the one-connection loop."""
+    print(f"{name}: wrk warm-up {WARMUP_S} s, wrk {args.duration} s, {args.requests} keep-alive GETs ...",
+          file=sys.stderr, flush=True)
+    warmup = run_wrk(url + path, WARMUP_S, args.threads, args.connections)
+    found = {label: pid() if callable(pid) else pid for label, pid in pids.items()}
+    before = {label: cpu_seconds(pid) for label, pid in found.items() if pid is not None}
+    wrk = run_wrk(url + path, args.duration, args.threads, args.connections)
+    cpu = {label: (cpu_seconds(found[label]) - seconds) / max(wrk["requests"], 1)  # type: ignore[arg-type]
+           for label, seconds in before.items()}
+    keepalive_gets(url, path, WARMUP_REQUESTS)
+    timings, failures = keepalive_gets(url, path, args.requests)
+    return {"wrk": wrk, "warmup": warmup, "one_p50": percentile(timings, 50), "one_p99": percentile(timings, 99),
+            "one_failures": failures, "cpu": cpu}
+
+
+def server_pid(control: str) -> int | None:
+    """The pid of the server Hearth started for ``hello``."""
+    instances = get_json(f"{control}/hearth/instances")["instances"]
+    return next((i["pid"] for i in instances if i["function"] == "hello"), None)
+
+
+def write_project(root: Path, command: list[str], max_concurrency: int) -> None:
+    """A project whose ``hello`` function is the backend, run by the ``http`` runtime."""
+    (root / "hearth.toml").write_text(f"""
+[functions.hello]
+runtime = "http"
+command = {json.dumps(command)}
+max_concurrency = {max_concurrency}
+idle_timeout_s = 3600
+
+[[routes]]
+path = "/hello"
+function = "hello"
+""", encoding="utf-8")
+
+
+def report(direct: dict[str, Any], proxied: dict[str, Any], facts: dict[str, Any], args: argparse.Namespace) -> None:
+    wrk_flags = f"-t{args.threads} -c{args.connections} -d{args.duration}s"
+    print(f"# http runtime: a {args.backend} server directly vs through Hearth's gateway (wrk {wrk_flags})\n")
+    print(f"Hearth memory enforcement: {facts['enforcement']}\n")
+    rows = []
+    for label, result in (("direct", direct), ("through Hearth", proxied)):
+        wrk = result["wrk"]
+        rows.append([label, f"{wrk['rps']:.0f}", f"{wrk['p50'] * 1e3:.2f}", f"{wrk['p99'] * 1e3:.2f}",
+                     f"{wrk['requests']:.0f}", f"{wrk['non2xx']:.0f}", f"{wrk['socket_errors']:.0f}"])
+    print(markdown_table(["server", "requests/s", "p50 ms", "p99 ms", "requests", "non-2xx/3xx",
+                          "socket errors"], rows) + "\n")
+    ratio = proxied["wrk"]["rps"] / direct["wrk"]["rps"]
+    print(f"Throughput through Hearth / direct: {ratio:.0%} (target >= {TARGET_RPS_RATIO:.0%}) "
+          f"{verdict(ratio >= TARGET_RPS_RATIO)}")
+    added_wrk = (proxied["wrk"]["p50"] - direct["wrk"]["p50"]) * 1e3
+    print(f"Added p50 under load: {added_wrk:.2f} ms")
+    cpu = ", ".join(f"{label} {seconds * 1e6:.0f} µs" for label, seconds in proxied["cpu"].items())
+    print(f"CPU per request through Hearth: {cpu}; the backend alone: {direct['cpu']['backend'] * 1e6:.0f} µs\n")
+    print(f"## One connection, keep-alive, {args.requests} GETs after {WARMUP_REQUESTS} warm-up\n")
+    print(markdown_table(["server", "p50 µs", "p99 µs", "non-2xx"], [
+        [label, us(result["one_p50"]), us(result["one_p99"]), result["one_failures"]]
+        for label, result in (("direct", direct), ("through Hearth", proxied))]))
+    added = (proxied["one_p50"] - direct["one_p50"]) * 1e6
+    added_p99 = (proxied["one_p99"] - direct["one_p99"]) * 1e6
+    print(f"\nAdded latency: p50 {added:.0f} µs, p99 {added_p99:.0f} µs\n")
+    print(f"Hearth records (newest <= 10000): {dict(facts['statuses'])}")
+    print(f"Hearth log lines that look like errors: {len(facts['log_problems'])}")
+    for line in facts["log_problems"][:10]:
+        print(f"  | {line}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each timed wrk run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--requests", type=int, default=2000, help="timed GETs on one connection")
+    parser.add_argument("--max-concurrency", type=int, default=256, help="the function's max_concurrency")
+    parser.add_argument("--backend", choices=("node", "uvicorn"), default="node", help="the server behind Hearth")
+    add_hearth_options(parser)
+    args = parser.parse_args()
+    if min(args.duration, args.connections, args.threads, args.requests, args.max_concurrency) < 1:
+        parser.error("--duration, --connections, --threads, --requests and --max-concurrency must be at least 1")
+    node = shutil.which("node")
+    if shutil.which("wrk") is None or (node is None and args.backend == "node"):
+        print("proxy: needs wrk (and node for --backend node: Debian packages `wrk`, `nodejs`)", file=sys.stderr)
+        return 1
+    node = str(Path(node).resolve()) if node is not None else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
+            service, url = start_backend(args.backend, node)
+            with service:
+                direct = measure("direct", url, "/hello", args, {"backend": service.process.pid})
+            project = Path(scratch)
+            write_project(project, backend_command(args.backend, node), args.max_concurrency)
+            hearth_service, gateway, control = start_hearth(project, hearth_args(args))
+            with hearth_service:
+                proxied = measure("Hearth", gateway, "/hello", args,
+                                  {"Hearth": hearth_service.process.pid, "backend": lambda: server_pid(control)})
+                facts: dict[str, Any] = {"statuses": record_statuses(control)}
+            facts["log_problems"] = hearth_service.problems()
+            facts["enforcement"] = memory_enforcement(hearth_service)
+    except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
+        print(f"proxy: could not run: {exc}", file=sys.stderr)
+        return 1
+    report(direct, proxied, facts, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
