@@ -1,7 +1,9 @@
 """The ``http`` runtime's reverse proxy: one small fast server measured directly and through Hearth in one run.
 
 The backend (``--backend``) is ``http_backend.js`` (Node's own ``http`` module) or ``bare_app.py`` under uvicorn
-(uvloop, httptools), both answering a small JSON body: first on its own, then as the ``http`` function behind
+(uvloop, httptools), both answering a small JSON body — the worst case for a proxy, whose cost is then most of
+the work — or ``json-server`` (an unmodified npm application on Express, answering GET /posts/1 from its JSON
+file: a small real application): first on its own, then as the ``http`` function behind
 Hearth's gateway (``/hello`` → the same server, started by Hearth on the first request). For each, in turn and
 never overlapping:
 
@@ -23,9 +25,12 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -48,23 +53,57 @@ from throughput import WARMUP_REQUESTS, WARMUP_S, record_statuses, run_wrk, us
 
 TARGET_RPS_RATIO = 0.60
 BACKEND = BENCH_DIR / "http_backend.js"
+JSON_DB = {"posts": [{"id": 1, "title": "hello", "author": "hearth"}]}
 
 
-def backend_command(backend: str, node: str | None) -> list[str]:
+def backend_path(backend: str) -> str:
+    return "/posts/1" if backend == "json-server" else "/hello"
+
+
+def backend_command(backend: str, node: str | None, scratch: Path) -> list[str]:
     """The backend's command line, with ``{port}`` where its port goes."""
     if backend == "node":
         assert node is not None
         return [node, str(BACKEND), "{port}"]
+    if backend == "json-server":
+        assert node is not None
+        database = scratch / "db.json"
+        database.write_text(json.dumps(JSON_DB), encoding="utf-8")
+        return [node, str(json_server_script()), "--host", "127.0.0.1", "--port", "{port}", "--quiet", str(database)]
     return [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1",
             "--port", "{port}", "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log",
             "--no-server-header", "--no-date-header", "--log-level", "warning"]
 
 
-def start_backend(backend: str, node: str | None) -> tuple[Service, str]:
+def json_server_script() -> Path:
+    """json-server's CLI, installed (pinned) the way the tests install it, under ~/.cache/hearth-tests."""
+    sys.path.insert(0, str(BENCH_DIR.parent / "tests" / "integration"))
+    from http_tools import json_server  # noqa: PLC0415  (a test helper: only this backend needs it)
+
+    try:
+        return json_server()[1]
+    except Exception as exc:  # the helper skips (a pytest outcome) when node or npm is missing
+        raise BenchError(f"json-server is not available: {exc}") from None
+
+
+def start_backend(backend: str, node: str | None, scratch: Path) -> tuple[Service, str]:
     """The backend on its own on a free port, and its URL."""
     if backend == "uvicorn":
         return start_bare_uvicorn()
-    service = Service("node backend", [word.replace("{port}", "0") for word in backend_command(backend, node)])
+    if backend == "json-server":
+        with socket.socket() as probe:  # json-server prints the port it was given, not the one it got
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [word.replace("{port}", str(port)) for word in backend_command(backend, node, scratch)]
+        service = Service("json-server backend", command)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_answers(url + backend_path(backend))
+        except BaseException:
+            service.stop()
+            raise
+        return service, url
+    service = Service("node backend", [word.replace("{port}", "0") for word in backend_command(backend, node, scratch)])
     try:
         url = service.expect("stdout", r"listening on (http://\S+)").group(1)
     except BaseException:
@@ -101,7 +140,19 @@ def server_pid(control: str) -> int | None:
     return next((i["pid"] for i in instances if i["function"] == "hello"), None)
 
 
-def write_project(root: Path, command: list[str], max_concurrency: int) -> None:
+def wait_until_answers(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{url} did not answer within {timeout_s:g} s") from None
+            time.sleep(0.05)
+
+
+def write_project(root: Path, command: list[str], max_concurrency: int, path: str) -> None:
     """A project whose ``hello`` function is the backend, run by the ``http`` runtime."""
     (root / "hearth.toml").write_text(f"""
 [functions.hello]
@@ -111,7 +162,7 @@ max_concurrency = {max_concurrency}
 idle_timeout_s = 3600
 
 [[routes]]
-path = "/hello"
+path = "{path}"
 function = "hello"
 """, encoding="utf-8")
 
@@ -154,26 +205,28 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--requests", type=int, default=2000, help="timed GETs on one connection")
     parser.add_argument("--max-concurrency", type=int, default=256, help="the function's max_concurrency")
-    parser.add_argument("--backend", choices=("node", "uvicorn"), default="node", help="the server behind Hearth")
+    parser.add_argument("--backend", choices=("node", "uvicorn", "json-server"), default="node",
+                        help="the server behind Hearth")
     add_hearth_options(parser)
     args = parser.parse_args()
     if min(args.duration, args.connections, args.threads, args.requests, args.max_concurrency) < 1:
         parser.error("--duration, --connections, --threads, --requests and --max-concurrency must be at least 1")
     node = shutil.which("node")
-    if shutil.which("wrk") is None or (node is None and args.backend == "node"):
+    if shutil.which("wrk") is None or (node is None and args.backend != "uvicorn"):
         print("proxy: needs wrk (and node for --backend node: Debian packages `wrk`, `nodejs`)", file=sys.stderr)
         return 1
     node = str(Path(node).resolve()) if node is not None else None
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
-            service, url = start_backend(args.backend, node)
-            with service:
-                direct = measure("direct", url, "/hello", args, {"backend": service.process.pid})
             project = Path(scratch)
-            write_project(project, backend_command(args.backend, node), args.max_concurrency)
+            path = backend_path(args.backend)
+            service, url = start_backend(args.backend, node, project)
+            with service:
+                direct = measure("direct", url, path, args, {"backend": service.process.pid})
+            write_project(project, backend_command(args.backend, node, project), args.max_concurrency, path)
             hearth_service, gateway, control = start_hearth(project, hearth_args(args))
             with hearth_service:
-                proxied = measure("Hearth", gateway, "/hello", args,
+                proxied = measure("Hearth", gateway, path, args,
                                   {"Hearth": hearth_service.process.pid, "backend": lambda: server_pid(control)})
                 facts: dict[str, Any] = {"statuses": record_statuses(control)}
             facts["log_problems"] = hearth_service.problems()
