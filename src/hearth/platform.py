@@ -71,8 +71,11 @@ class Platform:
                      headers: Mapping[str, str] | None = None) -> Invocation:
         """Run one invocation of ``function[:qualifier]`` (an alias picks its version by ``headers`` and weight);
         raises ``ResourceNotFound`` or ``TooManyRequests``."""
-        spec = self.catalog.resolve(function, qualifier, headers)
-        pool = self.pools.get((function, spec.version))
+        return await self.run(self.catalog.resolve(function, qualifier, headers), request)
+
+    async def run(self, spec: FunctionSpec, request: InvokeRequest) -> Invocation:
+        """Run one invocation of the version ``spec`` (already resolved, e.g. by the gateway)."""
+        pool = self.pools.get((spec.name, spec.version))
         if pool is None:
             pool = self._pool(spec)
         return await pool.invoke(request)

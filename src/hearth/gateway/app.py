@@ -24,7 +24,7 @@ from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
 from hearth.gateway.events import build_event, map_result
 from hearth.ids import new_request_id
-from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
+from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
 
 if TYPE_CHECKING:
@@ -77,9 +77,7 @@ class Gateway:
                 return
             body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
             event = build_event(scope, body, match, request_id)
-            invocation = await self.platform.invoke(route.function, InvokeRequest(request_id, event),
-                                                    None if spec.version == LATEST else spec.version,
-                                                    event["headers"])
+            invocation = await self.platform.run(spec, InvokeRequest(request_id, event))
             if invocation.error is not None:
                 raise invocation.error
             assert invocation.payload is not None

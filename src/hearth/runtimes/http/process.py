@@ -32,7 +32,7 @@ from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
 from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.http.client import ConnectionPool, get_status
 from hearth.runtimes.logs import LogPipe
-from hearth.runtimes.python.instance import wait_status_text
+from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb, wait_status_text
 
 if TYPE_CHECKING:
     from hearth.runtimes.http.runtime import HttpRuntime
@@ -238,11 +238,8 @@ class ServerProcess:
         self._signal(signal.SIGKILL)
 
     def _signal(self, signum: int) -> None:
-        if self.pid is not None and not self._exited.done():
-            try:
-                os.killpg(self.pid, signum)
-            except OSError:
-                pass
+        if not self._exited.done():
+            kill_group(self.pid, signum)
 
     async def wait_exited(self, timeout_s: float) -> bool:
         """Wait until the process has ended (at most ``timeout_s``); whether it has."""
@@ -307,9 +304,8 @@ class ServerProcess:
         if timed_out:
             return errors.Timedout(f"Task timed out after {timeout_s:.2f} seconds"), "timeout"
         if await self.wait_exited(EXIT_REPORT_WAIT_S):
-            if self._oom_killed:
-                return errors.OutOfMemory("Runtime exited with error: signal: killed"), "oom"
-            return errors.ExitError(f"Runtime exited with error: {self._exit_text()}"), "crash"
+            failure = exit_failure(self._exited.result(), self._exit_error, self._oom_killed)
+            return failure, "oom" if isinstance(failure, errors.OutOfMemory) else "crash"
         return errors.ServerConnectionError(
             f"The server of {self.spec.name} closed the connection without a complete response; see its output "
             "in the log"), "error"
@@ -319,14 +315,9 @@ class ServerProcess:
         now = time.monotonic()
         if self.pid is not None and now - self._memory_read_at >= MEMORY_READ_EVERY_S:
             self._memory_read_at = now
-            try:
-                with open(f"/proc/{self.pid}/status", "rb") as status:
-                    for line in status:
-                        if line.startswith(b"VmHWM:"):
-                            self._memory_mb = -(-int(line.split()[1]) // 1024)
-                            break
-            except (OSError, ValueError):
-                pass
+            peak_kb = peak_rss_kb(self.pid)
+            if peak_kb:
+                self._memory_mb = -(-peak_kb // 1024)
         return self._memory_mb
 
     # -- zygote reports ----------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,8 @@ from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
 from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.lambda_api.server import MAX_BODY, Reply, listen
 from hearth.runtimes.logs import LogPipe
-from hearth.runtimes.python.instance import EXIT_REPORT_WAIT_S, INIT_TIMEOUT_S, wait_status_text
+from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb
+from hearth.runtimes.python.instance import EXIT_REPORT_WAIT_S, INIT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from hearth.runtimes.python.runtime import PythonRuntime
@@ -189,10 +189,10 @@ class ProvidedInstance:
     async def _outcome(self, kind: str, detail: Any, duration_ms: float, timeout_s: float) -> InvokeOutcome:
         if kind == "response":
             self.lifecycle.to(State.IDLE)
-            return InvokeOutcome(detail, None, duration_ms, self._max_rss_kb())
+            return InvokeOutcome(detail, None, duration_ms, peak_rss_kb(self.pid))
         if kind == "error":  # reported by the runtime, which goes on to its next invocation, as on Lambda
             self.lifecycle.to(State.IDLE)
-            return InvokeOutcome(None, detail, duration_ms, self._max_rss_kb(), status="error")
+            return InvokeOutcome(None, detail, duration_ms, peak_rss_kb(self.pid), status="error")
         if kind == "timeout":
             timed_out = errors.Timedout(f"Task timed out after {timeout_s:.2f} seconds")
             return InvokeOutcome(None, timed_out, timeout_s * 1000.0, 0, status="timeout")
@@ -226,11 +226,7 @@ class ProvidedInstance:
             waiter.set_result(("timeout", None))
 
     def _kill(self) -> None:
-        if self.pid is not None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_group(self.pid)
 
     async def _exit_failure(self, default: str) -> errors.FunctionFailure:
         self.stop()
@@ -238,24 +234,7 @@ class ProvidedInstance:
             status = await asyncio.wait_for(asyncio.shield(self._exited), EXIT_REPORT_WAIT_S)
         except TimeoutError:
             status = None
-        if self._oom_killed:
-            return errors.OutOfMemory("Runtime exited with error: signal: killed")
-        if status is None:
-            return errors.ExitError(f"Runtime exited with error: {self._exit_error or 'unknown status'}")
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            return errors.ExitError(default)
-        return errors.ExitError(f"Runtime exited with error: {wait_status_text(status)}")
-
-    def _max_rss_kb(self) -> int:
-        """The bootstrap's peak resident memory (VmHWM)."""
-        try:
-            with open(f"/proc/{self.pid}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"VmHWM:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
+        return exit_failure(status, self._exit_error, self._oom_killed, clean_exit=default)
 
     # -- zygote reports ----------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from hearth import errors
 from hearth.model import SYNC_PAYLOAD_LIMIT
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
 from hearth.runtimes.logs import LogPipe
+from hearth.runtimes.process import exit_failure, kill_group
 from hearth.runtimes.python import protocol
 
 if TYPE_CHECKING:
@@ -164,11 +164,7 @@ class PythonInstance(asyncio.Protocol):
             self.on_stopped(self)
 
     def _kill(self) -> None:
-        if self.pid is not None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_group(self.pid)
 
     def expire(self) -> None:
         """The deadline passed with the invocation (or Init) still running: kill the instance."""
@@ -186,11 +182,7 @@ class PythonInstance(asyncio.Protocol):
             status = await asyncio.wait_for(asyncio.shield(self._exited), EXIT_REPORT_WAIT_S)
         except TimeoutError:
             status = None
-        if self._oom_killed:
-            return errors.OutOfMemory("Runtime exited with error: signal: killed")
-        if status is None:
-            return errors.ExitError(f"Runtime exited with error: {self._exit_error or 'unknown status'}")
-        return errors.ExitError(f"Runtime exited with error: {wait_status_text(status)}")
+        return exit_failure(status, self._exit_error, self._oom_killed)
 
     # -- zygote reports ----------------------------------------------------------------------------------------
 
@@ -239,15 +231,3 @@ class PythonInstance(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result((_EOF, b""))
-
-
-def wait_status_text(status: int) -> str:
-    """Lambda's wording for how a runtime process ended: ``exit status 3`` or ``signal: killed``."""
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return "signal: " + _SIGNAL_WORDS.get(number, f"signal {number}")
-    return f"exit status {os.WEXITSTATUS(status)}"
-
-
-_SIGNAL_WORDS = {1: "hangup", 2: "interrupt", 4: "illegal instruction", 6: "aborted", 7: "bus error",
-                 8: "floating point exception", 9: "killed", 11: "segmentation fault", 15: "terminated"}
