@@ -1,4 +1,4 @@
-"""The baseline: a bare raw-ASGI hello app, served by uvicorn exactly as Hearth's gateway is (httptools).
+"""The baseline: a bare raw-ASGI hello app, served by uvicorn (uvloop, httptools), the usual way to serve one.
 
 It answers every HTTP request with the same small JSON body Hearth's bench functions return, so the difference
 between the two is what Hearth adds: routing, the event, the hop to an instance and back.

@@ -7,31 +7,19 @@ and a client that connects right after reading them waits in the backlog instead
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import signal
 import socket
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import uvicorn
+from collections.abc import Callable
 
 from hearth.api.app import ControlApi
 from hearth.api.auth import Lookup
 from hearth.gateway.app import Gateway
-from hearth.http_protocol import OneWriteHttpToolsProtocol
+from hearth.http_server import HttpServer
 from hearth.platform import Platform
 
 BACKLOG = 2048
 GC_YOUNG_THRESHOLD = 10_000  # above the objects of a few hundred requests in flight (the default is 700)
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to Hearth (two of them share one process)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -68,13 +56,6 @@ def url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
-    config = uvicorn.Config(app, loop="none", http=OneWriteHttpToolsProtocol, lifespan="off", access_log=False,
-                            log_config=None, log_level="warning", server_header=False, date_header=False,
-                            proxy_headers=False)  # the gateway is the edge; trusted proxies come with their own setting
-    return _EmbeddedServer(config), sock
-
-
 async def run(platform: Platform, gateway_sock: socket.socket, control_sock: socket.socket,
               announce: Callable[[str, str], None], stop: asyncio.Event | None = None, *,
               lookup: Lookup | None = None) -> None:
@@ -90,16 +71,13 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
     tune_gc()
     try:
         control = ControlApi(platform, lookup)
-        servers = [_server(Gateway(platform), gateway_sock), _server(control, control_sock)]
+        servers = [HttpServer(Gateway(platform)), HttpServer(control)]
+        for server, sock in zip(servers, (gateway_sock, control_sock), strict=True):
+            await server.start(sock, BACKLOG)
         platform.gateway_url = url(gateway_sock)
         announce(platform.gateway_url, url(control_sock))
-        tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for server, _sock in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
-        stopped.cancel()
+        await stop.wait()
+        await asyncio.gather(*(server.shutdown() for server in servers))
         await control.close()
     finally:
         await platform.close()

@@ -6,8 +6,9 @@ function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production serv
 ``{"message": "Internal Server Error"}`` and the details stay in the logs.
 
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
-response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules, and
-WebSocket connections are proxied the same way.
+response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules; an upgrade
+request (a WebSocket) becomes a byte tunnel to the server once it agrees (``hearth.tunnel``, in
+``hearth.http_server``).
 
 The platform's response policy (``policy.py``: header rules and CORS) answers CORS preflights itself and
 finishes the headers of every response, proxied ones and the gateway's own errors included.
@@ -26,6 +27,7 @@ from hearth.gateway.events import build_event, map_result
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
+from hearth.runtimes.http.websocket import upgrade_requested
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
@@ -49,8 +51,6 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await self._websocket(scope, receive, send)
             return  # lifespan is off
         request_id = new_request_id()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
@@ -69,6 +69,10 @@ class Gateway:
                                            "check the routes in the manifest")
             route = match.route
             spec = self._target(scope, route.function, route.qualifier)
+            if runtime_family(spec.runtime) != HTTP_RUNTIME and upgrade_requested(scope) == b"websocket":
+                raise errors.InvalidRequestContent(
+                    f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
+                    'runtime = "http" take WebSocket connections')
             if runtime_family(spec.runtime) == HTTP_RUNTIME:
                 version = (EXECUTED_VERSION_HEADER, spec.version.encode())
                 await self.platform.server(spec).serve(
@@ -114,42 +118,6 @@ class Gateway:
         if policy is not None:
             headers = policy.finish(scope["path"], scope["headers"], headers)
         return headers
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A WebSocket connection: proxied to an ``http`` function, refused otherwise (with a status when the
-        ASGI server can send one)."""
-        request_id = new_request_id()
-        id_header = (REQUEST_ID_HEADER, request_id.encode())
-        try:
-            match = self.platform.routes.match("GET", scope["path"])
-            if match is None:
-                raise errors.RouteNotFound(f"No route matches GET {scope['path']}; check the routes in the manifest")
-            spec = self._target(scope, match.route.function, match.route.qualifier)
-            if runtime_family(spec.runtime) != HTTP_RUNTIME:
-                raise errors.InvalidRequestContent(
-                    f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
-                    'runtime = "http" take WebSocket connections')
-            await self.platform.server(spec).serve_websocket(scope, receive, send, request_id)
-        except errors.HearthError as error:
-            await self._refuse_websocket(scope, send, error.status, self._error_body(error),
-                                         self._error_headers(error, id_header))
-        except Exception:
-            log.exception("gateway failed on WebSocket request %s", request_id)
-            failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
-            await self._refuse_websocket(scope, send, 500, self._error_body(failure), [id_header])
-
-    @staticmethod
-    async def _refuse_websocket(scope: Scope, send: Send, status: int, body: dict[str, Any],
-                                headers: Headers) -> None:
-        if "websocket.http.response" not in scope.get("extensions", {}):
-            await send({"type": "websocket.close", "code": 1011 if status >= 500 else 1008})
-            return
-        data = orjson.dumps(body)
-        if _JSON not in headers:
-            headers.append(_JSON)
-        headers.append((b"content-length", str(len(data)).encode()))
-        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": data})
 
     def _error_body(self, error: errors.HearthError) -> dict[str, Any]:
         body: dict[str, Any] = {"message": _GATEWAY_MESSAGES.get(error.status, error.message)}

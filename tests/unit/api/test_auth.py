@@ -36,7 +36,7 @@ ARN_INVOKE = f"{ENDPOINT}/2015-03-31/functions/{quote(ARN, safe='')}/invocations
 
 @dataclasses.dataclass(frozen=True)
 class Asgi:
-    """The request parts uvicorn hands to an ASGI app."""
+    """The request parts an ASGI server (Hearth's own) hands to an app."""
 
     method: str
     raw_path: bytes
@@ -58,7 +58,8 @@ def frozen_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def on_the_wire(url: str, method: str, headers: Mapping[str, str | bytes], body: bytes | None) -> Asgi:
-    """What uvicorn makes of a request sent to ``url``: raw path as sent, lower-case names, the Host urllib3 adds."""
+    """What an ASGI server makes of a request sent to ``url``: raw path as sent, lower-case names, the Host
+    urllib3 adds."""
     parts = urlsplit(url)
     wire = [
         (name.lower().encode("latin-1"), value if isinstance(value, bytes) else value.encode("latin-1"))

@@ -22,7 +22,7 @@ ANY_X = Match(RouteSpec("/x", "x"), {})
 
 def scope(method: str = "GET", path: str = "/hello/ada", query: bytes = b"",
           headers: list[tuple[bytes, bytes]] | None = None, **extra: Any) -> dict[str, Any]:
-    """An ASGI HTTP scope as uvicorn hands it over."""
+    """An ASGI HTTP scope as an ASGI server hands it over."""
     made: dict[str, Any] = {
         "type": "http",
         "http_version": "1.1",

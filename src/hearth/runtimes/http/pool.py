@@ -35,7 +35,7 @@ from hearth.pool.instance import InvokeRequest, State
 from hearth.pool.pool import Invocation
 from hearth.runtimes.http.process import ServerProcess
 from hearth.runtimes.http.proxy import FinishHeaders, Outcome, forward
-from hearth.runtimes.http.websocket import forward_websocket
+from hearth.runtimes.http.websocket import forward_upgrade, upgrade_requested
 from hearth.telemetry.records import InstanceOutput, RecordLog
 
 if TYPE_CHECKING:
@@ -89,19 +89,15 @@ class ServerPool:
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, request_id: str,
                     finish: FinishHeaders) -> None:
-        """Proxy one HTTP request; raises the ``HearthError`` to answer with when no response was started."""
+        """Proxy one HTTP request, or an upgraded connection (a WebSocket) for as long as it lasts; raises the
+        ``HearthError`` to answer with when no response was started."""
         timeout_s = self.spec.timeout_s
+        upgrade = upgrade_requested(scope) is not None
 
         async def proxy(instance: ServerProcess) -> Outcome:
+            if upgrade:
+                return await forward_upgrade(instance, scope, receive, send, request_id, finish)
             return await forward(instance, scope, receive, send, request_id, finish, timeout_s)
-
-        await self._serve(request_id, proxy)
-
-    async def serve_websocket(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        """Proxy one WebSocket connection for as long as it lasts; raises like ``serve`` before accepting."""
-
-        async def proxy(instance: ServerProcess) -> Outcome:
-            return await forward_websocket(instance, scope, receive, send, request_id)
 
         await self._serve(request_id, proxy)
 

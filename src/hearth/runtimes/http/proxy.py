@@ -90,12 +90,17 @@ def upstream_headers(scope: Scope, request_id: str) -> tuple[Headers, int]:
     return headers, framing
 
 
+def request_line(scope: Scope) -> bytes:
+    """The request line to send: the client's method, path and query as they were sent."""
+    query = scope.get("query_string")
+    return b"".join((scope["method"].encode(), b" ", scope.get("raw_path") or scope["path"].encode(),
+                     b"?" + query if query else b"", b" HTTP/1.1\r\n"))
+
+
 def request_head(scope: Scope, request_id: str) -> tuple[list[bytes], int]:
     """The request line and headers to send (a list of pieces to join) and how the body is framed."""
     headers, framing = upstream_headers(scope, request_id)
-    query = scope.get("query_string")
-    parts = [scope["method"].encode(), b" ", scope.get("raw_path") or scope["path"].encode(),
-             b"?" + query if query else b"", b" HTTP/1.1\r\n"]
+    parts = [request_line(scope)]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")

@@ -1,157 +1,177 @@
-"""Forward one WebSocket connection from the gateway (ASGI ``websocket`` scope) to a server process.
+"""Forward one upgraded connection (a WebSocket, or any protocol upgrade) from the gateway to a server process.
 
-The gateway opens the connection to the server first, with the client's path, query, headers (``Host`` as sent,
-``X-Forwarded-*`` set, hop-by-hop and handshake headers left to each side) and offered subprotocols, and accepts
-the client only once the server has: with the subprotocol the server chose. A server that refuses the upgrade
-has its status and body passed back to the client (ASGI's ``websocket.http.response``). Then frames are copied
-both ways as they come (text stays text, binary stays binary), and the first side to close passes its close
-code and reason to the other. The connection holds one request slot while it is open; ``timeout_s`` does not
-apply to it (a WebSocket lives as long as its two ends want).
+The gateway's HTTP server hands an upgrade request over as a ``hearth.tunnel`` (see ``hearth.http_server``).
+The request goes to the server on a connection of its own, with the headers of a proxied request (``Host`` as
+sent, ``X-Forwarded-*`` set, hop-by-hop ones dropped) plus the ``Connection: upgrade`` and ``Upgrade`` it asked
+for. The server's answer decides:
+
+- ``101 Switching Protocols``: its head goes to the client (finished like every proxied response) and from then
+  on bytes are copied both ways as they come, untouched — frames, pings, extensions, subprotocols and close codes
+  are the two ends' business, as with any reverse proxy. When either side closes, the other is closed.
+- anything else refuses the upgrade: that response (status, headers, body) goes to the client as it is.
+
+The connection holds one request slot while it is open; ``timeout_s`` does not apply to it (a WebSocket lives as
+long as its two ends want), but the server must answer the upgrade within ``OPEN_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.frames import CloseCode
+import httptools
 
-from hearth.asgi import Receive, Scope, Send
-from hearth.runtimes.http.proxy import HOP_BY_HOP, Outcome, upstream_headers
+from hearth.asgi import Headers, Receive, Scope, Send
+from hearth.runtimes.http.proxy import FinishHeaders, Outcome, request_line, response_headers, upstream_headers
 
 if TYPE_CHECKING:
     from hearth.runtimes.http.process import ServerProcess
 
 OPEN_TIMEOUT_S = 10.0
-_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
-                        b"sec-websocket-protocol", b"sec-websocket-accept", b"host", b"content-length"})
-_UNSENDABLE = {1005: 1000, 1006: 1011, 1015: 1011}  # codes that only report, never travel in a close frame
+MAX_REFUSAL_BYTES = 1024 * 1024  # a refusal's body, read whole before it is passed on
+READ_SIZE = 64 * 1024
+_END_OF_HEAD = b"\r\n\r\n"
 
 
-def _upstream_headers(scope: Scope, request_id: str) -> tuple[str, list[tuple[str, str]]]:
-    """The client's Host and the other headers to send to the server (the rules of plain HTTP requests)."""
-    raw, _ = upstream_headers(scope, request_id)
-    host = ""
-    headers: list[tuple[str, str]] = []
-    for name, value in raw:
-        if name == b"host":
-            host = value.decode("latin-1")
-        elif name not in _HANDSHAKE:
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
-    return host, headers
+def upgrade_requested(scope: Scope) -> bytes | None:
+    """The protocol an upgrade request asks for (lower-case), or None for a plain request."""
+    if "hearth.tunnel" not in scope.get("extensions", ()):
+        return None
+    for name, value in scope["headers"]:
+        if name == b"upgrade":
+            return bytes(value).strip().lower()
+    return None
 
 
-class _Upstream(ClientConnection):
-    """A client connection whose handshake carries the client's own ``Host`` header."""
-
-    host = ""
-
-    async def handshake(self, *args: Any, **kwargs: Any) -> None:
-        build = self.protocol.connect
-        host = self.host
-
-        def with_host() -> Any:
-            request = build()
-            if host:
-                del request.headers["Host"]
-                request.headers["Host"] = host
-            return request
-
-        self.protocol.connect = with_host  # type: ignore[method-assign]
-        await super().handshake(*args, **kwargs)
-
-
-async def forward_websocket(instance: ServerProcess, scope: Scope, receive: Receive, send: Send,
-                            request_id: str) -> Outcome:
+async def forward_upgrade(instance: ServerProcess, scope: Scope, receive: Receive, send: Send, request_id: str,
+                          finish: FinishHeaders) -> Outcome:
     """Proxy the connection until either side closes; never raises for the server's faults."""
-    message = await receive()
-    if message["type"] != "websocket.connect":
-        return Outcome("error")
-    host, headers = _upstream_headers(scope, request_id)
-    target = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string")
-    uri = f"ws://127.0.0.1:{instance.port}{target.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query
-                                                                            else "")
-
-    class Upstream(_Upstream):
-        pass
-
-    Upstream.host = host
+    headers, _ = upstream_headers(scope, request_id)
+    protocol = upgrade_requested(scope) or b"websocket"
+    parts = [request_line(scope)]
+    for name, value in [*headers, (b"connection", b"upgrade"), (b"upgrade", protocol)]:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
     try:
-        upstream = await connect(uri, additional_headers=headers, subprotocols=scope.get("subprotocols") or None,
-                                 user_agent_header=None, compression=None, ping_interval=None, max_size=None,
-                                 open_timeout=OPEN_TIMEOUT_S, create_connection=Upstream)
-    except InvalidStatus as refused:
-        await _reject(scope, send, refused.response.status_code, list(refused.response.headers.raw_items()),
-                      bytes(refused.response.body or b""))
-        return Outcome("success", started=True)
-    except (OSError, InvalidHandshake, TimeoutError):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", instance.port),
+                                                OPEN_TIMEOUT_S)
+    except (TimeoutError, OSError):
         failure, status = await instance.failure(False, 0.0)
         return Outcome(status, failure)
-    accepted = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in upstream.response.headers.raw_items()
-                if name.lower().encode("latin-1") not in HOP_BY_HOP | _HANDSHAKE] if upstream.response else []
-    await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol, "headers": accepted})
-    loop = asyncio.get_running_loop()
-    from_client = loop.create_task(_client_to_server(receive, upstream))
-    from_server = loop.create_task(_server_to_client(upstream, send))
     try:
-        await asyncio.wait([from_client, from_server], return_when=asyncio.FIRST_COMPLETED)
+        writer.write(b"".join(parts))
+        try:
+            head = await asyncio.wait_for(reader.readuntil(_END_OF_HEAD), OPEN_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            failure, status = await instance.failure(False, 0.0)
+            return Outcome(status, failure)
+        status_code, raw_headers = _parse_head(head)
+        if status_code != 101:
+            await _refuse(head, reader, send, finish)
+            return Outcome(started=True)
+        kept = [(name, value) for name, value in raw_headers if name in (b"connection", b"upgrade")]
+        await send({"type": "http.response.start", "status": 101,
+                    "headers": finish(response_headers(raw_headers)) + kept})
+        broke = await _relay(receive, send, reader, writer)
     finally:
-        for task in (from_client, from_server):
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError, RuntimeError):
-                await task
-        with contextlib.suppress(ConnectionClosed, OSError):
-            await upstream.close()
-    if from_server.done() and not from_server.cancelled() and from_server.exception() is None \
-            and from_server.result() and instance.exited:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    if broke and instance.exited:
         failure, status = await instance.failure(False, 0.0)
         return Outcome(status, failure, started=True)
     return Outcome(started=True)
 
 
-async def _client_to_server(receive: Receive, upstream: ClientConnection) -> None:
+def _parse_head(head: bytes) -> tuple[int, Headers]:
+    lines = head.split(b"\r\n")
+    fields = lines[0].split(b" ", 2)
+    status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 502
+    headers: Headers = []
+    for line in lines[1:]:
+        name, separator, value = line.partition(b":")
+        if separator:
+            headers.append((name.strip().lower(), value.strip()))
+    return status, headers
+
+
+async def _refuse(head: bytes, reader: asyncio.StreamReader, send: Send, finish: FinishHeaders) -> None:
+    """Pass the server's refusal on: its status, headers and (bounded) body."""
+    response = _Response()
+    parser = httptools.HttpResponseParser(response)
+    with contextlib.suppress(httptools.HttpParserError):
+        parser.feed_data(head)
+        while not response.complete and len(response.body) <= MAX_REFUSAL_BYTES:
+            data = await asyncio.wait_for(reader.read(READ_SIZE), OPEN_TIMEOUT_S)
+            if not data:
+                parser.feed_data(b"")  # a body delimited by the end of the connection
+                break
+            parser.feed_data(data)
+    headers = [(name, value) for name, value in response_headers(response.headers) if name != b"content-length"]
+    await send({"type": "http.response.start", "status": response.status or 502, "headers": finish(headers)})
+    await send({"type": "http.response.body", "body": bytes(response.body[:MAX_REFUSAL_BYTES])})
+
+
+class _Response:
+    """What httptools reads of a refusal."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: Headers = []
+        self.body = bytearray()
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_status(self, status: bytes) -> None:
+        pass
+
+    def on_headers_complete(self) -> None:
+        pass
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+async def _relay(receive: Receive, send: Send, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Copy bytes both ways until one side closes; True if the server's side ended first."""
+    loop = asyncio.get_running_loop()
+    from_client = loop.create_task(_client_to_server(receive, writer))
+    from_server = loop.create_task(_server_to_client(reader, send))
+    try:
+        await asyncio.wait([from_client, from_server], return_when=asyncio.FIRST_COMPLETED)
+        server_first = not from_client.done()
+    finally:
+        for task in (from_client, from_server):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError, RuntimeError):
+                await task
+    return server_first
+
+
+async def _client_to_server(receive: Receive, writer: asyncio.StreamWriter) -> None:
     while True:
         message = await receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            text = message.get("text")
-            await upstream.send(text if text is not None else message.get("bytes") or b"")
-        elif kind == "websocket.disconnect":
-            code = message.get("code") or 1000
-            await upstream.close(_UNSENDABLE.get(code, code), message.get("reason") or "")
+        if message["type"] == "http.disconnect":
+            return
+        data = message.get("body", b"")
+        if data:
+            writer.write(data)
+            await writer.drain()
+        if not message.get("more_body", False):
             return
 
 
-async def _server_to_client(upstream: ClientConnection, send: Send) -> bool:
-    """Copy the server's messages to the client, then its close; True if the connection broke off."""
-    broke = False
-    try:
-        async for data in upstream:
-            if isinstance(data, str):
-                await send({"type": "websocket.send", "text": data})
-            else:
-                await send({"type": "websocket.send", "bytes": data})
-    except ConnectionClosed:
-        broke = True
-    received = upstream.protocol.close_rcvd
-    code = received.code if received is not None else CloseCode.ABNORMAL_CLOSURE
-    await send({"type": "websocket.close", "code": _UNSENDABLE.get(code, code),
-                "reason": received.reason if received is not None else ""})
-    return broke
-
-
-async def _reject(scope: Scope, send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-    """Refuse the client's upgrade with the server's own answer when the ASGI server can send one."""
-    if "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    kept = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
-            if name.lower().encode("latin-1") not in HOP_BY_HOP | {b"content-length"}]
-    await send({"type": "websocket.http.response.start", "status": status, "headers": kept})
-    await send({"type": "websocket.http.response.body", "body": body})
+async def _server_to_client(reader: asyncio.StreamReader, send: Send) -> None:
+    while True:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": data, "more_body": True})

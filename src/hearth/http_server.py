@@ -1,0 +1,508 @@
+"""Hearth's HTTP/1.1 server: asyncio + httptools, running raw-ASGI applications (``http`` scopes).
+
+Both surfaces (gateway and control API) run on it. It exists because the server under the gateway is on the
+path of every request: uvicorn's httptools protocol cost about half of the gateway's CPU per proxied request.
+This one keeps only what the two applications use, and does it in fewer steps:
+
+- One ``asyncio.Protocol`` per connection, one parser, one task per request. A request whose body is already in
+  hand when the application asks for it costs no wait; a longer one streams (``more_body``), with reading paused
+  while more than ``HIGH_WATER`` bytes wait, and ``100 Continue`` sent when the application first asks for a body
+  the client is holding back.
+- Each response leaves in as few writes as its messages allow: the head waits for the first body message and goes
+  out with it. A whole response (one body message without ``Content-Length``) gets its length; a streamed one is
+  chunked (HTTP/1.1) or ends with the connection (HTTP/1.0). ``HEAD`` and 1xx/204/304 responses carry no body.
+  Writes wait for the socket to drain when its buffer is full.
+- Keep-alive as HTTP/1.1 says (``Connection: close`` and HTTP/1.0 respected); pipelined requests are answered
+  in order, one at a time. Idle connections are closed after ``KEEP_ALIVE_S`` by a once-a-second sweep (no timer
+  per request). A request whose body was not read to its end closes its connection after the response.
+- Failures stay on their connection: a request that cannot be parsed gets 400 (431 for oversized heads) and a
+  close; an application that raises before responding gets a plain 500, after starting a cut-off response.
+- **Tunnels**: the scope of a request that asks for a protocol upgrade carries the extension ``hearth.tunnel``.
+  An application that answers it with status 101 turns the connection into a byte tunnel: the client's bytes
+  arrive as ``http.request`` messages (``more_body`` true until the client closes), and ``http.response.body``
+  messages are written as they are, unframed, the last one (``more_body`` false) closing the connection. Any
+  other status refuses the upgrade: the response is sent and the connection closed. (The gateway proxies
+  WebSockets this way, frames untouched.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import cast
+from urllib.parse import unquote
+
+import httptools
+
+from hearth.asgi import Message, Scope
+
+log = logging.getLogger("hearth.http")
+App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+HIGH_WATER = 256 * 1024  # request-body bytes waiting for the application before reading pauses
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
+KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long (uvicorn's default too)
+SWEEP_S = 1.0
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus}
+_DISCONNECT: Message = {"type": "http.disconnect"}
+_TUNNEL_EXTENSIONS: dict[str, dict[str, object]] = {"hearth.tunnel": {}}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} \r\n".encode()
+
+
+def _plain_response(status: int, message: str) -> bytes:
+    body = message.encode()
+    return (status_line(status) + b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+class HttpServer:
+    """Serves one ASGI application on listening sockets until ``shutdown``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.connections: set[_Connection] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, sock: socket.socket, backlog: int = 2048) -> None:
+        """Serve on ``sock`` (already listening: asyncio listens again, with ``backlog``)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=backlog)
+        self._servers.append(server)
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep())
+
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Stop accepting, close idle connections, give requests in flight ``grace_s`` to finish, close the rest."""
+        for server in self._servers:
+            server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for connection in list(self.connections):
+            connection.close_when_idle()
+        deadline = time.monotonic() + grace_s
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            idle_since = time.monotonic() - KEEP_ALIVE_S
+            for connection in list(self.connections):
+                connection.close_if_idle_since(idle_since)
+
+
+class _Cycle:
+    """One request and its response: the ``receive`` and ``send`` the application is given."""
+
+    __slots__ = ("connection", "scope", "chunks", "buffered", "complete", "delivered", "waiter", "expect_continue",
+                 "status", "headers", "started", "finished", "chunked", "head_request", "no_body", "keep_alive",
+                 "tunnel", "disconnected")
+
+    def __init__(self, connection: _Connection, scope: Scope, keep_alive: bool, expect_continue: bool) -> None:
+        self.connection = connection
+        self.scope = scope
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.complete = False  # the whole request body arrived
+        self.delivered = False  # ... and went to the application
+        self.waiter: asyncio.Future[None] | None = None
+        self.expect_continue = expect_continue
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] | None = None  # held back until the first body message
+        self.started = False
+        self.finished = False
+        self.chunked = False
+        self.head_request = scope["method"] == "HEAD"
+        self.no_body = self.head_request
+        self.keep_alive = keep_alive
+        self.tunnel = False
+        self.disconnected = False
+
+    # -- the connection's side ---------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > HIGH_WATER:
+            self.connection.pause_reading()
+        self._wake()
+
+    def end(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- the application's side --------------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """The next piece of the request body; then, once the client is gone or the response sent, a
+        disconnect."""
+        while True:
+            if self.chunks:
+                body = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+                self.chunks.clear()
+                self.buffered = 0
+                self.connection.resume_reading()
+                more = self.tunnel or not self.complete
+                self.delivered = not more
+                return {"type": "http.request", "body": body, "more_body": more}
+            if self.disconnected or self.finished:
+                return _DISCONNECT
+            if self.complete and not self.delivered and not self.tunnel:
+                self.delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.expect_continue and not self.started:
+                self.expect_continue = False
+                self.connection.write(_CONTINUE)
+            waiter = self.waiter = self.connection.loop.create_future()
+            await waiter
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("the response has already started")
+            self.started = True
+            self.status = message["status"]
+            self.headers = list(message.get("headers") or ())
+            if self.status == 101 and "extensions" in self.scope and not self.disconnected:
+                self.tunnel = True
+                self.connection.write(self._head(b"", True))
+                self.connection.start_tunnel(self)
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+        if not self.started or self.finished:
+            raise RuntimeError("a response body message outside a response")
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        if self.headers is not None:
+            data = self._head(body, more)
+        elif self.no_body or not body:
+            data = b""
+        elif self.chunked:
+            data = b"%x\r\n%b\r\n" % (len(body), body)
+        else:
+            data = body
+        if not more:
+            self.finished = True
+            if self.chunked:
+                data += b"0\r\n\r\n"
+        if self.disconnected:
+            return
+        if data:
+            self.connection.write(data)
+        if self.finished:
+            self.connection.response_complete(self)
+        elif self.connection.writing_paused:
+            await self.connection.drained()
+
+    def _head(self, body: bytes, more: bool) -> bytes:
+        """The response head, with the first body bytes when it has any."""
+        status, headers = self.status, self.headers or ()
+        self.headers = None
+        parts = [status_line(status)]
+        length = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                length = True
+            elif lowered == b"transfer-encoding":
+                continue  # the server frames the body itself
+            elif lowered == b"connection" and value.lower() == b"close":
+                self.keep_alive = False
+            parts += (name, b": ", value, b"\r\n")
+        if self.tunnel:
+            pass  # the bytes that follow are the other protocol's
+        elif status < 200 or status in _NO_BODY_STATUSES:
+            self.no_body = True
+        elif not length and not self.head_request:
+            if not more:
+                parts += (b"content-length: ", str(len(body)).encode(), b"\r\n")
+            elif self.scope["http_version"] == "1.1":
+                self.chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+            else:
+                self.keep_alive = False  # HTTP/1.0: the body ends with the connection
+        if self.connection.closing:
+            self.keep_alive = False  # shutting down: say so to the client
+        if not self.keep_alive and not self.tunnel:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if self.no_body or not body:
+            return b"".join(parts)
+        if self.chunked:
+            parts.append(b"%x\r\n%b\r\n" % (len(body), body))
+        else:
+            parts.append(body)
+        return b"".join(parts)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests, runs one cycle at a time, writes responses."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.cycle: _Cycle | None = None  # the request being answered
+        self.parsing: _Cycle | None = None  # the request being parsed (a later one when pipelined)
+        self.pipeline: collections.deque[_Cycle] = collections.deque()
+        self.writing_paused = False
+        self.reading_paused = False
+        self.idle_since = time.monotonic()
+        self._drain: asyncio.Future[None] | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self.closing = False
+        self._upgrading: _Cycle | None = None  # an upgrade request, until its application answers
+        self._tunnel: _Cycle | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        self.local = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self._tunnel
+        if tunnel is not None:
+            tunnel.feed(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgraded(data[upgrade.args[0]:] if upgrade.args else b"")
+        except httptools.HttpParserError as error:  # (a callback's exception arrives wrapped in one)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(431, f"Request header fields too large (over {MAX_HEAD_BYTES} bytes)")
+            else:
+                self._fail(400, f"Invalid HTTP request: {error}")
+
+    def eof_received(self) -> bool | None:
+        return None  # close the connection; a cycle in flight sees the disconnect
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.closing = True
+        for cycle in (self.cycle, self._tunnel, *self.pipeline):
+            if cycle is not None:
+                cycle.disconnect()
+        self.pipeline.clear()
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake_drain()
+
+    # -- httptools callbacks -----------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self.idle_since = 0.0  # busy
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+        self._count(len(name) + len(value))
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        url = httptools.parse_url(self._url)
+        raw_path = url.path
+        http_version = parser.get_http_version()
+        headers = self._headers
+        scope: Scope = {
+            "type": "http", "asgi": _ASGI, "http_version": http_version, "scheme": "http",
+            "method": parser.get_method().decode("ascii"),
+            "path": unquote(raw_path.decode("ascii", "replace")) if b"%" in raw_path else raw_path.decode("ascii",
+                                                                                                         "replace"),
+            "raw_path": raw_path, "query_string": url.query or b"", "root_path": "", "headers": headers,
+            "client": self.client, "server": self.local,
+        }
+        expect_continue = False
+        upgrade = parser.should_upgrade()
+        if upgrade:
+            scope["extensions"] = _TUNNEL_EXTENSIONS
+        elif http_version == "1.1":
+            for name, value in headers:
+                if name == b"expect" and value.lower() == b"100-continue":
+                    expect_continue = True
+        cycle = _Cycle(self, scope, parser.should_keep_alive() and not upgrade, expect_continue)
+        self.parsing = cycle
+        if upgrade:
+            self._upgrading = cycle
+        if self.cycle is None:
+            self._run(cycle)
+        else:  # pipelined behind the request being answered: wait, and stop reading more meanwhile
+            self.pipeline.append(cycle)
+            self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.feed(body)
+
+    def on_message_complete(self) -> None:
+        if self.parsing is not None:
+            self.parsing.end()
+            self.parsing = None
+
+    # -- cycles --------------------------------------------------------------------------------------------------
+
+    def _run(self, cycle: _Cycle) -> None:
+        self.cycle = cycle
+        self.loop.create_task(self._call(cycle))
+
+    async def _call(self, cycle: _Cycle) -> None:
+        try:
+            await self.server.app(cycle.scope, cycle.receive, cycle.send)
+        except Exception:
+            log.exception("the application failed on %s %s", cycle.scope["method"], cycle.scope["path"])
+            if not cycle.started and not cycle.disconnected:
+                self.write(_plain_response(500, "Internal Server Error"))
+            self._close()
+            return
+        if not cycle.finished:  # returned mid-response (cut off) or without one
+            if not cycle.started and not cycle.disconnected:
+                log.error("the application returned no response to %s %s", cycle.scope["method"],
+                          cycle.scope["path"])
+                self.write(_plain_response(500, "Internal Server Error"))
+            self._close()
+
+    def response_complete(self, cycle: _Cycle) -> None:
+        if cycle.tunnel:
+            self._close()
+            return
+        if not cycle.keep_alive or self.parsing is cycle or self.closing:
+            self._close()  # (a request body not all received: the rest of the stream cannot be parsed in step)
+            return
+        self.cycle = None
+        if self.pipeline:
+            self._run(self.pipeline.popleft())
+            if not self.pipeline:
+                self.resume_reading()
+        else:
+            self.idle_since = time.monotonic()
+
+    def _upgraded(self, rest: bytes) -> None:
+        """The parser stopped at an upgrade request's head: what follows belongs to the tunnel, if any."""
+        cycle = self._upgrading
+        if cycle is None:
+            self._close()
+            return
+        self._upgrading = self.parsing = None
+        cycle.complete = True
+        if rest:
+            cycle.chunks.append(rest)
+            cycle.buffered += len(rest)
+        self._tunnel = cycle
+        self.pause_reading()  # until the application accepts (101) or refuses the upgrade
+
+    def start_tunnel(self, cycle: _Cycle) -> None:
+        """The application accepted the upgrade: from now on the client's bytes are the tunnel's."""
+        cycle.complete = False
+        self._tunnel = cycle
+        self.resume_reading()
+
+    # -- transport helpers ---------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def drained(self) -> None:
+        if self.writing_paused and not self.closing:
+            self._drain = self.loop.create_future()
+            await self._drain
+
+    def _wake_drain(self) -> None:
+        drain = self._drain
+        if drain is not None:
+            self._drain = None
+            if not drain.done():
+                drain.set_result(None)
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and self.transport is not None and not self.pipeline:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _fail(self, status: int, message: str) -> None:
+        if self.cycle is None or self.cycle.finished:
+            self.write(_plain_response(status, message))
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def close_when_idle(self) -> None:
+        self.closing = True
+        if self.cycle is None:
+            self._close()
+
+    def close_if_idle_since(self, moment: float) -> None:
+        if self.cycle is None and 0.0 < self.idle_since < moment:
+            self._close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
