@@ -4,8 +4,10 @@ The backend (``--backend``) is ``http_backend.js`` (Node's own ``http`` module) 
 (uvloop, httptools), both answering a small JSON body — the worst case for a proxy, whose cost is then most of
 the work — or ``json-server`` (an unmodified npm application on Express, answering GET /posts/1 from its JSON
 file: a small real application): first on its own, then as the ``http`` function behind
-Hearth's gateway (``/hello`` → the same server, started by Hearth on the first request). For each, in turn and
-never overlapping:
+Hearth's gateway (``/hello`` → the same server, started by Hearth on the first request). When nginx is installed
+(Debian package ``nginx-light``), the same backend is also measured behind nginx — one worker process (Hearth's
+gateway is one process too), upstream keep-alive, no access log — as the reference for what a reverse proxy costs
+on this machine (``--no-nginx`` leaves it out). For each, in turn and never overlapping:
 
   (a) wrk -t{--threads} -c{--connections} -d{--duration}s --latency, after an untimed 2 s warm-up (which, for
       Hearth, also starts the server): requests/s, latency p50/p99. Target: through Hearth >= 60% of direct.
@@ -53,6 +55,29 @@ from throughput import WARMUP_REQUESTS, WARMUP_S, record_statuses, run_wrk, us
 
 TARGET_RPS_RATIO = 0.60
 BACKEND = BENCH_DIR / "http_backend.js"
+NGINX_CONF = """
+worker_processes 1;
+master_process off;
+daemon off;
+pid {scratch}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    upstream backend {{ server {backend}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
 JSON_DB = {"posts": [{"id": 1, "title": "hello", "author": "hearth"}]}
 
 
@@ -106,6 +131,28 @@ def start_backend(backend: str, node: str | None, scratch: Path) -> tuple[Servic
     service = Service("node backend", [word.replace("{port}", "0") for word in backend_command(backend, node, scratch)])
     try:
         url = service.expect("stdout", r"listening on (http://\S+)").group(1)
+    except BaseException:
+        service.stop()
+        raise
+    return service, url
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_nginx(nginx: str, backend_url: str, scratch: Path) -> tuple[Service, str]:
+    """nginx (one worker, no master) proxying to ``backend_url``, and its URL."""
+    port = free_port()
+    conf = scratch / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(scratch=scratch, backend=backend_url.removeprefix("http://"), port=port),
+                    encoding="utf-8")
+    service = Service("nginx", [nginx, "-p", str(scratch), "-c", str(conf), "-e", "stderr"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(url + "/")
     except BaseException:
         service.stop()
         raise
@@ -167,12 +214,15 @@ function = "hello"
 """, encoding="utf-8")
 
 
-def report(direct: dict[str, Any], proxied: dict[str, Any], facts: dict[str, Any], args: argparse.Namespace) -> None:
+def report(direct: dict[str, Any], proxied: dict[str, Any], reference: dict[str, Any] | None, facts: dict[str, Any],
+           args: argparse.Namespace) -> None:
     wrk_flags = f"-t{args.threads} -c{args.connections} -d{args.duration}s"
     print(f"# http runtime: a {args.backend} server directly vs through Hearth's gateway (wrk {wrk_flags})\n")
     print(f"Hearth memory enforcement: {facts['enforcement']}\n")
+    results = [("direct", direct)] + ([("through nginx", reference)] if reference else []) + [
+        ("through Hearth", proxied)]
     rows = []
-    for label, result in (("direct", direct), ("through Hearth", proxied)):
+    for label, result in results:
         wrk = result["wrk"]
         rows.append([label, f"{wrk['rps']:.0f}", f"{wrk['p50'] * 1e3:.2f}", f"{wrk['p99'] * 1e3:.2f}",
                      f"{wrk['requests']:.0f}", f"{wrk['non2xx']:.0f}", f"{wrk['socket_errors']:.0f}"])
@@ -181,17 +231,29 @@ def report(direct: dict[str, Any], proxied: dict[str, Any], facts: dict[str, Any
     ratio = proxied["wrk"]["rps"] / direct["wrk"]["rps"]
     print(f"Throughput through Hearth / direct: {ratio:.0%} (target >= {TARGET_RPS_RATIO:.0%}) "
           f"{verdict(ratio >= TARGET_RPS_RATIO)}")
+    if reference:
+        nginx_ratio = reference["wrk"]["rps"] / direct["wrk"]["rps"]
+        print(f"Throughput through nginx / direct: {nginx_ratio:.0%}; Hearth / nginx: "
+              f"{proxied['wrk']['rps'] / reference['wrk']['rps']:.0%}")
     added_wrk = (proxied["wrk"]["p50"] - direct["wrk"]["p50"]) * 1e3
     print(f"Added p50 under load: {added_wrk:.2f} ms")
     cpu = ", ".join(f"{label} {seconds * 1e6:.0f} µs" for label, seconds in proxied["cpu"].items())
-    print(f"CPU per request through Hearth: {cpu}; the backend alone: {direct['cpu']['backend'] * 1e6:.0f} µs\n")
+    print(f"CPU per request through Hearth: {cpu}; the backend alone: {direct['cpu']['backend'] * 1e6:.0f} µs")
+    if reference:
+        cpu = ", ".join(f"{label} {seconds * 1e6:.0f} µs" for label, seconds in reference["cpu"].items())
+        print(f"CPU per request through nginx: {cpu}")
+    print()
     print(f"## One connection, keep-alive, {args.requests} GETs after {WARMUP_REQUESTS} warm-up\n")
     print(markdown_table(["server", "p50 µs", "p99 µs", "non-2xx"], [
         [label, us(result["one_p50"]), us(result["one_p99"]), result["one_failures"]]
-        for label, result in (("direct", direct), ("through Hearth", proxied))]))
+        for label, result in results]))
     added = (proxied["one_p50"] - direct["one_p50"]) * 1e6
     added_p99 = (proxied["one_p99"] - direct["one_p99"]) * 1e6
-    print(f"\nAdded latency: p50 {added:.0f} µs, p99 {added_p99:.0f} µs\n")
+    print(f"\nAdded latency through Hearth: p50 {added:.0f} µs, p99 {added_p99:.0f} µs")
+    if reference:
+        print(f"Added latency through nginx: p50 {(reference['one_p50'] - direct['one_p50']) * 1e6:.0f} µs, "
+              f"p99 {(reference['one_p99'] - direct['one_p99']) * 1e6:.0f} µs")
+    print()
     print(f"Hearth records (newest <= 10000): {dict(facts['statuses'])}")
     print(f"Hearth log lines that look like errors: {len(facts['log_problems'])}")
     for line in facts["log_problems"][:10]:
@@ -207,6 +269,7 @@ def main() -> int:
     parser.add_argument("--max-concurrency", type=int, default=256, help="the function's max_concurrency")
     parser.add_argument("--backend", choices=("node", "uvicorn", "json-server"), default="node",
                         help="the server behind Hearth")
+    parser.add_argument("--no-nginx", action="store_true", help="do not measure nginx as the reference proxy")
     add_hearth_options(parser)
     args = parser.parse_args()
     if min(args.duration, args.connections, args.threads, args.requests, args.max_concurrency) < 1:
@@ -221,8 +284,19 @@ def main() -> int:
             project = Path(scratch)
             path = backend_path(args.backend)
             service, url = start_backend(args.backend, node, project)
+            nginx = None if args.no_nginx else shutil.which("nginx") or next(
+                (path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None)
+            reference = None
             with service:
                 direct = measure("direct", url, path, args, {"backend": service.process.pid})
+                if nginx is not None:
+                    nginx_service, nginx_url = start_nginx(nginx, url, project)
+                    with nginx_service:
+                        reference = measure("nginx", nginx_url, path, args, {
+                            "nginx": nginx_service.process.pid, "backend": service.process.pid})
+                else:
+                    print("proxy: nginx is not installed (Debian package nginx-light); no reference proxy row",
+                          file=sys.stderr)
             write_project(project, backend_command(args.backend, node, project), args.max_concurrency, path)
             hearth_service, gateway, control = start_hearth(project, hearth_args(args))
             with hearth_service:
@@ -234,7 +308,7 @@ def main() -> int:
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"proxy: could not run: {exc}", file=sys.stderr)
         return 1
-    report(direct, proxied, facts, args)
+    report(direct, proxied, reference, facts, args)
     return 0
 
 
