@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
 from conftest import HearthProcess
@@ -101,3 +102,31 @@ def test_production_mode_hides_error_details(tmp_path: object) -> None:
         assert throttled.json()["errorType"] == "TooManyRequestsException"  # client errors keep their name
     finally:
         hearth.stop()
+
+
+def test_behind_a_trusted_proxy_the_client_scheme_and_https_redirect_come_from_it(project_copy: Any) -> None:
+    hearth = HearthProcess(project_copy("core"), "--no-watch", "--trusted-proxy", "127.0.0.0/8",
+                           "--https-redirect").start()
+    try:
+        with httpx.Client(base_url=hearth.gateway, timeout=30) as client:
+            plain = client.get("/echo/ada?x=1", headers={"X-Forwarded-Proto": "http",
+                                                         "X-Forwarded-Host": "shop.example.com"})
+            assert plain.status_code == 301
+            assert plain.headers["location"] == "https://shop.example.com/echo/ada?x=1"
+            assert plain.headers["x-amzn-requestid"]
+            secure = client.get("/echo/ada", headers={"X-Forwarded-Proto": "https",
+                                                      "X-Forwarded-For": "6.6.6.6, 198.51.100.9"})
+            assert secure.status_code == 200
+            event = secure.json()["event"]
+            assert event["requestContext"]["http"]["sourceIp"] == "198.51.100.9"
+            assert event["headers"]["x-forwarded-proto"] == "https"
+    finally:
+        assert hearth.stop() == 0
+
+
+def test_as_the_edge_the_gateway_believes_no_forwarded_header(gateway: httpx.Client) -> None:
+    response = gateway.get("/echo/ada", headers={"X-Forwarded-Proto": "http", "X-Forwarded-For": "6.6.6.6"})
+    assert response.status_code == 200  # no redirect: not configured, and the client is not a trusted proxy
+    event = response.json()["event"]
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    assert event["headers"]["x-forwarded-for"] == "6.6.6.6, 127.0.0.1"  # the peer appended, as API Gateway does

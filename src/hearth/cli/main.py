@@ -20,7 +20,13 @@ from hearth import __version__
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.config.manifest import load_project
-from hearth.config.settings import DEFAULT_CONCURRENCY_LIMIT, MEMORY_ENFORCEMENT, Settings, instance_base_env
+from hearth.config.settings import (
+    DEFAULT_CONCURRENCY_LIMIT,
+    MEMORY_ENFORCEMENT,
+    Settings,
+    instance_base_env,
+    parse_networks,
+)
 from hearth.errors import HearthError
 
 errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,6 +57,11 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
                      type=click.IntRange(1), help="Invocations all functions together may run at once."),
         click.option("--quiet", is_flag=True, help="Do not print invocation logs."),
+        click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR",
+                     help="An address or network whose X-Forwarded-For/-Proto/-Host the gateway believes (a load "
+                          "balancer or TLS terminator in front of it); repeat for several."),
+        click.option("--https-redirect", is_flag=True,
+                     help="Answer 301 with the https URL when a trusted proxy says the client used plain http."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -67,7 +78,8 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
               type=click.Path(file_okay=False, path_type=Path),
               help="Where the admin key is kept when --host is not loopback (authentication is then on).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        concurrency_limit: int, quiet: bool, no_watch: bool, hide_errors: bool, data_dir: Path) -> None:
+        concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool, no_watch: bool,
+        hide_errors: bool, data_dir: Path) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
@@ -84,7 +96,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
-                            base_env=instance_base_env(os.environ))
+                            base_env=instance_base_env(os.environ),
+                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect)
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
         changes = catalog.apply(project, prune=True)
@@ -141,7 +154,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 @click.option("--show-errors", is_flag=True,
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-          concurrency_limit: int, quiet: bool, show_errors: bool) -> None:
+          concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
+          show_errors: bool) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
@@ -156,7 +170,8 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
     try:
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
-                            base_env=instance_base_env(os.environ))
+                            base_env=instance_base_env(os.environ),
+                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect)
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)

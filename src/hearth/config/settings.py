@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hearth.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MEMORY_ENFORCEMENT = ("auto", "cgroup", "rlimit")
 DEFAULT_CONCURRENCY_LIMIT = 1000
@@ -21,6 +24,18 @@ def instance_base_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
+    """``10.0.0.0/8``, ``127.0.0.1``, ``::1`` → networks; a bad value raises ``ConfigError`` naming it."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"trusted proxy {value!r} is not an IP address or network (e.g. 10.0.0.0/8, "
+                              "127.0.0.1, ::1)") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the platform runs; ``expose_errors`` is on for ``hearth dev`` and off for a production server."""
@@ -33,6 +48,8 @@ class Settings:
     memory_enforcement: str = "auto"
     python: str = sys.executable
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)
+    https_redirect: bool = False  # 301 to https for requests a trusted proxy says came over http
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
@@ -43,3 +60,6 @@ class Settings:
                 raise ConfigError(f"{name} must be from 0 to 65535 (0 picks a free port), got {port}")
         if self.concurrency_limit < 1:
             raise ConfigError(f"concurrency limit must be at least 1, got {self.concurrency_limit}")
+        if self.https_redirect and not self.trusted_proxies:
+            raise ConfigError("--https-redirect needs --trusted-proxy: only a trusted proxy (the TLS terminator in "
+                              "front of Hearth) can say that a client used plain http")

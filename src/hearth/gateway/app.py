@@ -24,6 +24,7 @@ import orjson
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
 from hearth.gateway.events import build_event, map_result
+from hearth.gateway.forwarded import Edge
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
@@ -47,13 +48,20 @@ class Gateway:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.expose_errors = platform.settings.expose_errors
+        settings = platform.settings
+        self.expose_errors = settings.expose_errors
+        self.edge = Edge(settings.trusted_proxies, settings.https_redirect) if settings.trusted_proxies else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan is off
         request_id = new_request_id()
         id_header = (REQUEST_ID_HEADER, request_id.encode())
+        if self.edge is not None:
+            location = self.edge.resolve(scope)
+            if location is not None:  # a trusted proxy says the client used plain http
+                await respond(send, 301, [id_header, (b"location", location)], b"")
+                return
         policy = self.platform.policy
         if policy is not None:
             answer = policy.preflight(scope["method"], scope["path"], scope["headers"])

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from hearth import errors
+from hearth.gateway.forwarded import FORWARDED
 from hearth.gateway.routes import Match
 from hearth.model import ACCOUNT_ID
 
@@ -54,11 +55,18 @@ def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: st
             continue
         previous = headers.get(name)
         headers[name] = value if previous is None else f"{previous},{value}"
+    client = scope.get("client")
+    if client and FORWARDED not in scope:  # the gateway is the edge: API Gateway's own X-Forwarded-* headers
+        claimed = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{claimed}, {client[0]}" if claimed else client[0]
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
+        server = scope.get("server")
+        if server:
+            headers["x-forwarded-port"] = str(server[1])
     method = scope["method"]
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else scope["path"]
     query = scope["query_string"].decode("latin-1")
-    client = scope.get("client")
     now = time.time()
     route_key = match.route.route_key(method)
     event: dict[str, Any] = {

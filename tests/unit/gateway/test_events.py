@@ -12,7 +12,9 @@ import orjson
 import pytest
 
 from hearth import errors
+from hearth.config.settings import parse_networks
 from hearth.gateway.events import build_event, map_result
+from hearth.gateway.forwarded import Edge
 from hearth.gateway.routes import Match
 from hearth.model import RouteSpec
 
@@ -56,7 +58,8 @@ def test_the_whole_event() -> None:
         "routeKey": "GET /hello/{name}",
         "rawPath": "/hello/ada",
         "rawQueryString": "a=1&b=two",
-        "headers": {"host": "api.example.com:8080", "user-agent": "curl/8.5.0", "content-type": "application/json"},
+        "headers": {"host": "api.example.com:8080", "user-agent": "curl/8.5.0", "content-type": "application/json",
+                    "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "http", "x-forwarded-port": "8080"},
         "queryStringParameters": {"a": "1", "b": "two"},
         "pathParameters": {"name": "ada"},
         "body": '{"ok": true}',
@@ -114,17 +117,39 @@ def test_cookies_are_split_out_of_the_headers() -> None:
         (b"accept", b"*/*"),
     ]), b"", GET_NAME, "r")
     assert event["cookies"] == ["a=1", "b=2", "c=3"]
-    assert event["headers"] == {"accept": "*/*"}
+    assert "cookie" not in event["headers"] and event["headers"]["accept"] == "*/*"
 
 
 def test_headers_are_lower_cased_and_repeats_comma_joined() -> None:
     event = build_event(scope(headers=[
-        (b"X-Forwarded-For", b"10.0.0.1"),
-        (b"x-forwarded-for", b"10.0.0.2"),
+        (b"X-Custom", b"1"),
+        (b"x-custom", b"2"),
         (b"Accept", b"text/html"),
         (b"ACCEPT", b"application/json"),
+    ], client=None), b"", GET_NAME, "r")
+    assert event["headers"] == {"x-custom": "1,2", "accept": "text/html,application/json"}
+
+
+def test_the_gateway_as_the_edge_appends_the_peer_to_what_a_client_claims_as_api_gateway_does() -> None:
+    event = build_event(scope(headers=[
+        (b"X-Forwarded-For", b"10.0.0.1"),
+        (b"x-forwarded-for", b"10.0.0.2"),
+        (b"X-Forwarded-Proto", b"https"),
     ]), b"", GET_NAME, "r")
-    assert event["headers"] == {"x-forwarded-for": "10.0.0.1,10.0.0.2", "accept": "text/html,application/json"}
+    assert event["headers"]["x-forwarded-for"] == "10.0.0.1,10.0.0.2, 203.0.113.7"
+    assert event["headers"]["x-forwarded-proto"] == "http"  # the gateway's own scheme, not the claim
+    assert event["requestContext"]["http"]["sourceIp"] == "203.0.113.7"
+
+
+def test_through_a_trusted_proxy_its_headers_stand_and_the_source_is_the_client_it_names() -> None:
+    request = scope(headers=[(b"host", b"internal:8080"), (b"x-forwarded-for", b"198.51.100.9"),
+                             (b"x-forwarded-proto", b"https"), (b"x-forwarded-host", b"shop.example.com")],
+                    client=("10.1.2.3", 40000))
+    assert Edge(parse_networks(["10.0.0.0/8"])).resolve(request) is None
+    event = build_event(request, b"", GET_NAME, "r")
+    assert event["requestContext"]["http"]["sourceIp"] == "198.51.100.9"
+    assert event["headers"]["x-forwarded-for"] == "198.51.100.9"
+    assert event["headers"]["x-forwarded-proto"] == "https"
 
 
 def test_query_parameters_are_decoded_and_repeats_comma_joined() -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send
+from hearth.gateway.forwarded import FORWARDED, Forwarded
 from hearth.runtimes.http.client import LAST_CHUNK, BackendError, Connection, encode_chunk
 
 if TYPE_CHECKING:
@@ -77,8 +78,13 @@ def upstream_headers(scope: Scope, request_id: str) -> tuple[Headers, int]:
     if framing == _CHUNKED:  # the body is re-chunked; a Content-Length beside it would be wrong
         headers = [(name, value) for name, value in headers if name != b"content-length"]
         headers.append((b"transfer-encoding", b"chunked"))
+    forwarded: Forwarded | None = scope.get(FORWARDED)
     client = scope.get("client")
-    if client:
+    if forwarded is not None:  # through a trusted proxy: its chain, extended with its own address (as nginx does)
+        headers.append((b"x-forwarded-for", forwarded.chain + b", " + forwarded.peer if forwarded.chain
+                        else forwarded.peer))
+        host = forwarded.host or host
+    elif client:
         headers.append((b"x-forwarded-for", str(client[0]).encode()))
     headers.append((b"x-forwarded-proto", b"https" if scope.get("scheme") in ("https", "wss") else b"http"))
     if host:
