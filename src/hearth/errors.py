@@ -23,7 +23,7 @@ errors from this tree; nothing invents error strings at its call site.
     │   ├── UserCodeSyntaxError          502  Runtime.UserCodeSyntaxError
     │   ├── HandlerNotFound              502  Runtime.HandlerNotFound
     │   ├── MarshalError                 502  Runtime.MarshalError
-    │   ├── MalformedProxyResponse       502  Runtime.MalformedProxyResponse (gateway could not map it)
+    │   ├── MalformedProxyResponse       502  Runtime.MalformedProxyResponse (unmappable, or no HTTP response)
     │   ├── ExitError                    502  Runtime.ExitError
     │   ├── OutOfMemory                  502  Runtime.OutOfMemory
     │   ├── Timedout                     504  Sandbox.Timedout
@@ -174,7 +174,8 @@ class MarshalError(FunctionFailure):
 
 
 class MalformedProxyResponse(FunctionFailure):
-    """The function returned a ``statusCode`` response that the gateway could not map to HTTP."""
+    """The function returned a ``statusCode`` response that the gateway could not map to HTTP, or an HTTP app
+    (a ``BaseHTTPRequestHandler`` class, a WSGI or an ASGI app) produced no whole response."""
 
     error_type = "Runtime.MalformedProxyResponse"
 

@@ -45,11 +45,27 @@ def runtime_family(name: str) -> str | None:
 def handler_problem(runtime: str, handler: str) -> str | None:
     """Why ``handler`` cannot be the handler of a ``runtime`` function, or None when it can."""
     family = runtime_family(runtime)
+    if family == "python" and handler.endswith(".py"):
+        return _python_file_problem(handler)
     if family == "python" and not HANDLER.match(handler):
-        return 'use "module.function", e.g. app.handler (packages allowed: pkg.mod.fn)'
+        return ('use "module.function", e.g. app.handler (packages allowed: pkg.mod.fn), or the path of a .py file '
+                'in the code folder, e.g. api/users/[id].py')
     if family == "provided" and not re.match(r"^\S{1,128}$", handler):
         return (f"use 1 to 128 characters without spaces; the runtime reads it from $_HANDLER "
                 f"({BOOTSTRAP!r}, or the path of another executable in the package)")
+    return None
+
+
+def _python_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a Python file of a code folder (``api/users/[id].py``), or None when it can."""
+    parts = path.split("/")
+    if len(path) > 128 or re.search(r"[\s\\\x00-\x1f\x7f]", path):
+        return "a file handler has at most 128 characters, without spaces, backslashes or control characters"
+    if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        return ('a file handler is a path inside the code folder, e.g. api/users/[id].py: no leading "/", '
+                'no "." or ".." parts, no empty ones')
+    if parts[-1] == ".py":
+        return "a file handler names a file: give its name before .py, e.g. api/index.py"
     return None
 
 

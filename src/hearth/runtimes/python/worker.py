@@ -27,6 +27,7 @@ from hearth.runtimes.python import protocol
 CO_COROUTINE = 0x80
 RECV_SIZE = 64 * 1024  # below malloc's mmap threshold: a bigger recv buffer costs an mmap per call
 DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_RUNTIME_FOLDER = os.path.dirname(__file__) + os.sep  # this runtime's own frames are left out of stack traces
 
 
 class LambdaContext:
@@ -141,21 +142,46 @@ def _enter_environment(spec: dict[str, Any]) -> None:
 
 
 def _load_handler(handler: str) -> Callable[..., Any]:
-    """Import ``module.attr`` and return the handler, or raise the precise Lambda init error."""
-    module_name, _, attribute = handler.rpartition(".")
+    """Import the handler, or raise the precise Lambda init error.
+
+    ``module.attr`` is imported as on Lambda; a path ending in ``.py`` names a file of the code folder, whose entry
+    point is found as Vercel finds it. Anything but a plain ``def handler(event, context)`` goes through ``entry``
+    (imported only then), which adapts a BaseHTTPRequestHandler class, a WSGI or an ASGI app.
+    """
+    is_file = handler.endswith(".py")
+    module_name, _, attribute = (handler, "", "") if is_file else handler.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
+        if is_file:
+            from hearth.runtimes.python import entry
+
+            module = entry.import_file(handler)
+        else:
+            module = importlib.import_module(module_name)
     except SyntaxError as exc:
         raise errors.UserCodeSyntaxError(f"Syntax error in module '{module_name}': {exc}",
                                          _stack(exc)) from None
     except ImportError as exc:
         raise errors.ImportModuleError(f"Unable to import module '{module_name}': {exc}", _stack(exc)) from None
+    if is_file:
+        return entry.from_file(module, handler)
     function = getattr(module, attribute, None)
     if function is None:
         raise errors.HandlerNotFound(f"Handler '{attribute}' missing on module '{module_name}'")
     if not callable(function):
         raise errors.HandlerNotFound(f"Handler '{attribute}' on module '{module_name}' is not callable")
-    return function  # type: ignore[no-any-return]
+    if _is_plain_handler(function):
+        return function  # type: ignore[no-any-return]
+    from hearth.runtimes.python import entry
+
+    return entry.adapt(function)
+
+
+def _is_plain_handler(function: Any) -> bool:
+    """A plain ``def handler(event, context)`` (the common case), told without importing the adapters: a Python
+    function of two positional parameters, the second not WSGI's ``start_response``."""
+    code = getattr(function, "__code__", None)
+    return (code is not None and code.co_argcount == 2 and code.co_varnames[1] != "start_response"
+            and not hasattr(function, "__self__"))
 
 
 def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.socket) -> NoReturn:
@@ -292,12 +318,13 @@ def _recv_exact(recv: Callable[[int], bytes], size: int) -> bytes | None:
 def _stack(exc: BaseException) -> list[str]:
     """The traceback of user code only: Hearth's and importlib's own frames are left out."""
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
-              if frame.filename != __file__ and not frame.filename.startswith("<frozen ")]
+              if not frame.filename.startswith(_RUNTIME_FOLDER) and not frame.filename.startswith("<frozen ")]
     return traceback.format_list(frames)
 
 
 def _error_payload(exc: BaseException) -> dict[str, Any]:
-    return {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": _stack(exc)}
+    error_type = exc.error_type if isinstance(exc, errors.HearthError) else type(exc).__name__  # entry's errors
+    return {"errorType": error_type, "errorMessage": str(exc), "stackTrace": _stack(exc)}
 
 
 def _log_error(error: dict[str, Any]) -> None:

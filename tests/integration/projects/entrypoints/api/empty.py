@@ -1,0 +1,1 @@
+VALUE = "this file defines no handler, Handler or app"
