@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hearth.config.vercel import is_vercel_project, load_vercel_project
 from hearth.errors import ConfigError
 from hearth.gateway.policy import compile_source
 from hearth.model import (
@@ -100,13 +101,17 @@ class _Source:
 
 
 def load_project(root: Path) -> Project:
-    """Read ``root/hearth.toml`` and return the project it declares."""
+    """The project a folder declares: its ``hearth.toml`` when it has one, else its Vercel layout (``api/`` and
+    ``vercel.json``, see ``config/vercel.py``)."""
     root = root.resolve()
     path = root / MANIFEST_NAME
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
     if not path.is_file():
-        raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table")
+        if is_vercel_project(root):
+            return load_vercel_project(root)
+        raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table (or give a "
+                          "Vercel project: an api/ folder and/or vercel.json)")
     return parse_project(path.read_text(encoding="utf-8"), root, path)
 
 

@@ -290,7 +290,8 @@ def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_project(tmp_path)
     assert caught.value.message == (f"{tmp_path.resolve() / 'hearth.toml'}: no manifest; "
-                                    "create hearth.toml with a [functions.NAME] table")
+                                    "create hearth.toml with a [functions.NAME] table (or give a Vercel project: "
+                                    "an api/ folder and/or vercel.json)")
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
