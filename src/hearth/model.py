@@ -269,7 +269,7 @@ class LegacyRoute:
 
 
 @dataclass(frozen=True)
-class RoutingRules:
+class VercelRouting:
     """A project's Vercel routing, in the order Vercel applies it (see ``gateway/rewrites.py``)."""
 
     redirects: tuple[RedirectRule, ...] = ()
@@ -281,7 +281,7 @@ class RoutingRules:
 
     @property
     def empty(self) -> bool:
-        return self == RoutingRules()
+        return self == VercelRouting()
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,7 @@ class Project:
     headers: tuple[ResponseHeaders, ...] = ()  # in manifest order: a later rule wins for the same header
     cors: CorsSpec | None = None
     layout: str = "hearth"  # "hearth" (hearth.toml) or "vercel" (api/ and vercel.json)
-    routing: RoutingRules = RoutingRules()  # vercel.json's rewrites, redirects, headers, routes, …
+    routing: VercelRouting = VercelRouting()  # vercel.json's rewrites, redirects, headers, routes, …
     static_dir: Path | None = None  # served as static files (Vercel: public/, outputDirectory or the root)
     crons: tuple[CronJob, ...] = ()
 

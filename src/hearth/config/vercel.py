@@ -57,7 +57,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
-    RoutingRules,
+    VercelRouting,
 )
 
 log = logging.getLogger("hearth.config")
@@ -136,7 +136,7 @@ def load_vercel_project(root: Path) -> Project:
     if "routes" in data and mixed:
         config.fail("routes", f"cannot be used with {', '.join(mixed)} (Vercel refuses the mix); move the legacy "
                               "routes into rewrites, redirects and headers, or drop the other keys")
-    routing = RoutingRules(
+    routing = VercelRouting(
         redirects=tuple(_redirect(config, f"redirects[{i}]", raw) for i, raw in enumerate(_array(config, data,
                                                                                                    "redirects"))),
         headers=tuple(_headers(config, f"headers[{i}]", raw) for i, raw in enumerate(_array(config, data, "headers"))),

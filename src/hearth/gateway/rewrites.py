@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from hearth.gateway.vercel_patterns import Source, Template, compile_regex, compile_source, js_regex
-from hearth.model import LegacyRoute, Project, RouteCondition, RoutingRules
+from hearth.model import LegacyRoute, Project, RouteCondition, VercelRouting
 
 Headers = tuple[tuple[bytes, bytes], ...]
 IsFile = Callable[[str], bool]
@@ -204,7 +204,7 @@ def _redirect_route(pattern: str, location: str, status: int = PERMANENT) -> _Ro
                   status=status)
 
 
-def _builtin(rules: RoutingRules, functions: bool) -> list[_Route]:
+def _builtin(rules: VercelRouting, functions: bool) -> list[_Route]:
     """The redirects ``cleanUrls`` and ``trailingSlash`` stand for, in Vercel's order."""
     routes: list[_Route] = []
     slash = "/" if rules.trailing_slash else ""
@@ -228,7 +228,7 @@ def _names(source: Source, has: Iterable[RouteCondition]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*(name for name, _ in source.params), *condition_params(has))))
 
 
-def compile_rules(rules: RoutingRules, *, functions: bool = False) -> tuple[tuple[_Route, ...], tuple[_Route, ...]]:
+def compile_rules(rules: VercelRouting, *, functions: bool = False) -> tuple[tuple[_Route, ...], tuple[_Route, ...]]:
     """The routes before and after the filesystem check; raises ``PatternError`` (a ``ValueError``)."""
     before = _builtin(rules, functions)
     after: list[_Route] = []
@@ -319,7 +319,7 @@ class _State:
 class VercelRouter:
     """A project's Vercel routing, compiled once (see the module docstring); ``route`` is pure and read-only."""
 
-    def __init__(self, rules: RoutingRules, function_paths: Iterable[str] = (),
+    def __init__(self, rules: VercelRouting, function_paths: Iterable[str] = (),
                  aliases: Mapping[str, str] | None = None) -> None:
         self.rules = rules
         self._functions = frozenset(_normalise(path) for path in function_paths)

@@ -26,7 +26,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
-    RoutingRules,
+    VercelRouting,
 )
 
 HANDLER = "def handler(event, context):\n    return {'statusCode': 200}\n"
@@ -212,7 +212,7 @@ def test_every_vercel_json_key_is_read(tmp_path: Path) -> None:
         ],
         "crons": [{"path": "/api/a", "schedule": "0 5 * * *"}, {"path": "/api/a?x=1", "schedule": "*/10 * * * 1-5"}],
     })
-    assert project.routing == RoutingRules(
+    assert project.routing == VercelRouting(
         redirects=(
             RedirectRule("/old", "/new", 308),
             RedirectRule("/tmp", "/x", 307),
@@ -381,7 +381,7 @@ def test_dispatch_hearth_toml_wins_then_the_vercel_layout(tmp_path: Path) -> Non
     (tmp_path / "app.py").write_text(HANDLER)
     (tmp_path / "hearth.toml").write_text('[functions.app]\nhandler = "app.handler"\n')
     project = load_project(tmp_path)
-    assert project.layout == "hearth" and list(project.functions) == ["app"] and project.routing == RoutingRules()
+    assert project.layout == "hearth" and list(project.functions) == ["app"] and project.routing == VercelRouting()
 
 
 def test_a_vercel_json_alone_is_a_static_project(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
-    RoutingRules,
+    VercelRouting,
 )
 
 FILES = frozenset({"/index.html", "/about.html", "/style.css", "/docs/index.html", "/410.html", "/fallback.html",
@@ -38,7 +38,7 @@ def h(*pairs: tuple[str, str]) -> tuple[tuple[bytes, bytes], ...]:
 
 # --- redirects -----------------------------------------------------------------------------------------------
 
-REDIRECTS = VercelRouter(RoutingRules(redirects=(
+REDIRECTS = VercelRouter(VercelRouting(redirects=(
     RedirectRule("/me", "/profile.html"),
     RedirectRule("/user", "/api/user", status=307),  # "permanent": false
     RedirectRule("/view-source", "https://github.com/vercel/vercel", status=301),  # "statusCode": 301
@@ -79,13 +79,13 @@ def test_redirects(path: str, query: str, headers: tuple[tuple[str, str], ...], 
 
 
 def test_redirect_query_example_from_vercel() -> None:
-    router = VercelRouter(RoutingRules(redirects=(RedirectRule("/", "/lol/?path=foo"),)))
+    router = VercelRouter(VercelRouting(redirects=(RedirectRule("/", "/lol/?path=foo"),)))
     assert decide(router, "/", "baz=10") == Redirect(308, "/lol/?path=foo&baz=10")
 
 
 # --- rewrites ------------------------------------------------------------------------------------------------
 
-REWRITES = VercelRouter(RoutingRules(rewrites=(
+REWRITES = VercelRouter(VercelRouting(rewrites=(
     RewriteRule("/resize/:width/:height", "/api/sharp"),
     RewriteRule("/users/:id", "/api/user?id=:id"),
     RewriteRule("/blog/:slug", "/blog/post?slug=:slug"),
@@ -132,7 +132,7 @@ def test_rewrites(path: str, query: str, headers: tuple[tuple[str, str], ...], e
 
 
 def test_has_captures_become_destination_params() -> None:
-    router = VercelRouter(RoutingRules(rewrites=(
+    router = VercelRouter(VercelRouting(rewrites=(
         RewriteRule("/dashboard", "/dash/:authorized",
                     has=(RouteCondition("header", "x-authorized", "(?<authorized>yes|true)"),)),
         RewriteRule("/site/:path*", "/sites/:sub/:path*",
@@ -153,7 +153,7 @@ def test_has_captures_become_destination_params() -> None:
 
 
 def test_missing_conditions_with_and_without_values() -> None:
-    router = VercelRouter(RoutingRules(rewrites=(
+    router = VercelRouter(VercelRouting(rewrites=(
         RewriteRule("/app", "/login.html", missing=(RouteCondition("cookie", "session"),)),
         RewriteRule("/app", "/old.html", missing=(RouteCondition("header", "user-agent", ".*Chrome.*"),)),
     )))
@@ -167,7 +167,7 @@ def test_missing_conditions_with_and_without_values() -> None:
 
 # --- headers -------------------------------------------------------------------------------------------------
 
-HEADERS = VercelRouter(RoutingRules(
+HEADERS = VercelRouter(VercelRouting(
     redirects=(RedirectRule("/old", "/new"),),
     headers=(
         HeadersRule("/(.*)", (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"))),
@@ -201,8 +201,8 @@ def test_headers(path: str, headers: tuple[tuple[str, str], ...], expected: Deci
 
 # --- cleanUrls and trailingSlash -----------------------------------------------------------------------------
 
-CLEAN = VercelRouter(RoutingRules(clean_urls=True), function_paths=["/api/user"])
-CLEAN_SLASH = VercelRouter(RoutingRules(clean_urls=True, trailing_slash=True))
+CLEAN = VercelRouter(VercelRouting(clean_urls=True), function_paths=["/api/user"])
+CLEAN_SLASH = VercelRouter(VercelRouting(clean_urls=True, trailing_slash=True))
 
 
 @pytest.mark.parametrize(("router", "path", "query", "expected"), [
@@ -223,8 +223,8 @@ def test_clean_urls(router: VercelRouter, path: str, query: str, expected: Decis
     assert decide(router, path, query) == expected
 
 
-ADD_SLASH = VercelRouter(RoutingRules(trailing_slash=True))
-NO_SLASH = VercelRouter(RoutingRules(trailing_slash=False))
+ADD_SLASH = VercelRouter(VercelRouting(trailing_slash=True))
+NO_SLASH = VercelRouter(VercelRouting(trailing_slash=False))
 
 
 @pytest.mark.parametrize(("router", "path", "query", "expected"), [
@@ -247,7 +247,7 @@ def test_trailing_slash(router: VercelRouter, path: str, query: str, expected: D
 
 # --- legacy routes -------------------------------------------------------------------------------------------
 
-LEGACY = VercelRouter(RoutingRules(routes=(
+LEGACY = VercelRouter(VercelRouting(routes=(
     LegacyRoute(src="/(.*)", headers=(("X-Powered-By", "hearth"),), continue_=True),
     LegacyRoute(src="/old", status=301, headers=(("Location", "/new"),)),
     LegacyRoute(src="/moved/(.*)", dest="/now/$1", status=302),
@@ -288,7 +288,7 @@ def test_legacy_routes(path: str, query: str, method: str, headers: tuple[tuple[
 
 
 def test_legacy_route_without_filesystem_handle_ends_on_the_first_match() -> None:
-    router = VercelRouter(RoutingRules(routes=(LegacyRoute(src="/(.*)", dest="/api/main.py"),)),
+    router = VercelRouter(VercelRouting(routes=(LegacyRoute(src="/(.*)", dest="/api/main.py"),)),
                           function_paths=["/api/main"])
     assert decide(router, "/") == Serve("/api/main", "", rewritten=True)
     assert decide(router, "/style.css") == Serve("/api/main", "", rewritten=True)  # routes come first
@@ -297,7 +297,7 @@ def test_legacy_route_without_filesystem_handle_ends_on_the_first_match() -> Non
 # --- functions' own paths ------------------------------------------------------------------------------------
 
 
-def vercel_project(tmp_path: Path, routing: RoutingRules = RoutingRules()) -> Project:
+def vercel_project(tmp_path: Path, routing: VercelRouting = VercelRouting()) -> Project:
     files = {"api/user.py": "/api/user", "api/index.py": "/api", "api/users/[id].py": "/api/users/{id}",
              "api/teams/index.py": "/api/teams"}
     functions = {f"f{i}": FunctionSpec(name=f"f{i}", handler=handler, code_dir=tmp_path)
@@ -325,7 +325,7 @@ def test_function_paths_with_extension_or_index(tmp_path: Path, path: str, expec
 
 
 def test_a_rewrite_to_a_function_with_its_extension_is_served(tmp_path: Path) -> None:
-    router = VercelRouter.build(vercel_project(tmp_path, RoutingRules(rewrites=(
+    router = VercelRouter.build(vercel_project(tmp_path, VercelRouting(rewrites=(
         RewriteRule("/me", "/api/user.py"), RewriteRule("/(.*)", "/index.html")))))
     assert router is not None
     assert decide(router, "/me") == Serve("/api/user", "", rewritten=True)
@@ -338,9 +338,9 @@ def test_hearth_projects_have_no_vercel_router(tmp_path: Path) -> None:
 
 def test_bad_patterns_fail_when_compiled() -> None:
     with pytest.raises(PatternError):
-        VercelRouter(RoutingRules(rewrites=(RewriteRule("/blog/*", "/x"),)))
+        VercelRouter(VercelRouting(rewrites=(RewriteRule("/blog/*", "/x"),)))
     with pytest.raises(PatternError):
-        VercelRouter(RoutingRules(routes=(LegacyRoute(src="/(x"),)))
+        VercelRouter(VercelRouting(routes=(LegacyRoute(src="/(x"),)))
 
 
 def test_a_path_with_a_newline_matches_nothing() -> None:

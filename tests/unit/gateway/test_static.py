@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hearth.gateway.static import CACHE_CONTROL, StaticFile, StaticFiles, content_type, iter_chunks, respond
-from hearth.model import Project, RoutingRules
+from hearth.model import Project, VercelRouting
 
 SITE = {
     "index.html": "<h1>home</h1>",
@@ -122,7 +122,7 @@ def test_the_project_root_hides_code_and_configuration(tmp_path: Path) -> None:
 def test_for_project_picks_the_folder_and_its_rules(tmp_path: Path) -> None:
     write(tmp_path, {"public/about.html": "a", "api/x.py": ""})
     project = Project(root=tmp_path, functions={}, routes=(), manifest=tmp_path / "vercel.json", layout="vercel",
-                      routing=RoutingRules(clean_urls=True), static_dir=tmp_path / "public")
+                      routing=VercelRouting(clean_urls=True), static_dir=tmp_path / "public")
     files = StaticFiles.for_project(project)
     assert files is not None and not files.project_root and files.clean_urls
     assert served(files, "/about") == "about.html"
