@@ -110,7 +110,8 @@ class _Destination:
 
     scheme: str
     netloc: Template
-    path: Template
+    path: Template  # as written: for a Location or another origin
+    internal: Template  # percent-escapes of the text decoded: for a rewrite (routes match decoded paths)
     query: tuple[tuple[str, Template], ...]  # (raw key, value template); a key alone has a None-like ""
     bare_keys: frozenset[int]  # positions in ``query`` written without "="
     fragment: Template
@@ -167,7 +168,9 @@ def _destination(text: str, names: tuple[str, ...], *, rewrite: bool) -> _Destin
     if not _URL.match(text) and not text.startswith("/"):
         text = "/" + text  # Vercel reads "api/x.py" as "/api/x.py"
     parts = urlsplit(text)
-    path = Template.compile(parts.path or ("/" if not parts.scheme else ""), params)
+    path_text = parts.path or ("/" if not parts.scheme else "")
+    path = Template.compile(path_text, params)
+    internal = Template.compile(unquote(path_text), params) if "%" in path_text else path
     netloc = Template.compile(parts.netloc, params)
     fragment = Template.compile(parts.fragment, params)
     query: list[tuple[str, Template]] = []
@@ -180,7 +183,7 @@ def _destination(text: str, names: tuple[str, ...], *, rewrite: bool) -> _Destin
     used = path.references | netloc.references | fragment.references
     keys = {unquote_plus(key) for key, _ in query}
     auto = tuple(name for name in names if name not in keys) if rewrite and not (used & params) else ()
-    return _Destination(parts.scheme, netloc, path, tuple(query), frozenset(bare), fragment, auto)
+    return _Destination(parts.scheme, netloc, path, internal, tuple(query), frozenset(bare), fragment, auto)
 
 
 def _header_templates(headers: Iterable[tuple[str, str]], params: frozenset[str]) -> tuple[tuple[bytes, Template],
@@ -190,11 +193,10 @@ def _header_templates(headers: Iterable[tuple[str, str]], params: frozenset[str]
 
 def _legacy(route: LegacyRoute) -> _Route:
     regex = compile_regex(route.src, case_sensitive=route.case_sensitive)
-    params = (*regex.groupindex, *condition_params(route.has))
-    return _Route(
+    return _Route(  # legacy routes refer to what matched as $1 and $name only: no :name parameters
         regex=regex, params=None,
         dest=_destination(route.dest, (), rewrite=False) if route.dest is not None else None,
-        headers=_header_templates(route.headers, frozenset(params)), status=route.status, methods=route.methods,
+        headers=_header_templates(route.headers, frozenset()), status=route.status, methods=route.methods,
         continues=route.continue_, check=route.check, has=_conditions(route.has), missing=_conditions(route.missing))
 
 
@@ -421,8 +423,7 @@ class VercelRouter:
 
     def _rewrite(self, state: _State, dest: _Destination, params: dict[str, str],
                  groups: tuple[str | None, ...]) -> None:
-        path = dest.path.render(params, groups)
-        state.path = unquote(path) if "%" in path else path
+        state.path = dest.internal.render(params, groups)  # captured values are decoded already
         state.query = _merge(_query(dest, params, groups), state.query)
 
     def _exists(self, path: str, is_file: IsFile) -> bool:

@@ -345,3 +345,9 @@ def test_bad_patterns_fail_when_compiled() -> None:
 
 def test_a_path_with_a_newline_matches_nothing() -> None:
     assert decide(NO_SLASH, "/a\n/") is None
+
+
+def test_rewritten_paths_are_decoded_once() -> None:
+    router = VercelRouter(VercelRouting(rewrites=(RewriteRule("/f/:name", "/files%20dir/:name"),)))
+    # the request's %2541 arrives decoded as %41 and must stay so; the destination's own %20 is decoded
+    assert decide(router, "/f/a%41") == Serve("/files dir/a%41", "", rewritten=True)
