@@ -111,6 +111,7 @@ class LiveViews:
             _sync(view, root, included_mounts)
 
     def close(self) -> None:
+        """Remove every view."""
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._views.clear()
 

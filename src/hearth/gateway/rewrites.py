@@ -119,6 +119,7 @@ class _Destination:
 
     @property
     def external(self) -> bool:
+        """Whether the destination is another origin (an absolute URL)."""
         return bool(self.scheme)
 
 
@@ -274,6 +275,7 @@ class _Request:
         self._cookies: dict[str, str] | None = None
 
     def header(self, name: str) -> str | None:
+        """A request header (names lower-case; repeated headers joined as HTTP joins them), or None."""
         if self._headers is None:
             headers: dict[str, list[str]] = {}
             for key, value in self._raw:
@@ -282,6 +284,7 @@ class _Request:
         return self._headers.get(name)
 
     def cookie(self, name: str) -> str | None:
+        """A cookie from the ``Cookie`` header (the first of that name, quotes and escapes removed), or None."""
         if self._cookies is None:
             self._cookies = {}
             for part in (self.header("cookie") or "").split(";"):
@@ -295,6 +298,7 @@ class _Request:
         return self._cookies.get(name)
 
     def host(self) -> str | None:
+        """The ``Host`` header without its port, or None."""
         host = self.header("host")
         return re.sub(r":\d+$", "", host) if host is not None else None
 

@@ -58,6 +58,7 @@ class Source:
     params: tuple[tuple[str, str], ...]  # (parameter name, group name in ``regex``) for named parameters
 
     def names(self) -> frozenset[str]:
+        """The names of the source's named parameters."""
         return frozenset(name for name, _ in self.params)
 
 
