@@ -103,7 +103,7 @@ class _Source:
 
 def load_project(root: Path) -> Project:
     """The project a folder declares: its ``hearth.toml`` when it has one, else its Vercel layout (``api/`` and
-    ``vercel.json``, see ``config/vercel.py``)."""
+    ``vercel.json``, see ``config/vercel/``)."""
     root = root.resolve()
     path = root / MANIFEST_NAME
     if not root.is_dir():
