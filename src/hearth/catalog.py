@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from hearth import errors
+from hearth.config.include import mounts
 from hearth.config.package import pack
 from hearth.model import ALIAS_NAME, LATEST, AliasSpec, CorsSpec, FunctionSpec, Project, ResponseHeaders, RouteSpec
 from hearth.pool.concurrency import check_reservation
@@ -280,7 +281,7 @@ class Catalog:
         spec = self.record(name).latest
         if spec.code_sha256:
             return None
-        data, _files, _size = pack([spec.code_dir])
+        data, _files, _size = pack([spec.code_dir], include=mounts(spec))
         package, _stored = self.code.put(data)
         return package
 

@@ -102,6 +102,10 @@ class FunctionSpec:
     revision_id: str = ""  # changes whenever code or configuration changes
     last_modified: str = ""  # ISO 8601, as Lambda prints it
     server: ServerSpec | None = None  # set for the ``http`` runtime only
+    # Folders (or files) from outside the project, as the manifest writes them (relative to the project folder,
+    # e.g. "../pkg"): the package holds each at its root under its own name, and ``hearth dev`` runs the function
+    # from a view of the project that has them too (config/include.py).
+    include: tuple[str, ...] = ()
 
     @property
     def arn(self) -> str:
@@ -212,6 +216,98 @@ class CorsSpec:
     allow_credentials: bool = False
 
 
+# --- Vercel routing (vercel.json), applied by gateway/rewrites.py ------------------------------------------------
+
+CONDITION_TYPES = ("header", "cookie", "query", "host")
+
+
+@dataclass(frozen=True)
+class RouteCondition:
+    """One ``has`` or ``missing`` item of a Vercel rule: a request header, cookie, query parameter, or the host.
+
+    ``value`` is a regular expression the whole value must match (its named groups become parameters of the
+    destination); None asks only that the item is present (its value then becomes the parameter ``key``).
+    """
+
+    type: str  # one of CONDITION_TYPES
+    key: str = ""  # the header (lower-case), cookie or query parameter name; "" for host
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """vercel.json ``rewrites``: serve ``destination`` for paths matching ``source``; the URL does not change."""
+
+    source: str  # a path-to-regexp pattern: /users/:id, /blog/:path*, /(.*)
+    destination: str  # an internal path (with :params, $1 and a query), or an external URL
+    has: tuple[RouteCondition, ...] = ()
+    missing: tuple[RouteCondition, ...] = ()
+    status: int | None = None  # ``statusCode``: the status of the response served
+
+
+@dataclass(frozen=True)
+class RedirectRule:
+    """vercel.json ``redirects``: answer paths matching ``source`` with ``status`` and a ``Location``."""
+
+    source: str
+    destination: str
+    status: int = 308  # ``permanent`` true → 308, false → 307; or ``statusCode``
+    has: tuple[RouteCondition, ...] = ()
+    missing: tuple[RouteCondition, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeadersRule:
+    """vercel.json ``headers``: response headers for paths matching ``source`` (values may use its :params)."""
+
+    source: str
+    headers: tuple[tuple[str, str], ...]  # (name, value) in file order; names as written
+    has: tuple[RouteCondition, ...] = ()
+    missing: tuple[RouteCondition, ...] = ()
+
+
+@dataclass(frozen=True)
+class LegacyRoute:
+    """One entry of vercel.json's legacy ``routes`` array: a regular expression ``src`` and what to do on a match,
+    or (``handle``) the start of a phase such as ``filesystem``."""
+
+    src: str = ""  # a regular expression, anchored with ^…$ as Vercel anchors it
+    dest: str | None = None  # with $1, $name substitutions; a query is allowed; an absolute URL proxies
+    headers: tuple[tuple[str, str], ...] = ()
+    status: int | None = None
+    methods: frozenset[str] | None = None  # None: any method
+    continue_: bool = False  # ``continue``: apply headers/dest and keep matching the routes after this one
+    check: bool = False  # with ``dest``: go on matching when nothing serves the destination
+    case_sensitive: bool = False
+    has: tuple[RouteCondition, ...] = ()
+    missing: tuple[RouteCondition, ...] = ()
+    handle: str | None = None  # "filesystem"; when set, the other fields are empty
+
+
+@dataclass(frozen=True)
+class VercelRouting:
+    """A project's Vercel routing, in the order Vercel applies it (see ``gateway/rewrites.py``)."""
+
+    redirects: tuple[RedirectRule, ...] = ()
+    headers: tuple[HeadersRule, ...] = ()
+    rewrites: tuple[RewriteRule, ...] = ()
+    routes: tuple[LegacyRoute, ...] = ()  # never together with the four keys above and below (Vercel refuses)
+    clean_urls: bool = False
+    trailing_slash: bool | None = None  # True: add one, False: remove it, None: leave paths as they come
+
+    @property
+    def empty(self) -> bool:
+        return self == VercelRouting()
+
+
+@dataclass(frozen=True)
+class CronJob:
+    """vercel.json ``crons``: call ``path`` (a GET on the gateway) on a five-field cron ``schedule``."""
+
+    path: str
+    schedule: str
+
+
 @dataclass(frozen=True)
 class Project:
     """Everything one project folder declares."""
@@ -219,11 +315,15 @@ class Project:
     root: Path
     functions: Mapping[str, FunctionSpec]
     routes: tuple[RouteSpec, ...]
-    manifest: Path
+    manifest: Path  # hearth.toml, or vercel.json for a Vercel layout (which may lack one)
     aliases: tuple[AliasSpec, ...] = ()
     provisioned: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (function, qualifier) → instances
     headers: tuple[ResponseHeaders, ...] = ()  # in manifest order: a later rule wins for the same header
     cors: CorsSpec | None = None
+    layout: str = "hearth"  # "hearth" (hearth.toml) or "vercel" (api/ and vercel.json)
+    routing: VercelRouting = VercelRouting()  # vercel.json's rewrites, redirects, headers, routes, …
+    static_dir: Path | None = None  # served as static files (Vercel: public/, outputDirectory or the root)
+    crons: tuple[CronJob, ...] = ()
 
 
 class InvocationRecord(NamedTuple):

@@ -9,6 +9,7 @@ configuration, reserved and provisioned concurrency, deleted versions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 
 from hearth import errors
 from hearth.catalog import Catalog
+from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
 from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import RouteTable
@@ -50,6 +52,7 @@ class Platform:
         self.runtimes: dict[str, Runtime] = {}  # by family: python, provided, http
         self.http: HttpRuntime | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
+        self.views = LiveViews(self._scratch / "views")  # live functions that include folders run from one
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         catalog.listeners.append(self._changed)
@@ -88,8 +91,16 @@ class Platform:
         assert isinstance(pool, ServerPool), f"{spec.name} does not run an HTTP server"
         return pool
 
+    def _runnable(self, spec: FunctionSpec) -> FunctionSpec:
+        """``spec`` as its instances run it: a live function that includes folders runs from a view of its project
+        that has them (config/include.py); everything else as it is."""
+        if not spec.include or spec.code_sha256:
+            return spec
+        return dataclasses.replace(spec, code_dir=self.views.code_dir(spec))
+
     def _pool(self, spec: FunctionSpec) -> FunctionPool | ServerPool:
         assert self.runtime is not None, "the platform has not started"
+        spec = self._runnable(spec)
         if runtime_family(spec.runtime) == HTTP_RUNTIME and self.http is not None:
             server = self.pools[(spec.name, spec.version)] = self.http.pool(spec, self.concurrency, self.records)
             return server
@@ -122,8 +133,8 @@ class Platform:
         if latest is not None and runtime_family(latest.spec.runtime) != runtime_family(record.latest.runtime):
             latest.close()  # another runtime: a pool is bound to one
             del self.pools[(name, LATEST)]
-        elif latest is not None and latest.spec != record.latest:
-            latest.update(record.latest)
+        elif latest is not None and latest.spec != self._runnable(record.latest):
+            latest.update(self._runnable(record.latest))
         published = self.catalog.versions.get(name, {})
         for version, pool in pools.items():
             if version != LATEST and version not in published:
@@ -143,6 +154,7 @@ class Platform:
         if self.runtime is None:
             return
         self.runtime.code_generation += 1
+        self.views.refresh()
         if self.runtime.pycache_root is not None:
             shutil.rmtree(self.runtime.pycache_root / f"g{self.runtime.code_generation - 1}", ignore_errors=True)
         for pool in self.pools.values():

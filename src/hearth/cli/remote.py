@@ -88,15 +88,20 @@ def invoke(name: str, data: str, qualifier: str | None, logs: bool, endpoint: st
 @_connection
 def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> None:
     """Package a project folder (installing its requirements.txt) and deploy it to a running `hearth serve`."""
+    from hearth.config.include import included
     from hearth.config.manifest import MANIFEST_NAME, load_project
     from hearth.config.package import build_package
 
     started = time.perf_counter()
     try:
         project = load_project(project_dir)  # a bad manifest fails here, with its local line numbers
+        if project.layout != "hearth":
+            _fail(f"{project.root}: deploying a Vercel layout (api/, vercel.json) is not supported yet; serve it "
+                  f"with `hearth dev`, or describe it in a {MANIFEST_NAME}", 2)
         with errors_out.status("packaging") as status:
             package = build_package(project.root, python=sys.executable, installer=installer,
                                     cache_dir=data_dir.expanduser() / "cache", exclude=frozenset({MANIFEST_NAME}),
+                                    include=included(project),
                                     progress=lambda message: status.update(escape(message)))
             manifest = project.manifest.read_bytes()
             status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "

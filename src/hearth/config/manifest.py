@@ -12,6 +12,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hearth.config.include import check_includes, include_problem
+from hearth.config.vercel import is_vercel_project, load_vercel_project
 from hearth.errors import ConfigError
 from hearth.gateway.policy import compile_source
 from hearth.model import (
@@ -41,7 +43,7 @@ MANIFEST_NAME = "hearth.toml"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
-                 "description", "aliases"}
+                 "description", "aliases", "include"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
@@ -100,14 +102,23 @@ class _Source:
 
 
 def load_project(root: Path) -> Project:
-    """Read ``root/hearth.toml`` and return the project it declares."""
+    """The project a folder declares: its ``hearth.toml`` when it has one, else its Vercel layout (``api/`` and
+    ``vercel.json``, see ``config/vercel/``)."""
     root = root.resolve()
     path = root / MANIFEST_NAME
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
     if not path.is_file():
-        raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table")
-    return parse_project(path.read_text(encoding="utf-8"), root, path)
+        if is_vercel_project(root):
+            return load_vercel_project(root)
+        raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table (or give a "
+                          "Vercel project: an api/ folder and/or vercel.json)")
+    text = path.read_text(encoding="utf-8")
+    project = parse_project(text, root, path)
+    # Only here, on the machine that has the folders: a deployed manifest is parsed next to its package instead.
+    check_includes(project, lambda name, problem: _Source(path, text).error(
+        f"functions.{name}.include", problem, "include", f"functions.{name}"))
+    return project
 
 
 def parse_project(text: str, root: Path, path: Path) -> Project:
@@ -197,6 +208,13 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
     bad_env = [k for k in env if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
     if bad_env:
         raise fail("env", f"invalid variable name {bad_env[0]!r}; use letters, digits and '_'")
+    include = raw.get("include", [])
+    if not isinstance(include, list) or not all(isinstance(item, str) for item in include):
+        raise fail("include", 'must be a list of folders relative to the project folder, e.g. include = ["../pkg"]')
+    for item in include:
+        problem = include_problem(item, include)
+        if problem is not None:
+            raise fail("include", problem)
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -209,6 +227,7 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
         env=dict(env),
         description=description,
         server=server,
+        include=tuple(include),
     )
 
 

@@ -96,9 +96,10 @@ class _Rule:
 
 def build_package(root: Path, *, python: str, cache_dir: Path | None = None, progress: Progress | None = None,
                   installer: str = "auto", limit: int = UNZIPPED_LIMIT,
-                  exclude: frozenset[str] = frozenset()) -> Package:
+                  exclude: frozenset[str] = frozenset(), include: Sequence[tuple[Path, str]] = ()) -> Package:
     """Pack ``root`` (and the install of its ``requirements.txt``, if any) into a deterministic ``Package``;
-    ``exclude`` names files at the zip root to leave out (``hearth deploy`` sends the manifest on its own)."""
+    ``exclude`` names files at the zip root to leave out (``hearth deploy`` sends the manifest on its own);
+    ``include`` adds folders or files from elsewhere at the zip root under the given names (config/include.py)."""
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
@@ -110,24 +111,35 @@ def build_package(root: Path, *, python: str, cache_dir: Path | None = None, pro
     requirements = root / REQUIREMENTS_NAME
     if requirements.is_file() and _has_requirements(requirements):
         with _dependencies(root, requirements, python, cache_dir, installer, say) as deps:
-            data, files, size = pack([root, deps], limit=limit, progress=say, exclude=exclude)
+            data, files, size = pack([root, deps], limit=limit, progress=say, exclude=exclude, include=include)
     else:
-        data, files, size = pack([root], limit=limit, progress=say, exclude=exclude)
+        data, files, size = pack([root], limit=limit, progress=say, exclude=exclude, include=include)
     return Package(data=data, sha256=hashlib.sha256(data).hexdigest(), files=files, unzipped_size=size)
 
 
 def pack(sources: Sequence[Path], *, limit: int = UNZIPPED_LIMIT, progress: Progress | None = None,
-         exclude: frozenset[str] = frozenset()) -> tuple[bytes, int, int]:
+         exclude: frozenset[str] = frozenset(), include: Sequence[tuple[Path, str]] = ()) -> tuple[bytes, int, int]:
     """Zip the folders merged at the zip root (earlier ones win a clash), leaving out the root-level names in
-    ``exclude``; return the bytes, file count and size."""
+    ``exclude``, with each ``include`` (a folder or file, and its name) after the first source (a clash with it is
+    an error); return the bytes, file count and size."""
     chosen: dict[str, _Entry] = {}
     directories: set[str] = set()
-    for source in sources:
-        for entry in _collect(source):
+
+    def add(entries: list[_Entry]) -> None:
+        for entry in entries:
             if entry.name not in exclude and not _clashes(entry.name, chosen, directories):
                 chosen[entry.name] = entry
                 parts = entry.name.split("/")
                 directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+
+    for position, source in enumerate(sources):
+        add(_collect(source))
+        if position == 0:
+            for path, name in include:
+                if name in chosen or name in directories:
+                    raise ConfigError(f"{path}: included as {name}, but {source} already has {name}; rename one "
+                                      "of them")
+                add(_mounted(path, name))
     entries = [chosen[name] for name in sorted(chosen)]
     total = sum(entry.size for entry in entries)
     if total > limit:
@@ -193,6 +205,18 @@ def _collect(source: Path) -> list[_Entry]:
 
     visit(root, "", frozenset({root}))
     return entries
+
+
+def _mounted(path: Path, name: str) -> list[_Entry]:
+    """The entries of an included folder (or file) under ``name``."""
+    if path.is_dir():
+        return [_Entry(f"{name}/{entry.name}", entry.path, entry.size, entry.mode) for entry in _collect(path)]
+    try:
+        status = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot include it: {exc.strerror}") from None
+    _check_name(path, name)
+    return [_Entry(name, path, status.st_size, 0o755 if status.st_mode & stat.S_IXUSR else 0o644)]
 
 
 def _check_link(link: Path, root: Path) -> None:

@@ -109,6 +109,7 @@ def decode_function(data: bytes | str) -> FunctionSpec:
     server = doc.get("server")
     if server is not None:
         doc["server"] = ServerSpec(**{**server, "command": tuple(server["command"])})
+    doc["include"] = tuple(doc.get("include", ()))  # a JSON array; documents from before the field have none
     return FunctionSpec(**doc)
 
 

@@ -115,7 +115,8 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     message = config_error(tmp_path, MINIMAL + "\nmemroy_mb = 256\n")
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
-        "allowed: aliases, concurrency, description, env, handler, idle_timeout_s, memory_mb, runtime, timeout_s"
+        "allowed: aliases, concurrency, description, env, handler, idle_timeout_s, include, memory_mb, runtime, "
+        "timeout_s"
     )
 
 
@@ -290,7 +291,8 @@ def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_project(tmp_path)
     assert caught.value.message == (f"{tmp_path.resolve() / 'hearth.toml'}: no manifest; "
-                                    "create hearth.toml with a [functions.NAME] table")
+                                    "create hearth.toml with a [functions.NAME] table (or give a Vercel project: "
+                                    "an api/ folder and/or vercel.json)")
 
 
 def test_not_a_directory(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> Fu
         memory_mb=512, timeout_s=0.1 + 0.2, concurrency=7, idle_timeout_s=45, env={"A": "1", "ÜNI": "ç"},
         version=version, description="says hello", code_sha256="ab" * 32, code_size=1234,
         revision_id=f"rev-{version}", last_modified="2026-11-21T16:06:46.000+0000",
-        server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8),
+        server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8), include=("../pkg", "../shared.py"),
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Code shared by the apps of this monorepo."""
