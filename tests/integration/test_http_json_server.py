@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import HearthProcess
+from conftest import HearthProcess, poll
 from http_tools import json_server
 
 
@@ -50,12 +50,12 @@ def test_json_server_crud_persists_in_its_db_file(api: tuple[HearthProcess, http
     replaced = client.put(f"/posts/{post_id}", json={"title": "second, edited"})
     assert replaced.status_code == 200
     assert client.get(f"/posts/{post_id}").json() == {"id": post_id, "title": "second, edited"}
-    saved = json.loads((project / "db.json").read_text())  # the server wrote its own file
-    assert {"id": post_id, "title": "second, edited"} in saved["posts"]
+    edited = {"id": post_id, "title": "second, edited"}
+    assert poll(lambda: edited in saved_posts(project), 10), "the server did not write its own file"
     assert client.delete(f"/posts/{post_id}").status_code == 200
     assert client.get(f"/posts/{post_id}").status_code == 404
     assert client.get("/posts").json() == [{"id": 1, "title": "first"}]
-    assert [post["id"] for post in json.loads((project / "db.json").read_text())["posts"]] == [1]
+    assert poll(lambda: [post["id"] for post in saved_posts(project)] == [1], 10)
     assert len(hearth.instances("api")) == 1  # one process served them all, keeping its state
 
 
@@ -65,3 +65,12 @@ def test_json_server_query_and_headers(api: tuple[HearthProcess, httpx.Client]) 
     assert response.json() == [{"id": 1, "title": "first"}]
     assert response.headers["x-powered-by"] == "Express"
     assert "x-amzn-requestid" in response.headers
+
+
+def saved_posts(project: Path) -> list[dict[str, object]]:
+    """The posts json-server has written to its file so far (it writes after answering)."""
+    try:
+        posts: list[dict[str, object]] = json.loads((project / "db.json").read_text())["posts"]
+    except (OSError, ValueError):  # caught mid-write
+        return []
+    return posts
