@@ -188,7 +188,8 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
                            f"unknown key{hint}; allowed: {', '.join(sorted(allowed))}", unknown[0], table)
     handler = raw.get("handler", {"python": None, "provided": BOOTSTRAP, HTTP_RUNTIME: ""}[family])
     if family == "python" and handler is None:
-        raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn")')
+        raise fail("handler", 'required: "module.function" (packages allowed: "pkg.mod.fn"), or the path of a .py '
+                              'file in the code folder ("api/users/[id].py")')
     problem = handler_problem(runtime, handler if isinstance(handler, str) else "")
     if problem is not None or not isinstance(handler, str):
         raise fail("handler", problem or "give a string")
