@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import PROJECTS, HearthProcess, pid_alive, poll
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 BIG_BODY = 50 * 1024 * 1024
@@ -386,6 +386,15 @@ def test_websocket_client_close_code_reaches_the_server(web: HearthProcess) -> N
         assert ws.recv(10) == "ping"
         ws.close(4001, "bye")
     web.wait_for(lambda: "client closed with 4001" in web.stdout, 10, "the server's note of the close code")
+
+
+def test_a_websocket_the_server_refuses_gets_its_status_headers_and_body(web: HearthProcess) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url(web, "/ws/refused"), open_timeout=30)
+    response = refused.value.response
+    assert response.status_code == 401
+    assert response.headers["x-why"] == "no token" and response.body == b"no entry"
+    assert response.headers["x-amzn-requestid"]
 
 
 def test_websocket_to_a_failing_server_is_refused_with_its_status(web: HearthProcess) -> None:

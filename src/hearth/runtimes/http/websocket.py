@@ -68,7 +68,7 @@ async def forward_upgrade(instance: ServerProcess, scope: Scope, receive: Receiv
             return Outcome(status, failure)
         status_code, raw_headers = _parse_head(head)
         if status_code != 101:
-            await _refuse(head, reader, send, finish)
+            await _refuse(status_code, raw_headers, head, reader, send, finish)
             return Outcome(started=True)
         kept = [(name, value) for name, value in raw_headers if name in (b"connection", b"upgrade")]
         await send({"type": "http.response.start", "status": 101,
@@ -96,9 +96,10 @@ def _parse_head(head: bytes) -> tuple[int, Headers]:
     return status, headers
 
 
-async def _refuse(head: bytes, reader: asyncio.StreamReader, send: Send, finish: FinishHeaders) -> None:
-    """Pass the server's refusal on: its status, headers and (bounded) body."""
-    response = _Response()
+async def _refuse(status: int, raw_headers: Headers, head: bytes, reader: asyncio.StreamReader, send: Send,
+                  finish: FinishHeaders) -> None:
+    """Pass the server's refusal on: its status, headers and (bounded) body (read through ``head`` and on)."""
+    response = _Body()
     parser = httptools.HttpResponseParser(response)
     with contextlib.suppress(httptools.HttpParserError):
         parser.feed_data(head)
@@ -108,28 +109,17 @@ async def _refuse(head: bytes, reader: asyncio.StreamReader, send: Send, finish:
                 parser.feed_data(b"")  # a body delimited by the end of the connection
                 break
             parser.feed_data(data)
-    headers = [(name, value) for name, value in response_headers(response.headers) if name != b"content-length"]
-    await send({"type": "http.response.start", "status": response.status or 502, "headers": finish(headers)})
+    headers = [(name, value) for name, value in response_headers(raw_headers) if name != b"content-length"]
+    await send({"type": "http.response.start", "status": status, "headers": finish(headers)})
     await send({"type": "http.response.body", "body": bytes(response.body[:MAX_REFUSAL_BYTES])})
 
 
-class _Response:
-    """What httptools reads of a refusal."""
+class _Body:
+    """The body httptools reads of a refusal (however it is framed)."""
 
     def __init__(self) -> None:
-        self.status = 0
-        self.headers: Headers = []
         self.body = bytearray()
         self.complete = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-
-    def on_status(self, status: bytes) -> None:
-        pass
-
-    def on_headers_complete(self) -> None:
-        pass
 
     def on_body(self, body: bytes) -> None:
         self.body += body

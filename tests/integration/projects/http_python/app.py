@@ -79,6 +79,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Echo: text stays text, bytes stay bytes; ``close:CODE`` closes with CODE; records the client's close."""
     await receive()  # websocket.connect
+    if scope["path"] == "/ws/refused":  # refuse the upgrade with a status, a header and a body
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": [(b"x-why", b"no token")]})
+        await send({"type": "websocket.http.response.body", "body": b"no entry"})
+        return
     offered = scope.get("subprotocols") or []
     await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
     while True:
