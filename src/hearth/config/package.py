@@ -259,10 +259,13 @@ def _compile_rule(pattern: str) -> _Rule:
     dir_only = pattern.endswith("/")
     pattern = pattern.rstrip("/")
     anchored = "/" in pattern
-    return _Rule(re.compile(_glob_to_regex(pattern.lstrip("/"))), dir_only, anchored)
+    return _Rule(re.compile(glob_to_regex(pattern.lstrip("/"))), dir_only, anchored)
 
 
-def _glob_to_regex(glob: str) -> str:
+def glob_to_regex(glob: str, *, braces: bool = False) -> str:
+    """A glob as a regex (for ``fullmatch`` on a relative path): ``*`` and ``?`` within a folder, ``**`` across
+    folders, ``[abc]``/``[!abc]`` classes and, with ``braces`` (minimatch, as ``vercel.json`` reads its
+    ``functions`` keys; not gitignore), ``{a,b}`` alternatives. Raises ``ValueError`` for an unclosed ``{``."""
     out = []
     index = 0
     while index < len(glob):
@@ -284,6 +287,14 @@ def _glob_to_regex(glob: str) -> str:
             if body.startswith("!"):
                 body = "^" + body[1:]
             out.append("[" + body.replace("\\", "\\\\") + "]")
+            index = end + 1
+        elif braces and glob[index] == "{":
+            end = glob.find("}", index)
+            if end == -1 or "{" in glob[index + 1:end]:
+                raise ValueError("a '{' opens a list of alternatives that must close with '}' (no nesting): "
+                                 "\"api/{a,b}.py\"")
+            choices = glob[index + 1:end].split(",")
+            out.append("(?:" + "|".join(glob_to_regex(choice, braces=True) for choice in choices) + ")")
             index = end + 1
         else:
             out.append(re.escape(glob[index]))

@@ -77,11 +77,12 @@ class Gateway:
                                            "check the routes in the manifest")
             route = match.route
             spec = self._target(scope, route.function, route.qualifier)
-            if runtime_family(spec.runtime) != HTTP_RUNTIME and upgrade_requested(scope) == b"websocket":
+            server = runtime_family(spec.runtime) == HTTP_RUNTIME
+            if not server and upgrade_requested(scope) == b"websocket":
                 raise errors.InvalidRequestContent(
                     f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
                     'runtime = "http" take WebSocket connections')
-            if runtime_family(spec.runtime) == HTTP_RUNTIME:
+            if server:
                 version = (EXECUTED_VERSION_HEADER, spec.version.encode())
                 await self.platform.server(spec).serve(
                     scope, receive, send, request_id,

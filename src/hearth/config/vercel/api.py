@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hearth.config.package import glob_to_regex
 from hearth.config.vercel.reader import VercelJson
 from hearth.errors import ConfigError
 from hearth.model import FUNCTION_NAME, MEMORY_MB_RANGE
@@ -195,38 +196,7 @@ def settings_for(relative: str, settings: dict[str, Settings]) -> tuple[str | No
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """A ``functions`` key as minimatch reads it: ``*``, ``?``, ``[abc]``, ``{a,b}``, and ``**`` for any folders."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            out.append("(?:[^/]+/)*")
-            index += 3
-        elif pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-        elif pattern[index] == "*":
-            out.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            out.append("[^/]")
-            index += 1
-        elif pattern[index] == "[" and "]" in pattern[index + 2:]:
-            end = pattern.index("]", index + 2)
-            body = pattern[index + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
-            index = end + 1
-        elif pattern[index] == "{":
-            end = pattern.find("}", index)
-            if end == -1 or "{" in pattern[index + 1:end]:
-                raise ValueError("a '{' opens a list of alternatives that must close with '}' (no nesting): "
-                                 "\"api/{a,b}.py\"")
-            choices = pattern[index + 1:end].split(",")
-            out.append("(?:" + "|".join(glob_regex(choice).pattern for choice in choices) + ")")
-            index = end + 1
-        else:
-            out.append(re.escape(pattern[index]))
-            index += 1
     try:
-        return re.compile("".join(out))
+        return re.compile(glob_to_regex(pattern, braces=True))
     except re.error as exc:
         raise ValueError(f"not a valid pattern: {exc}") from None
