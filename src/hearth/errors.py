@@ -86,6 +86,24 @@ class RouteNotFound(ClientError):
     status = 404
 
 
+class RouteStatus(ClientError):
+    """A routing rule answers the path with its own status and nothing serves it (vercel.json ``status`` without
+    a destination, e.g. ``{"src": "/secret", "status": 403}``)."""
+
+    error_type = "RouteStatus"
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status  # type: ignore[misc]  # per-instance, as the rule says
+
+
+class ExternalRewriteFailed(HearthError):
+    """A rewrite to another origin could not be served (the origin refused, failed or is not reachable)."""
+
+    error_type = "ExternalRewriteFailed"
+    status = 502
+
+
 class InvalidParameterValue(ClientError):
     error_type = "InvalidParameterValueException"
     status = 400

@@ -22,6 +22,7 @@ from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
 from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import RouteTable
+from hearth.gateway.site import Site
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
@@ -45,6 +46,7 @@ class Platform:
         self.catalog = catalog
         self.routes = RouteTable(catalog.routes)
         self.policy = ResponsePolicy.build(catalog.response_headers, catalog.cors)  # None: nothing to apply
+        self.site: Site | None = None  # a Vercel project's routing and static files (``hearth dev``)
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None

@@ -5,6 +5,9 @@ Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 th
 function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production server answers only
 ``{"message": "Internal Server Error"}`` and the details stay in the logs.
 
+A Vercel project (``gateway/site.py``) is served in Vercel's order: ``vercel.json`` routing, static files, the
+``api/`` functions, the 404 page.
+
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
 response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules; an upgrade
 request (a WebSocket) becomes a byte tunnel to the server once it agrees (``hearth.tunnel``, in
@@ -23,8 +26,13 @@ import orjson
 
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
+from hearth.gateway import static
 from hearth.gateway.events import build_event, map_result
 from hearth.gateway.forwarded import Edge
+from hearth.gateway.rewrites import External, Redirect, Serve
+from hearth.gateway.routes import Match
+from hearth.gateway.site import Site, params_query, replace_headers, send_static
+from hearth.gateway.static import StaticFile
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
@@ -70,43 +78,126 @@ class Gateway:
                 headers.append(id_header)
                 await respond(send, status, headers, b"")
                 return
+        site = self.platform.site
+        if site is not None:
+            await self._site(site, scope, receive, send, request_id, id_header)
+            return
         try:
             match = self.platform.routes.match(scope["method"], scope["path"])
             if match is None:
                 raise errors.RouteNotFound(f"No route matches {scope['method']} {scope['path']}; "
                                            "check the routes in the manifest")
-            route = match.route
-            spec = self._target(scope, route.function, route.qualifier)
-            server = runtime_family(spec.runtime) == HTTP_RUNTIME
-            if not server and upgrade_requested(scope) == b"websocket":
-                raise errors.InvalidRequestContent(
-                    f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
-                    'runtime = "http" take WebSocket connections')
-            if server:
-                version = (EXECUTED_VERSION_HEADER, spec.version.encode())
-                await self.platform.server(spec).serve(
-                    scope, receive, send, request_id,
-                    lambda headers: self._proxied_headers(scope, headers, id_header, version))
-                return
-            body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-            event = build_event(scope, body, match, request_id)
-            invocation = await self.platform.run(spec, InvokeRequest(request_id, event))
-            if invocation.error is not None:
-                raise invocation.error
-            assert invocation.payload is not None
-            status, headers, data = map_result(invocation.payload)
-            headers.append(id_header)
-            headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
+            result = await self._function(scope, receive, send, request_id, id_header, match)
+            if result is None:
+                return  # a server's response went out as it streamed
+            status, headers, data = result
         except errors.HearthError as error:
-            status, headers = error.status, self._error_headers(error, id_header)
-            data = orjson.dumps(self._error_body(error))
+            status, headers, data = self._error(error, id_header)
         except Exception:  # a bug in Hearth itself: answer 500, say so in the log, keep serving
-            log.exception("gateway failed on request %s", request_id)
-            failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
-            status, headers, data = 500, [id_header, _JSON], orjson.dumps(self._error_body(failure))
+            status, headers, data = self._bug(request_id, id_header)
         if policy is not None:  # the one place a response's headers become final: header rules, then CORS
             headers = policy.finish(scope["path"], scope["headers"], headers)
         await respond(send, status, headers, data)
+
+    async def _function(self, scope: Scope, receive: Receive, send: Send, request_id: str,
+                        id_header: tuple[bytes, bytes], match: Match,
+                        extra: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[int, Headers, bytes] | None:
+        """Run the function ``match`` routes to: its mapped response, or None when it is a server whose response
+        was proxied to the client (``extra`` headers are set on it too); raises ``HearthError``."""
+        route = match.route
+        spec = self._target(scope, route.function, route.qualifier)
+        server = runtime_family(spec.runtime) == HTTP_RUNTIME
+        if not server and upgrade_requested(scope) == b"websocket":
+            raise errors.InvalidRequestContent(
+                f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
+                'runtime = "http" take WebSocket connections')
+        if server:
+            version = (EXECUTED_VERSION_HEADER, spec.version.encode())
+            await self.platform.server(spec).serve(
+                scope, receive, send, request_id,
+                lambda headers: self._proxied_headers(scope, replace_headers(headers, extra), id_header, version))
+            return None
+        body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
+        event = build_event(scope, body, match, request_id)
+        invocation = await self.platform.run(spec, InvokeRequest(request_id, event))
+        if invocation.error is not None:
+            raise invocation.error
+        assert invocation.payload is not None
+        status, headers, data = map_result(invocation.payload)
+        headers.append(id_header)
+        headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
+        return status, headers, data
+
+    async def _site(self, site: Site, scope: Scope, receive: Receive, send: Send, request_id: str,
+                    id_header: tuple[bytes, bytes]) -> None:
+        """Serve a request to a Vercel project (``gateway/site.py``): its routing, then its static files, then its
+        functions, then its 404 page."""
+        policy = self.platform.policy
+        path = scope["path"]
+        extra: tuple[tuple[bytes, bytes], ...] = ()
+        forced: int | None = None
+        try:
+            decision = site.route(scope)
+            if isinstance(decision, Redirect):
+                headers = [id_header, (b"location", decision.location.encode("latin-1")), *decision.headers]
+                await respond(send, decision.status, headers, b"")
+                return
+            if isinstance(decision, External):
+                raise errors.ExternalRewriteFailed(
+                    f"{path} is rewritten to another origin ({decision.url}), which Hearth does not proxy yet; "
+                    "serve that origin's content from a function or a static file instead")
+            if isinstance(decision, Serve):
+                path, extra, forced = decision.path, decision.headers, decision.status
+                if decision.query.encode("latin-1") != scope["query_string"]:
+                    scope = dict(scope, query_string=decision.query.encode("latin-1"))
+            file = await site.lookup(path)
+            if file is not None:
+                await self._static(scope, send, file, id_header, extra, forced or 200)
+                return
+            match = self.platform.routes.match(scope["method"], path)
+            if match is None:
+                page = await site.not_found_page() if forced in (None, 404) else None
+                if page is not None:
+                    await self._static(scope, send, page, id_header, extra, 404)
+                    return
+                if forced is not None:
+                    raise errors.RouteStatus(f"vercel.json answers {path} with status {forced} and nothing serves "
+                                             "it", forced)
+                raise errors.RouteNotFound(f"Nothing serves {scope['method']} {path}: no static file, and no "
+                                           "function in api/ matches it")
+            if match.params:
+                scope = dict(scope, query_string=params_query(scope["query_string"], match.params))
+            answer = await self._function(scope, receive, send, request_id, id_header, match, extra)
+            if answer is None:
+                return
+            status, headers, data = answer
+            status = forced or status
+        except errors.HearthError as error:
+            status, headers, data = self._error(error, id_header)
+        except Exception:
+            status, headers, data = self._bug(request_id, id_header)
+        headers = replace_headers(headers, extra)
+        if policy is not None:
+            headers = policy.finish(scope["path"], scope["headers"], headers)
+        await respond(send, status, headers, data)
+
+    async def _static(self, scope: Scope, send: Send, file: StaticFile, id_header: tuple[bytes, bytes],
+                      extra: tuple[tuple[bytes, bytes], ...], status: int) -> None:
+        response = static.respond(file, scope["method"], scope["headers"], status=status)
+        headers = replace_headers(response.headers, extra)
+        headers.append(id_header)
+        policy = self.platform.policy
+        if policy is not None:
+            headers = policy.finish(scope["path"], scope["headers"], headers)
+        await send_static(send, response, headers)
+
+    def _error(self, error: errors.HearthError, id_header: tuple[bytes, bytes]) -> tuple[int, Headers, bytes]:
+        return error.status, self._error_headers(error, id_header), orjson.dumps(self._error_body(error))
+
+    def _bug(self, request_id: str, id_header: tuple[bytes, bytes]) -> tuple[int, Headers, bytes]:
+        log.exception("gateway failed on request %s", request_id)
+        failure = errors.ServiceError(f"Hearth failed to serve request {request_id}; see the platform log")
+        return 500, [id_header, _JSON], orjson.dumps(self._error_body(failure))
 
     def _target(self, scope: Scope, function: str, qualifier: str | None) -> FunctionSpec:
         """The version a route's target runs for this request (an alias's header rules see its headers)."""
