@@ -1,10 +1,10 @@
-"""The catalog: every function, version, alias, route, concurrency setting and gateway response rule the platform
-serves.
+"""The catalog: every function, version, alias, route, concurrency setting and site (a project's hosts, prefix,
+header rules and CORS) the platform serves.
 
 Every change goes through here — the Lambda API, ``hearth deploy`` (apply a project) and ``hearth dev`` (apply
 the manifest at start and after each edit). An operation validates, writes to the store, updates the in-memory
-view, then tells the listeners which function changed (``None``: the gateway's routes, header rules or CORS), so
-the platform can re-sync its pools or rebuild its route table and response policy. A batch (``apply``) is one
+view, then tells the listeners which function changed (``None``: the gateway's routes or sites), so
+the platform can re-sync its pools or rebuild its route tables and response policies. A batch (``apply``) is one
 store transaction: if any part fails, nothing is written and the in-memory view is reloaded from the store.
 
 Reads on the request path (``resolve``) are plain dictionary lookups.
@@ -24,7 +24,7 @@ from typing import NamedTuple
 from hearth import errors
 from hearth.config.include import mounts
 from hearth.config.package import pack
-from hearth.model import ALIAS_NAME, LATEST, AliasSpec, CorsSpec, FunctionSpec, Project, ResponseHeaders, RouteSpec
+from hearth.model import ALIAS_NAME, LATEST, AliasSpec, CorsSpec, FunctionSpec, Project, RouteSpec, SiteSpec
 from hearth.pool.concurrency import check_reservation
 from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
@@ -76,8 +76,7 @@ class Catalog:
         self.aliases: dict[str, dict[str, AliasSpec]] = {name: dict(a) for name, a in state.aliases.items()}
         self.provisioned: dict[tuple[str, str], int] = dict(state.provisioned)
         self.routes: tuple[RouteSpec, ...] = tuple(state.routes)
-        self.response_headers: tuple[ResponseHeaders, ...] = tuple(state.headers)
-        self.cors: CorsSpec | None = state.cors
+        self.sites: dict[str, SiteSpec] = dict(state.sites)
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -437,39 +436,45 @@ class Catalog:
         self.routes = routes
         self._changed(None)
 
-    # -- gateway response policy ---------------------------------------------------------------------------------
+    # -- sites -------------------------------------------------------------------------------------------------
 
-    def set_response_headers(self, rules: tuple[ResponseHeaders, ...]) -> bool:
-        """Replace the gateway's header rules; returns whether they changed."""
-        if rules == self.response_headers:
+    def put_site(self, site: SiteSpec) -> bool:
+        """Store a project's site (hosts, prefix, header rules, CORS); returns whether it changed. A host another
+        site answers is a ``ResourceConflict``."""
+        if self.sites.get(site.name) == site:
             return False
-        self.store.replace_headers(rules)
-        self.response_headers = rules
+        for other in self.sites.values():
+            taken = sorted(set(other.hosts) & set(site.hosts)) if other.name != site.name else []
+            if taken:
+                raise errors.ResourceConflict(
+                    f"host {taken[0]} is answered by project {other.name!r} already; remove it from that project's "
+                    f"[gateway] hosts first, or give project {site.name!r} another host")
+        self.store.put_site(site)
+        self.sites[site.name] = site
         self._changed(None)
         return True
 
-    def set_cors(self, cors: CorsSpec | None) -> bool:
-        """Set or (``None``) remove the gateway's CORS configuration; returns whether it changed."""
-        if cors == self.cors:
-            return False
-        self.store.put_cors(cors)
-        self.cors = cors
-        self._changed(None)
-        return True
+    def delete_site(self, name: str) -> None:
+        if name in self.sites:
+            self.store.delete_site(name)
+            del self.sites[name]
+            self._changed(None)
 
     # -- projects ----------------------------------------------------------------------------------------------
 
     def apply(self, project: Project, package: CodePackage | None = None, *, prune: bool = False) -> list[Change]:
         """Make the catalog match ``project``: its functions (code from ``package``, or the live folder),
-        reserved and provisioned concurrency, aliases, routes, and the gateway's header rules and CORS. Functions it
-        does not declare are kept, unless ``prune`` (``hearth dev``, where the manifest is the whole truth); header
-        rules and CORS belong to the one gateway, so the manifest applied last sets them all."""
+        reserved and provisioned concurrency, aliases, routes, and its site (hosts, prefix, header rules, CORS, under
+        the project's name). Functions and sites it does not declare are kept, unless ``prune`` (``hearth dev``,
+        where the manifest is the whole truth)."""
         changes: list[Change] = []
         with self.batch():
             if prune:
                 for name in sorted(set(self.functions) - set(project.functions)):
                     self.delete_function(name)
                     changes.append(Change("deleted", f"function {name}"))
+                for name in [name for name in self.sites if name != project.name]:
+                    self.delete_site(name)
             for spec in project.functions.values():
                 reserved = spec.concurrency
                 spec = dataclasses.replace(spec, concurrency=None)  # kept apart: not part of a version's config
@@ -499,8 +504,8 @@ class Catalog:
                         changes.append(Change("updated", f"provisioned {name}:{qualifier}", f"{count} instances"))
                 except errors.ResourceNotFound as missing:
                     changes.append(Change("skipped", f"provisioned {name}:{qualifier}", missing.message))
+            changes.extend(self._apply_site(project.site))
             changes.extend(self._apply_routes(project))
-            changes.extend(self._apply_response_policy(project))
         return changes
 
     def _apply_alias(self, alias: AliasSpec) -> Change:
@@ -515,15 +520,22 @@ class Catalog:
         return Change("unchanged" if stored is existing else "updated", subject, f"→ version {alias.version}")
 
     def _apply_routes(self, project: Project) -> list[Change]:
-        """The project's routes replace the routes of its functions and any route on the same path and method."""
+        """The project's routes replace the routes of its site and its functions, and any route another project
+        has on the same hosts, path, methods and header conditions."""
         ours = set(project.functions)
+        hosts = set(project.hosts)
 
         def clashes(route: RouteSpec) -> bool:
-            return any(route.path == new.path and (route.methods is None or new.methods is None
-                                                   or bool(route.methods & new.methods))
+            other = self.sites.get(route.site)
+            if set(other.hosts if other is not None else ()) != hosts and not (
+                    other is not None and hosts & set(other.hosts)):
+                return False  # answered on other hosts
+            return any(route.path == new.path and route.match_headers == new.match_headers
+                       and (route.methods is None or new.methods is None or bool(route.methods & new.methods))
                        for new in project.routes)
 
-        kept = tuple(r for r in self.routes if r.function not in ours and not clashes(r))
+        mine = project.name or None  # an unnamed project (state from before projects) owns routes by function only
+        kept = tuple(r for r in self.routes if r.site != mine and r.function not in ours and not clashes(r))
         routes = kept + tuple(project.routes)
         changes = [Change("created" if route not in self.routes else "unchanged", _route_subject(route),
                           f"→ {route.target}") for route in project.routes]
@@ -533,22 +545,26 @@ class Catalog:
             self._set_routes(routes)
         return changes
 
-    def _apply_response_policy(self, project: Project) -> list[Change]:
-        """The project's header rules and CORS replace the gateway's."""
-        old, new = self.response_headers, project.headers
-        old_sources = {rule.source for rule in old}
-        new_sources = {rule.source for rule in new}
-        changes = [Change("unchanged" if rule in old else "updated" if rule.source in old_sources else "created",
-                          f"headers {rule.source}", ", ".join(rule.headers)) for rule in new]
+    def _apply_site(self, site: SiteSpec) -> list[Change]:
+        """The project's site replaces the one stored under its name."""
+        before = self.sites.get(site.name, SiteSpec(site.name))
+        old_sources = {rule.source for rule in before.headers}
+        new_sources = {rule.source for rule in site.headers}
+        changes = [Change("unchanged" if rule in before.headers else "updated" if rule.source in old_sources
+                          else "created", f"headers {rule.source}", ", ".join(rule.headers)) for rule in site.headers]
         changes.extend(Change("deleted", f"headers {rule.source}", ", ".join(rule.headers))
-                       for rule in old if rule.source not in new_sources)
-        self.set_response_headers(new)
-        before = self.cors
-        if self.set_cors(project.cors):
-            action = "created" if before is None else "deleted" if project.cors is None else "updated"
-            changes.append(Change(action, "cors", _cors_detail(project.cors or before)))
-        elif project.cors is not None:
-            changes.append(Change("unchanged", "cors", _cors_detail(project.cors)))
+                       for rule in before.headers if rule.source not in new_sources)
+        if site.cors != before.cors:
+            action = "created" if before.cors is None else "deleted" if site.cors is None else "updated"
+            changes.append(Change(action, "cors", _cors_detail(site.cors or before.cors)))
+        elif site.cors is not None:
+            changes.append(Change("unchanged", "cors", _cors_detail(site.cors)))
+        if site.hosts != before.hosts:
+            changes.append(Change("updated" if before.hosts else "created", "hosts",
+                                  ", ".join(site.hosts) or "any host"))
+        if site.prefix != before.prefix:
+            changes.append(Change("updated" if before.prefix else "created", "prefix", site.prefix or "/"))
+        self.put_site(site)
         return changes
 
     # -- helpers -----------------------------------------------------------------------------------------------

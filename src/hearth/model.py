@@ -177,10 +177,17 @@ class AliasSpec:
 class RouteSpec:
     """An HTTP method set and path pattern on the gateway that targets a function, alias or version."""
 
-    path: str
+    path: str  # the whole path on the gateway (a project's ``prefix`` included)
     function: str
     methods: frozenset[str] | None = None  # None: any method
     qualifier: str | None = None  # an alias name or a version number; None: $LATEST
+    site: str = ""  # the project that declared it (``SiteSpec.name``): its hosts, header rules and CORS apply
+    strip_prefix: str = ""  # leading static segments the function does not see ("/v1": /v1/a arrives as /a)
+    # Header-based routing: the route matches only requests that have each (lower-case name, exact value);
+    # among routes for the same path, one with more conditions is tried first.
+    match_headers: tuple[tuple[str, str], ...] = ()
+    cors: CorsSpec | None = None  # this route's own CORS, instead of its project's
+    cors_off: bool = False  # ``cors = false``: the gateway leaves CORS to the function on this route
 
     @property
     def target(self) -> str:
@@ -214,6 +221,20 @@ class CorsSpec:
     expose_headers: tuple[str, ...] = ()  # lower-case
     max_age: int | None = None  # seconds a browser may cache a preflight answer; None: no header
     allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """A project's place on the gateway: the hosts it answers, the prefix its routes live under, and the header
+    rules and CORS of its responses. Several projects share one gateway; a request goes to the project whose
+    ``hosts`` name its ``Host`` (exactly, or ``*.example.com`` for any subdomain), else to the projects that name
+    no host (their routes share one table)."""
+
+    name: str  # the project's name (``[gateway] name``, else its folder's); "" for state from before projects
+    hosts: tuple[str, ...] = ()  # lower-case host names without a port; "*.example.com" patterns
+    prefix: str = ""  # "/v1": the project's routes, header rules and 404s live under it
+    headers: tuple[ResponseHeaders, ...] = ()  # in manifest order: a later rule wins for the same header
+    cors: CorsSpec | None = None
 
 
 # --- Vercel routing (vercel.json), applied by gateway/rewrites.py ------------------------------------------------
@@ -324,6 +345,14 @@ class Project:
     routing: VercelRouting = VercelRouting()  # vercel.json's rewrites, redirects, headers, routes, …
     static_dir: Path | None = None  # served as static files (Vercel: public/, outputDirectory or the root)
     crons: tuple[CronJob, ...] = ()
+    name: str = ""  # ``[gateway] name``, else the folder's name; names its ``SiteSpec``
+    hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
+    prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)
+
+    @property
+    def site(self) -> SiteSpec:
+        """The project's place on the gateway."""
+        return SiteSpec(self.name, self.hosts, self.prefix, self.headers, self.cors)
 
 
 class InvocationRecord(NamedTuple):

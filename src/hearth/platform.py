@@ -20,9 +20,8 @@ from hearth import errors
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
-from hearth.gateway.policy import ResponsePolicy
-from hearth.gateway.routes import RouteTable
-from hearth.gateway.site import Site
+from hearth.gateway.sites import SiteMap
+from hearth.gateway.vercel_site import VercelSite
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
@@ -44,9 +43,8 @@ class Platform:
         self.settings = settings
         self.records = records or RecordLog()
         self.catalog = catalog
-        self.routes = RouteTable(catalog.routes)
-        self.policy = ResponsePolicy.build(catalog.response_headers, catalog.cors)  # None: nothing to apply
-        self.site: Site | None = None  # a Vercel project's routing and static files (``hearth dev``)
+        self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
+        self.vercel: VercelSite | None = None  # a Vercel project's routing and static files (``hearth dev``)
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None
@@ -115,8 +113,7 @@ class Platform:
 
     def _changed(self, function: str | None) -> None:
         if function is None:
-            self.routes = RouteTable(self.catalog.routes)
-            self.policy = ResponsePolicy.build(self.catalog.response_headers, self.catalog.cors)
+            self.sites = SiteMap(self.catalog.routes, self.catalog.sites)
         elif self.runtime is not None:  # before start() there are no pools to sync
             self._sync(function)
 

@@ -7,14 +7,24 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from hearth import errors
 from hearth.catalog import Catalog, Change
-from hearth.model import LATEST, AliasSpec, CorsSpec, FunctionSpec, HeaderRule, Project, ResponseHeaders, RouteSpec
+from hearth.model import (
+    LATEST,
+    AliasSpec,
+    CorsSpec,
+    FunctionSpec,
+    HeaderRule,
+    Project,
+    ResponseHeaders,
+    RouteSpec,
+    SiteSpec,
+)
 from hearth.store import SqliteStore, StoredState
 from hearth.store.code import CodePackage, CodeStore
 
@@ -809,8 +819,15 @@ SCRIPTS = ResponseHeaders("*.js", {"cache-control": "immutable", "x-content-type
 CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET",))
 
 
-def gateway_project(env: Env, headers: tuple[ResponseHeaders, ...], cors: CorsSpec | None) -> Project:
-    return dataclasses.replace(project(env.tmp_path, fn("hello")), headers=headers, cors=cors)
+def gateway_project(env: Env, headers: tuple[ResponseHeaders, ...], cors: CorsSpec | None,
+                    routes: tuple[RouteSpec, ...] = ()) -> Project:
+    return dataclasses.replace(project(env.tmp_path, fn("hello"), routes=routes), headers=headers, cors=cors)
+
+
+def rules(sites: Mapping[str, SiteSpec]) -> tuple[tuple[ResponseHeaders, ...], CorsSpec | None]:
+    """The header rules and CORS of the unnamed project's site."""
+    site = sites.get("", SiteSpec(""))
+    return site.headers, site.cors
 
 
 def test_apply_reports_header_rules_and_cors_and_persists_them(env: Env) -> None:
@@ -821,7 +838,7 @@ def test_apply_reports_header_rules_and_cors_and_persists_them(env: Env) -> None
         Change("created", "headers *.js", "cache-control, x-content-type-options"),
         Change("created", "cors", "origins https://app.example.com"),
     ]
-    assert (env.stored().headers, env.stored().cors) == ((ASSETS, SCRIPTS), CORS)
+    assert rules(env.stored().sites) == ((ASSETS, SCRIPTS), CORS)
     env.heard.clear()
 
     again = catalog.apply(gateway_project(env, (ASSETS, SCRIPTS), CORS))
@@ -841,11 +858,11 @@ def test_apply_reports_header_rules_and_cors_and_persists_them(env: Env) -> None
         Change("updated", "cors", "origins *"),
     ]
     assert env.heard == [None]  # one notification for the whole batch
-    assert (catalog.response_headers, catalog.cors) == ((edited,), wider)
+    assert rules(catalog.sites) == ((edited,), wider)
 
     last = catalog.apply(gateway_project(env, (), None))
     assert last[1:] == [Change("deleted", "headers *.js", "cache-control"), Change("deleted", "cors", "origins *")]
-    assert (env.stored().headers, env.stored().cors) == ((), None)
+    assert rules(env.stored().sites) == ((), None)
 
 
 def test_a_manifest_without_rules_or_cors_reports_nothing_about_them(env: Env) -> None:
@@ -857,25 +874,81 @@ def test_reordering_rules_is_stored_because_a_later_rule_wins(env: Env) -> None:
     catalog.apply(gateway_project(env, (ASSETS, SCRIPTS), None))
     env.heard.clear()
     catalog.apply(gateway_project(env, (SCRIPTS, ASSETS), None))
-    assert env.stored().headers == (SCRIPTS, ASSETS)
+    assert rules(env.stored().sites)[0] == (SCRIPTS, ASSETS)
     assert env.heard == [None]
 
 
 def test_header_rules_and_cors_survive_a_restart(env: Env) -> None:
     env.catalog.apply(gateway_project(env, (ASSETS,), CORS))
     restarted = env.open()
-    assert (restarted.response_headers, restarted.cors) == ((ASSETS,), CORS)
+    assert rules(restarted.sites) == ((ASSETS,), CORS)
 
 
 def test_a_failed_apply_keeps_the_previous_rules(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     catalog = env.catalog
     catalog.apply(gateway_project(env, (ASSETS,), CORS))
 
-    def broken_store(cors: CorsSpec | None) -> None:  # fails after the header rules were written in the batch
+    def broken_store(routes: Sequence[RouteSpec]) -> None:  # fails after the site was written in the batch
         raise errors.ServiceError("disk full")
 
-    monkeypatch.setattr(catalog.store, "put_cors", broken_store)
+    monkeypatch.setattr(catalog.store, "replace_routes", broken_store)
     with pytest.raises(errors.ServiceError, match="disk full"):
-        catalog.apply(gateway_project(env, (SCRIPTS,), None))
-    assert (catalog.response_headers, catalog.cors) == ((ASSETS,), CORS)
-    assert (env.stored().headers, env.stored().cors) == ((ASSETS,), CORS)
+        catalog.apply(gateway_project(env, (SCRIPTS,), None, (RouteSpec("/new", "hello"),)))
+    assert rules(catalog.sites) == ((ASSETS,), CORS)
+    assert rules(env.stored().sites) == ((ASSETS,), CORS)
+
+
+# --- sites: projects by name, their hosts ------------------------------------------------------------------------
+
+
+def site_project(env: Env, name: str, function: str, *paths: str, hosts: tuple[str, ...] = (),
+                 cors: CorsSpec | None = None) -> Project:
+    routes = tuple(RouteSpec(path, function, site=name) for path in paths)
+    return dataclasses.replace(project(env.tmp_path, fn(function), routes=routes), name=name, hosts=hosts,
+                               cors=cors)
+
+
+def test_each_project_keeps_its_own_cors_and_rules(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "shop", "shop", "/shop", cors=CORS))
+    changes = catalog.apply(site_project(env, "blog", "blog", "/blog"))
+    assert not [c for c in changes if c.subject == "cors"]  # the shop's CORS is not the blog's to delete
+    assert catalog.sites["shop"].cors == CORS and catalog.sites["blog"].cors is None
+    assert env.stored().sites == catalog.sites
+
+
+def test_a_named_project_owns_its_routes_even_when_it_renames_its_functions(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "shop", "old", "/items"))
+    catalog.apply(site_project(env, "blog", "blog", "/posts"))
+    changes = catalog.apply(site_project(env, "shop", "new", "/goods"))
+    assert Change("deleted", "route ANY /items", "→ old") in changes
+    assert [route.path for route in catalog.routes] == ["/posts", "/goods"]
+
+
+def test_routes_on_other_hosts_do_not_clash(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "shop", "shop", "/items", hosts=("shop.example",)))
+    catalog.apply(site_project(env, "blog", "blog", "/items", hosts=("blog.example",)))
+    catalog.apply(site_project(env, "plain", "plain", "/items"))
+    assert [(route.site, route.path) for route in catalog.routes] == [
+        ("shop", "/items"), ("blog", "/items"), ("plain", "/items")]
+    catalog.apply(site_project(env, "other", "other", "/items"))  # the same (no) host as plain: it replaces it
+    assert [route.site for route in catalog.routes] == ["shop", "blog", "other"]
+
+
+def test_a_host_another_project_answers_is_refused_and_nothing_is_applied(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "shop", "shop", "/items", hosts=("shop.example",)))
+    with pytest.raises(errors.ResourceConflict, match="host shop.example is answered by project 'shop' already"):
+        catalog.apply(site_project(env, "thief", "thief", "/x", hosts=("shop.example", "thief.example")))
+    assert "thief" not in catalog.functions and "thief" not in catalog.sites
+    assert [route.site for route in catalog.routes] == ["shop"]
+    assert env.stored().sites == catalog.sites
+
+
+def test_prune_forgets_the_sites_of_other_projects(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "first", "a", "/a", cors=CORS), prune=True)
+    catalog.apply(site_project(env, "renamed", "a", "/a"), prune=True)
+    assert list(catalog.sites) == ["renamed"] and list(env.stored().sites) == ["renamed"]

@@ -1,5 +1,8 @@
 """``POST /hearth/deploy``: store a project's code package and make the catalog match its manifest.
 
+The project's name (which site it is: its hosts, prefix, header rules and CORS) is ``[gateway] name`` in the
+manifest, else ``X-Hearth-Project`` (``hearth deploy`` sends the folder's name), else "".
+
 The body is the manifest text followed by the code zip ``hearth deploy`` builds (the project folder with its
 installed requirements, without ``hearth.toml``); ``X-Hearth-Manifest-Length`` says where one ends. The manifest
 travels apart from the code so that editing only routes, aliases or concurrency leaves the code package — and so
@@ -15,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
-from hearth.config.manifest import MANIFEST_NAME, parse_project
+from hearth.config.manifest import MANIFEST_NAME, PROJECT_NAME, parse_project
 
 MANIFEST_LENGTH_HEADER = "x-hearth-manifest-length"
+PROJECT_HEADER = "x-hearth-project"  # the project's name when its manifest gives none (the CLI sends the folder's)
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
@@ -34,7 +38,11 @@ class DeployApi:
     async def deploy(self, request: ApiRequest) -> ApiResponse:
         manifest, code = _split(request)
         package, stored = await asyncio.to_thread(self.code.put, code)
-        project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"))
+        name = request.headers.get(PROJECT_HEADER, "")
+        if name and not PROJECT_NAME.match(name):
+            raise errors.InvalidParameterValue(f"{PROJECT_HEADER} {name!r} is not a project name: use letters, "
+                                               "digits, '.', '-' and '_' (1 to 64 characters)")
+        project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"), name)
         changes = self.platform.catalog.apply(project, package)
         return ok({
             "package": {"sha256": package.sha256, "size": package.size, "stored": stored},

@@ -107,7 +107,8 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
             status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "
                           f"{len(package.data) / 1e6:.1f} MB zipped)")
             reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", manifest + package.data, {
-                "Content-Type": "application/vnd.hearth.deploy", "X-Hearth-Manifest-Length": str(len(manifest))})
+                "Content-Type": "application/vnd.hearth.deploy", "X-Hearth-Manifest-Length": str(len(manifest)),
+                "X-Hearth-Project": project.name})
     except HearthError as error:
         _fail(error.message, 2)
     except ClientFailure as failure:

@@ -6,9 +6,11 @@ allowed, so that a typo is fixed in one look.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,14 @@ FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeo
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
-ROUTE_KEYS = {"path", "methods", "function"}
+ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors"}
+GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
-TOP_KEYS = {"functions", "routes", "headers", "cors"}
+TOP_KEYS = {"functions", "routes", "headers", "cors", "gateway"}
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+$")
 MAX_AGE_RANGE = (0, 86_400)
@@ -110,25 +116,40 @@ def load_project(root: Path) -> Project:
         raise ConfigError(f"{root}: not a directory; give the path of a project folder")
     if not path.is_file():
         if is_vercel_project(root):
-            return load_vercel_project(root)
+            return named(load_vercel_project(root), default_name(root))
         raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table (or give a "
                           "Vercel project: an api/ folder and/or vercel.json)")
     text = path.read_text(encoding="utf-8")
-    project = parse_project(text, root, path)
+    project = parse_project(text, root, path, default_name(root))
     # Only here, on the machine that has the folders: a deployed manifest is parsed next to its package instead.
     check_includes(project, lambda name, problem: _Source(path, text).error(
         f"functions.{name}.include", problem, "include", f"functions.{name}"))
     return project
 
 
-def parse_project(text: str, root: Path, path: Path) -> Project:
-    """The project a manifest's ``text`` declares, for code in ``root``; errors name ``path``."""
+def default_name(root: Path) -> str:
+    """A project's name when its manifest gives none: its folder's name, made a valid one."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", root.name).lstrip("._-")[:64]
+    return name or "project"
+
+
+def named(project: Project, name: str) -> Project:
+    """``project`` under ``name`` (its routes too), unless it has a name already."""
+    if project.name:
+        return project
+    routes = tuple(dataclasses.replace(route, site=name) for route in project.routes)
+    return dataclasses.replace(project, name=name, routes=routes)
+
+
+def parse_project(text: str, root: Path, path: Path, name: str = "") -> Project:
+    """The project a manifest's ``text`` declares, for code in ``root``; errors name ``path``. ``name`` is the
+    project's name when the manifest's ``[gateway]`` gives none."""
     source = _Source(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_manifest(data, root, source)
+    return named(parse_manifest(data, root, source), name)
 
 
 def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project:
@@ -151,8 +172,10 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
-    routes = tuple(_route(index, raw, functions, declared, source) for index, raw in enumerate(raw_routes))
-    cors = _cors(data["cors"], source) if "cors" in data else None
+    name, hosts, prefix = _gateway(data.get("gateway", {}), source)
+    routes = tuple(_route(index, raw, functions, declared, prefix, name, source)
+                   for index, raw in enumerate(raw_routes))
+    cors = _top_cors(data["cors"], source) if "cors" in data else None
     raw_headers = data.get("headers", [])
     if not isinstance(raw_headers, list):
         raise source.error("headers", 'must be an array of tables: [[headers]] with source = "/assets/**" and '
@@ -160,7 +183,58 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
                            line=source.top_level_line("headers"))
     headers = tuple(_response_headers(index, raw, cors is not None, source) for index, raw in enumerate(raw_headers))
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
-                   provisioned=provisioned, headers=headers, cors=cors)
+                   provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix)
+
+
+def _gateway(raw: Any, source: _Source) -> tuple[str, tuple[str, ...], str]:
+    """The ``[gateway]`` table: the project's name, the hosts it answers and the prefix of its routes."""
+    def fail(key: str, problem: str) -> ConfigError:
+        line = (source.line_of(key, "gateway") if key else None) or source.line_of("", "gateway")
+        return source.error(f"gateway.{key}" if key else "gateway", problem, line=line)
+
+    if not isinstance(raw, dict):
+        raise source.error("gateway", 'must be a table: [gateway] with hosts = ["api.example.com"]',
+                           line=source.top_level_line("gateway"))
+    unknown = sorted(set(raw) - GATEWAY_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(GATEWAY_KEYS))}")
+    name = raw.get("name", "")
+    if not isinstance(name, str) or (name and not PROJECT_NAME.match(name)):
+        raise fail("name", "must be a name of letters, digits, '.', '-' and '_' (1 to 64 characters, starting "
+                           "with a letter or digit)")
+    raw_hosts = raw.get("hosts", [])
+    if not isinstance(raw_hosts, list) or not all(isinstance(host, str) for host in raw_hosts):
+        raise fail("hosts", 'must be a list of host names, e.g. hosts = ["api.example.com", "*.example.org"]')
+    hosts: list[str] = []
+    for host in raw_hosts:
+        lowered = host.lower().rstrip(".")
+        if ":" in lowered:
+            raise fail("hosts", f"{host!r}: give the host without a port (the gateway matches any port)")
+        if not HOST.match(lowered):
+            raise fail("hosts", f"{host!r} is not a host name; write e.g. \"api.example.com\", or "
+                                '"*.example.com" for its subdomains')
+        if lowered not in hosts:
+            hosts.append(lowered)
+    prefix = raw.get("prefix", "")
+    if not isinstance(prefix, str):
+        raise fail("prefix", 'must be a path such as "/v1"')
+    if prefix:
+        problem = _prefix_problem(prefix)
+        if problem is not None:
+            raise fail("prefix", problem)
+    return name, tuple(hosts), prefix.rstrip("/")
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """What is wrong with a path prefix (static segments: "/v1", "/api/v2"), or None."""
+    stripped = prefix.rstrip("/")
+    if not prefix.startswith("/") or not stripped:
+        return f'{prefix!r}: write static path segments starting with "/", e.g. "/v1"'
+    for segment in stripped.split("/")[1:]:
+        if not STATIC_SEGMENT.match(segment) or segment in (".", ".."):
+            return (f"{prefix!r}: bad segment {segment!r}; a prefix is plain path segments (no parameters, "
+                    "no empty segments)")
+    return None
 
 
 def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
@@ -360,7 +434,7 @@ def _number(raw: dict[str, Any], key: str, default: float, bounds: tuple[float, 
 
 
 def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: set[tuple[str, str]],
-           source: _Source) -> RouteSpec:
+           prefix: str, site: str, source: _Source) -> RouteSpec:
     where = f"routes[{index}]"
 
     def fail(key: str, problem: str) -> ConfigError:
@@ -399,7 +473,54 @@ def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: se
             if bad:
                 raise fail("methods", f"unknown method {bad[0]!r}; allowed: {', '.join(sorted(HTTP_METHODS))}")
             methods = frozenset(upper)
-    return RouteSpec(path=path, function=function, methods=methods, qualifier=qualifier or None)
+    strip = raw.get("strip_prefix", "")
+    if strip is True:  # the static segments before the first parameter
+        strip = "/" + "/".join(_leading_static(path))
+        if strip == "/":
+            raise fail("strip_prefix", f"{path!r} starts with a parameter: there is no static prefix to strip")
+    elif strip is False:
+        strip = ""
+    elif not isinstance(strip, str):
+        raise fail("strip_prefix", 'must be a path prefix of the route such as "/app", or true for its static '
+                                   "segments before the first parameter")
+    elif strip:
+        problem = _prefix_problem(strip)
+        strip = strip.rstrip("/")
+        leading = "/" + "/".join(_leading_static(path))
+        if problem is None and not (leading == strip or leading.startswith(strip + "/")):
+            problem = (f"{strip!r} is not a prefix of the route's path {path!r}; give whole static segments it "
+                       "starts with")
+        if problem is not None:
+            raise fail("strip_prefix", problem)
+    match_headers = raw.get("match_headers", {})
+    if not isinstance(match_headers, dict) or not all(isinstance(v, str) for v in match_headers.values()):
+        raise fail("match_headers", 'must be a table of header names and exact values, e.g. '
+                                    'match_headers = { "X-Env" = "gray" }')
+    for header in match_headers:
+        if not HEADER_NAME.match(header):
+            raise fail("match_headers", f"{header!r} is not an HTTP header name")
+    cors = raw.get("cors")
+    route_cors: CorsSpec | None = None
+    if isinstance(cors, dict):
+        route_cors = _cors(cors, lambda key, problem: fail(f"cors.{key}" if key else "cors", problem))
+    elif cors is not None and cors is not False:
+        raise fail("cors", "must be false (the function answers CORS itself) or a table like [cors] "
+                           '(cors = { allow_origins = ["https://example.com"] })')
+    full = prefix + path if path != "/" or not prefix else prefix
+    return RouteSpec(path=full, function=function, methods=methods, qualifier=qualifier or None, site=site,
+                     strip_prefix=prefix + strip,
+                     match_headers=tuple(sorted((k.lower(), v) for k, v in match_headers.items())),
+                     cors=route_cors, cors_off=cors is False)
+
+
+def _leading_static(path: str) -> list[str]:
+    """The static segments a route path starts with (up to its first parameter)."""
+    segments = []
+    for segment in path.strip("/").split("/"):
+        if not segment or "{" in segment:
+            break
+        segments.append(segment)
+    return segments
 
 
 def _check_pattern(path: str, fail: Any) -> None:
@@ -463,8 +584,8 @@ def _response_headers(index: int, raw: Any, cors: bool, source: _Source) -> Resp
     return ResponseHeaders(source=pattern, headers=headers)
 
 
-def _cors(raw: Any, source: _Source) -> CorsSpec:
-    """The ``[cors]`` table, checked as API Gateway checks a ``CorsConfiguration``."""
+def _top_cors(raw: Any, source: _Source) -> CorsSpec:
+    """The top-level ``[cors]`` table: the project's CORS."""
     def fail(key: str, problem: str) -> ConfigError:  # a key that is missing: the line of [cors]
         line = (source.line_of(key, "cors") if key else None) or source.line_of("", "cors")
         return source.error(f"cors.{key}" if key else "cors", problem, line=line)
@@ -472,6 +593,11 @@ def _cors(raw: Any, source: _Source) -> CorsSpec:
     if not isinstance(raw, dict):
         raise source.error("cors", 'must be a table: [cors] with allow_origins = ["https://example.com"]',
                            line=source.top_level_line("cors"))
+    return _cors(raw, fail)
+
+
+def _cors(raw: dict[str, Any], fail: Callable[[str, str], ConfigError]) -> CorsSpec:
+    """A CORS table, checked as API Gateway checks a ``CorsConfiguration``; ``fail(key, problem)`` words errors."""
     unknown = sorted(set(raw) - CORS_KEYS)
     if unknown:
         raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(CORS_KEYS))}")

@@ -5,7 +5,7 @@ Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 th
 function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production server answers only
 ``{"message": "Internal Server Error"}`` and the details stay in the logs.
 
-A Vercel project (``gateway/site.py``) is served in Vercel's order: ``vercel.json`` routing, static files, the
+A Vercel project (``gateway/vercel_site.py``) is served in Vercel's order: ``vercel.json`` routing, static files, the
 ``api/`` functions, the 404 page.
 
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
@@ -29,10 +29,12 @@ from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
 from hearth.gateway import static
 from hearth.gateway.events import build_event, map_result
 from hearth.gateway.forwarded import Edge
+from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.rewrites import External, Redirect, Serve
-from hearth.gateway.routes import Match
-from hearth.gateway.site import Site, params_query, replace_headers, send_static
+from hearth.gateway.routes import Match, strip_prefix
+from hearth.gateway.sites import Front
 from hearth.gateway.static import StaticFile
+from hearth.gateway.vercel_site import VercelSite, params_query, replace_headers, send_static
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
@@ -70,24 +72,25 @@ class Gateway:
             if location is not None:  # a trusted proxy says the client used plain http
                 await respond(send, 301, [id_header, (b"location", location)], b"")
                 return
-        policy = self.platform.policy
-        if policy is not None:
-            answer = policy.preflight(scope["method"], scope["path"], scope["headers"])
+        front = self.platform.sites.front(scope["headers"])
+        if front.cors and scope["method"] == "OPTIONS":
+            answer = front.preflight(scope["path"], scope["headers"])
             if answer is not None:  # a CORS preflight: the gateway answers it, no function runs
                 status, headers = answer
                 headers.append(id_header)
                 await respond(send, status, headers, b"")
                 return
-        site = self.platform.site
-        if site is not None:
-            await self._site(site, scope, receive, send, request_id, id_header)
+        vercel = self.platform.vercel
+        if vercel is not None:
+            await self._vercel(vercel, front, scope, receive, send, request_id, id_header)
             return
+        match = None
         try:
-            match = self.platform.routes.match(scope["method"], scope["path"])
+            match = front.match(scope["method"], scope["path"], scope["headers"])
             if match is None:
                 raise errors.RouteNotFound(f"No route matches {scope['method']} {scope['path']}; "
                                            "check the routes in the manifest")
-            result = await self._function(scope, receive, send, request_id, id_header, match)
+            result = await self._function(scope, receive, send, request_id, id_header, match, front)
             if result is None:
                 return  # a server's response went out as it streamed
             status, headers, data = result
@@ -95,15 +98,17 @@ class Gateway:
             status, headers, data = self._error(error, id_header)
         except Exception:  # a bug in Hearth itself: answer 500, say so in the log, keep serving
             status, headers, data = self._bug(request_id, id_header)
+        policy = front.policy(match.route) if match is not None else front.fallback(scope["path"])
         if policy is not None:  # the one place a response's headers become final: header rules, then CORS
             headers = policy.finish(scope["path"], scope["headers"], headers)
         await respond(send, status, headers, data)
 
     async def _function(self, scope: Scope, receive: Receive, send: Send, request_id: str,
-                        id_header: tuple[bytes, bytes], match: Match,
+                        id_header: tuple[bytes, bytes], match: Match, front: Front,
                         extra: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[int, Headers, bytes] | None:
         """Run the function ``match`` routes to: its mapped response, or None when it is a server whose response
-        was proxied to the client (``extra`` headers are set on it too); raises ``HearthError``."""
+        was proxied to the client (``extra`` headers are set on it too); raises ``HearthError``. The function sees
+        the path without the route's ``strip_prefix``."""
         route = match.route
         spec = self._target(scope, route.function, route.qualifier)
         server = runtime_family(spec.runtime) == HTTP_RUNTIME
@@ -111,14 +116,17 @@ class Gateway:
             raise errors.InvalidRequestContent(
                 f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
                 'runtime = "http" take WebSocket connections')
+        seen = strip_prefix(scope, route.strip_prefix) if route.strip_prefix else scope
         if server:
             version = (EXECUTED_VERSION_HEADER, spec.version.encode())
+            policy = front.policy(route)
             await self.platform.server(spec).serve(
-                scope, receive, send, request_id,
-                lambda headers: self._proxied_headers(scope, replace_headers(headers, extra), id_header, version))
+                seen, receive, send, request_id,
+                lambda headers: self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header,
+                                                      version))
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-        event = build_event(scope, body, match, request_id)
+        event = build_event(seen, body, match, request_id)
         invocation = await self.platform.run(spec, InvokeRequest(request_id, event))
         if invocation.error is not None:
             raise invocation.error
@@ -128,12 +136,12 @@ class Gateway:
         headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
         return status, headers, data
 
-    async def _site(self, site: Site, scope: Scope, receive: Receive, send: Send, request_id: str,
-                    id_header: tuple[bytes, bytes]) -> None:
-        """Serve a request to a Vercel project (``gateway/site.py``): its routing, then its static files, then its
-        functions, then its 404 page."""
-        policy = self.platform.policy
+    async def _vercel(self, site: VercelSite, front: Front, scope: Scope, receive: Receive, send: Send,
+                      request_id: str, id_header: tuple[bytes, bytes]) -> None:
+        """Serve a request to a Vercel project (``gateway/vercel_site.py``): its routing, then its static files,
+        then its functions, then its 404 page."""
         path = scope["path"]
+        match = None
         extra: tuple[tuple[bytes, bytes], ...] = ()
         forced: int | None = None
         try:
@@ -152,13 +160,13 @@ class Gateway:
                     scope = dict(scope, query_string=decision.query.encode("latin-1"))
             file = await site.lookup(path)
             if file is not None:
-                await self._static(scope, send, file, id_header, extra, forced or 200)
+                await self._static(scope, send, file, id_header, extra, forced or 200, front.fallback(path))
                 return
-            match = self.platform.routes.match(scope["method"], path)
+            match = front.match(scope["method"], path, scope["headers"])
             if match is None:
                 page = await site.not_found_page() if forced in (None, 404) else None
                 if page is not None:
-                    await self._static(scope, send, page, id_header, extra, 404)
+                    await self._static(scope, send, page, id_header, extra, 404, front.fallback(path))
                     return
                 if forced is not None:
                     raise errors.RouteStatus(f"vercel.json answers {path} with status {forced} and nothing serves "
@@ -167,7 +175,7 @@ class Gateway:
                                            "function in api/ matches it")
             if match.params:
                 scope = dict(scope, query_string=params_query(scope["query_string"], match.params))
-            answer = await self._function(scope, receive, send, request_id, id_header, match, extra)
+            answer = await self._function(scope, receive, send, request_id, id_header, match, front, extra)
             if answer is None:
                 return
             status, headers, data = answer
@@ -177,16 +185,17 @@ class Gateway:
         except Exception:
             status, headers, data = self._bug(request_id, id_header)
         headers = replace_headers(headers, extra)
+        policy = front.policy(match.route) if match is not None else front.fallback(path)
         if policy is not None:
             headers = policy.finish(scope["path"], scope["headers"], headers)
         await respond(send, status, headers, data)
 
-    async def _static(self, scope: Scope, send: Send, file: StaticFile, id_header: tuple[bytes, bytes],
-                      extra: tuple[tuple[bytes, bytes], ...], status: int) -> None:
+    @staticmethod
+    async def _static(scope: Scope, send: Send, file: StaticFile, id_header: tuple[bytes, bytes],
+                      extra: tuple[tuple[bytes, bytes], ...], status: int, policy: ResponsePolicy | None) -> None:
         response = static.respond(file, scope["method"], scope["headers"], status=status)
         headers = replace_headers(response.headers, extra)
         headers.append(id_header)
-        policy = self.platform.policy
         if policy is not None:
             headers = policy.finish(scope["path"], scope["headers"], headers)
         await send_static(send, response, headers)
@@ -210,11 +219,12 @@ class Gateway:
                 headers[name] = value if previous is None else f"{previous},{value}"
         return self.platform.catalog.resolve(function, qualifier, headers)
 
-    def _proxied_headers(self, scope: Scope, headers: Headers, *extra: tuple[bytes, bytes]) -> Headers:
+    @staticmethod
+    def _proxied_headers(scope: Scope, policy: ResponsePolicy | None, headers: Headers,
+                         *extra: tuple[bytes, bytes]) -> Headers:
         """The one place where a proxied server response's headers are finalised before they go out (the
         server's own, hop-by-hop ones removed, then the gateway's, then the response policy)."""
         headers.extend(extra)
-        policy = self.platform.policy
         if policy is not None:
             headers = policy.finish(scope["path"], scope["headers"], headers)
         return headers

@@ -14,7 +14,7 @@ A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) 
 ``204`` without any ``Access-Control-Allow-*`` header, so the browser refuses the call.
 
 Source patterns (``compile_source``) are matched against the whole, decoded request path (a trailing ``/`` is
-ignored, as for routes):
+ignored, as for routes), after the project's ``prefix`` (a path outside it matches no rule):
 
 - ``{name}`` fills one segment and ``{name+}`` (last) one or more, as in routes;
 - ``*`` matches any characters within one segment (``/assets/*.js``);
@@ -139,17 +139,19 @@ class _Cors:
 class ResponsePolicy:
     """Header rules and CORS for every gateway response; pure, built once per catalog change."""
 
-    def __init__(self, rules: Sequence[ResponseHeaders], cors: CorsSpec | None) -> None:
+    def __init__(self, rules: Sequence[ResponseHeaders], cors: CorsSpec | None, prefix: str = "") -> None:
         self.rules = tuple(rules)
         self.cors = cors
+        self.prefix = prefix
         self._rules = tuple((compile_source(rule.source), _encode(rule)) for rule in self.rules)
         self._cors = _Cors(cors) if cors is not None else None
         self._matched: dict[str, tuple[tuple[bytes, bytes], ...]] = {}
 
     @classmethod
-    def build(cls, rules: Sequence[ResponseHeaders], cors: CorsSpec | None) -> ResponsePolicy | None:
-        """The policy for ``rules`` and ``cors``, or None when there is nothing to apply."""
-        return cls(rules, cors) if rules or cors is not None else None
+    def build(cls, rules: Sequence[ResponseHeaders], cors: CorsSpec | None, prefix: str = "") -> \
+            ResponsePolicy | None:
+        """The policy for ``rules`` (under ``prefix``) and ``cors``, or None when there is nothing to apply."""
+        return cls(rules, cors, prefix) if rules or cors is not None else None
 
     def preflight(self, method: str, path: str, request_headers: Iterable[tuple[bytes, bytes]]) -> \
             tuple[int, Headers] | None:
@@ -208,6 +210,9 @@ class ResponsePolicy:
     def _match(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
         """The headers every rule matching ``path`` sets, later rules winning; remembered for the next call."""
         normalised = _normalise(path)
+        if self.prefix:
+            inside = normalised == self.prefix or normalised.startswith(self.prefix + "/")
+            normalised = (normalised[len(self.prefix):] or "/") if inside else ""
         merged: dict[bytes, bytes] = {}
         for regex, headers in self._rules:
             if regex.match(normalised) is not None:

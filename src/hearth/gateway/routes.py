@@ -2,14 +2,17 @@
 
 Patterns are ``/static/{param}/…`` with an optional trailing greedy ``{name+}``. Like API Gateway HTTP APIs, the
 most specific route wins: an exact path first, then routes with more static segments, greedy routes last; for
-the same path a route naming the method beats one that accepts any method.
+the same path a route with more header conditions (``match_headers``) is tried first, and a route naming the method
+beats one that accepts any method. A route with header conditions matches only requests that have each header with
+exactly its value (several values of one header are joined with ``,``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hearth.model import RouteSpec
 
@@ -26,7 +29,7 @@ class Match:
 class _Compiled:
     route: RouteSpec
     regex: re.Pattern[str]
-    rank: tuple[int, int, int, int]
+    rank: tuple[int, int, int, int, int]
 
 
 def _normalise(path: str) -> str:
@@ -52,7 +55,17 @@ def _compile(route: RouteSpec) -> _Compiled:
             parts.append(f"/(?P<{match.group(1)}>[^/]+)")
     regex = re.compile("^" + ("".join(parts) or "/") + "$")
     any_method = 1 if route.methods is None else 0
-    return _Compiled(route, regex, (greedy, -static, -len(segments), any_method))
+    return _Compiled(route, regex, (greedy, -static, -len(segments), -len(route.match_headers), any_method))
+
+
+def _has_headers(route: RouteSpec, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    """Whether the request ``headers`` satisfy every one of the route's header conditions."""
+    for name, wanted in route.match_headers:
+        raw_name = name.encode("latin-1")
+        values = [value for key, value in headers if key.lower() == raw_name]
+        if not values or b",".join(values).decode("latin-1") != wanted:
+            return False
+    return True
 
 
 class RouteTable:
@@ -68,21 +81,38 @@ class RouteTable:
             else:
                 self._static.setdefault(_normalise(route.path), []).append(route)
         for candidates in self._static.values():
-            candidates.sort(key=lambda r: r.methods is None)  # method-specific first
+            candidates.sort(key=lambda r: (-len(r.match_headers), r.methods is None))  # conditions, methods first
         self._dynamic = sorted(dynamic, key=lambda c: c.rank)
 
-    def match(self, method: str, path: str) -> Match | None:
-        """The route for ``method path`` and its path parameters, or None."""
+    def match(self, method: str, path: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> Match | None:
+        """The route for ``method path`` (with the request's ``headers`` for header conditions) and its path
+        parameters, or None."""
         path = _normalise(path)
         candidates = self._static.get(path)
         if candidates:
             for route in candidates:
-                if route.methods is None or method in route.methods:
+                if (route.methods is None or method in route.methods) and (
+                        not route.match_headers or _has_headers(route, headers)):
                     return Match(route, {})
         for compiled in self._dynamic:
             found = compiled.regex.match(path)
             if found is not None:
-                methods = compiled.route.methods
-                if methods is None or method in methods:
-                    return Match(compiled.route, found.groupdict())
+                route = compiled.route
+                if (route.methods is None or method in route.methods) and (
+                        not route.match_headers or _has_headers(route, headers)):
+                    return Match(route, found.groupdict())
         return None
+
+
+def strip_prefix(scope: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The ASGI ``scope`` as a function behind a route with ``strip_prefix`` sees it: ``path`` without the
+    prefix (``/v1/users/7`` → ``/users/7``; the prefix alone → ``/``), and ``raw_path`` without as many leading
+    segments, so the rest keeps the client's own percent-encoding."""
+    path = scope["path"]
+    rest = path[len(prefix):] if path == prefix or path.startswith(prefix + "/") else path
+    stripped = dict(scope, path=rest or "/")
+    raw = scope.get("raw_path")
+    if raw:
+        segments = raw.split(b"?", 1)[0].split(b"/")[prefix.count("/") + 1:]
+        stripped["raw_path"] = b"/" + b"/".join(segments)
+    return stripped

@@ -1,7 +1,7 @@
 """What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
 
-A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes, the gateway's
-header rules and CORS) so that
+A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes, and the sites:
+each project's hosts, prefix, header rules and CORS) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -15,13 +15,23 @@ import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
 from hearth.errors import ServiceError
-from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, ResponseHeaders, RouteSpec, ServerSpec
+from hearth.model import (
+    AliasSpec,
+    CorsSpec,
+    FunctionSpec,
+    HeaderRule,
+    ResponseHeaders,
+    RouteSpec,
+    ServerSpec,
+    SiteSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +53,7 @@ class StoredState:
     aliases: dict[str, dict[str, AliasSpec]]  # function → alias name → alias
     provisioned: dict[tuple[str, str], int]  # (function, qualifier) → requested instances
     routes: tuple[RouteSpec, ...]  # in declaration order
-    headers: tuple[ResponseHeaders, ...] = ()  # the gateway's header rules, in declaration order
-    cors: CorsSpec | None = None  # the gateway's CORS configuration; None: CORS off
+    sites: dict[str, SiteSpec] = dataclass_field(default_factory=dict)  # by name, in the order first stored
 
 
 class Store(Protocol):
@@ -80,11 +89,11 @@ class Store(Protocol):
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
 
-    def replace_headers(self, rules: Sequence[ResponseHeaders]) -> None:
-        """Replace all the gateway's header rules, keeping the given order."""
+    def put_site(self, site: SiteSpec) -> None:
+        """Insert or replace a site (a project's hosts, prefix, header rules and CORS)."""
 
-    def put_cors(self, cors: CorsSpec | None) -> None:
-        """Set (or, with None, remove) the gateway's CORS configuration."""
+    def delete_site(self, name: str) -> None:
+        """Forget a site."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes so that all or none of them are stored; nesting is allowed."""
@@ -132,40 +141,46 @@ def encode_route(route: RouteSpec) -> bytes:
     """A RouteSpec as a JSON document; its method set becomes a sorted list, or null for any method."""
     doc = _fields(route)
     doc["methods"] = None if route.methods is None else sorted(route.methods)
+    doc["cors"] = None if route.cors is None else _fields(route.cors)
     return _dumps(doc, f"route {route.path}")
 
 
 def decode_route(data: bytes | str) -> RouteSpec:
-    """The RouteSpec ``encode_route`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    """The RouteSpec ``encode_route`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document.
+    Documents from before a field was added lack it and get its default."""
     doc = _loads(data)
     methods = doc.get("methods")
     doc["methods"] = None if methods is None else frozenset(methods)
+    doc["match_headers"] = tuple((str(name), str(value)) for name, value in doc.get("match_headers", ()))
+    cors = doc.get("cors")
+    doc["cors"] = None if cors is None else _cors(cors)
     return RouteSpec(**doc)
 
 
-def encode_response_headers(rule: ResponseHeaders) -> bytes:
-    """A header rule as a JSON document (its headers keep their order)."""
-    doc = _fields(rule)
-    doc["headers"] = dict(rule.headers)
-    return _dumps(doc, f"header rule {rule.source}")
+def encode_site(site: SiteSpec) -> bytes:
+    """A SiteSpec as a JSON document (header rules keep their order, as do their headers)."""
+    doc = _fields(site)
+    doc["headers"] = [{"source": rule.source, "headers": dict(rule.headers)} for rule in site.headers]
+    doc["cors"] = None if site.cors is None else _fields(site.cors)
+    return _dumps(doc, f"site {site.name!r}")
 
 
-def decode_response_headers(data: bytes | str) -> ResponseHeaders:
-    """The header rule ``encode_response_headers`` wrote; raises ``ValueError`` or ``TypeError`` when damaged."""
+def decode_site(data: bytes | str) -> SiteSpec:
+    """The SiteSpec ``encode_site`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
     doc = _loads(data)
-    if not isinstance(doc.get("headers"), dict):
-        raise ValueError("headers must be an object")
-    return ResponseHeaders(**doc)
+    rules = []
+    for rule in doc.get("headers", ()):
+        if not isinstance(rule, dict) or not isinstance(rule.get("headers"), dict):
+            raise ValueError("a header rule must be an object with a headers object")
+        rules.append(ResponseHeaders(**rule))
+    doc["headers"] = tuple(rules)
+    doc["hosts"] = tuple(doc.get("hosts", ()))
+    cors = doc.get("cors")
+    doc["cors"] = None if cors is None else _cors(cors)
+    return SiteSpec(**doc)
 
 
-def encode_cors(cors: CorsSpec) -> bytes:
-    """A CORS configuration as a JSON document."""
-    return _dumps(_fields(cors), "the CORS configuration")
-
-
-def decode_cors(data: bytes | str) -> CorsSpec:
-    """The CorsSpec ``encode_cors`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
-    doc = _loads(data)
+def _cors(doc: dict[str, Any]) -> CorsSpec:
     for key in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
         doc[key] = tuple(doc.get(key, ()))
     return CorsSpec(**doc)

@@ -17,20 +17,18 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, CorsSpec, FunctionSpec, ResponseHeaders, RouteSpec
+from hearth.model import AliasSpec, FunctionSpec, RouteSpec, SiteSpec
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
     decode_alias,
-    decode_cors,
     decode_function,
-    decode_response_headers,
     decode_route,
+    decode_site,
     encode_alias,
-    encode_cors,
     encode_function,
-    encode_response_headers,
     encode_route,
+    encode_site,
 )
 
 MEMORY = ":memory:"
@@ -87,6 +85,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             spec BLOB NOT NULL
         )""",
+    ),
+    (  # 3: sites, one per project (its hosts, prefix, header rules and CORS); the gateway-wide rules become the
+        # site "" (routes stored before this have no site: "" too)
+        """CREATE TABLE sites (
+            position INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            spec BLOB NOT NULL
+        )""",
+        """INSERT INTO sites (position, name, spec)
+           SELECT 0, '', json_object(
+               'name', '', 'hosts', json('[]'), 'prefix', '',
+               'headers', (SELECT json_group_array(json(spec)) FROM (SELECT spec FROM header_rules ORDER BY position)),
+               'cors', (SELECT json(spec) FROM cors WHERE id = 1))
+           WHERE EXISTS (SELECT 1 FROM header_rules) OR EXISTS (SELECT 1 FROM cors)""",
+        "DROP TABLE header_rules",
+        "DROP TABLE cors",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -247,11 +261,9 @@ class SqliteStore:
             "SELECT function, qualifier, count FROM provisioned ORDER BY function, qualifier")}
         routes = tuple(self._decode("route", str(position), decode_route, spec)
                        for position, spec in conn.execute("SELECT position, spec FROM routes ORDER BY position"))
-        headers = tuple(self._decode("header rule", str(position), decode_response_headers, spec)
-                        for position, spec in conn.execute("SELECT position, spec FROM header_rules ORDER BY position"))
-        row = conn.execute("SELECT spec FROM cors WHERE id = 1").fetchone()
-        cors = self._decode("CORS configuration", "1", decode_cors, row[0]) if row is not None else None
-        return StoredState(functions, versions, aliases, provisioned, routes, headers, cors)
+        sites = {name: self._decode("site", repr(name), decode_site, spec)
+                 for name, spec in conn.execute("SELECT name, spec FROM sites ORDER BY position")}
+        return StoredState(functions, versions, aliases, provisioned, routes, sites)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -337,22 +349,17 @@ class SqliteStore:
             for position, spec in encoded:
                 self._run("replace routes", "INSERT INTO routes (position, spec) VALUES (?, ?)", (position, spec))
 
-    def replace_headers(self, rules: Sequence[ResponseHeaders]) -> None:
-        """Replace all the gateway's header rules, keeping the given order."""
-        statements: list[tuple[str, Sequence[object]]] = [("DELETE FROM header_rules", ())]
-        statements.extend(("INSERT INTO header_rules (position, spec) VALUES (?, ?)",
-                           (position, encode_response_headers(rule))) for position, rule in enumerate(rules))
-        self._write("replace header rules", statements)
+    def put_site(self, site: SiteSpec) -> None:
+        """Insert or replace a site; a new one comes after the others."""
+        self._write(f"store site {site.name!r}", (
+            ("INSERT INTO sites (position, name, spec) "
+             "VALUES ((SELECT coalesce(max(position), -1) + 1 FROM sites), ?, ?) "
+             "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec", (site.name, encode_site(site))),
+        ))
 
-    def put_cors(self, cors: CorsSpec | None) -> None:
-        """Set (or, with None, remove) the gateway's CORS configuration."""
-        if cors is None:
-            self._write("remove the CORS configuration", (("DELETE FROM cors", ()),))
-        else:
-            self._write("store the CORS configuration", (
-                ("INSERT INTO cors (id, spec) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
-                 (encode_cors(cors),)),
-            ))
+    def delete_site(self, name: str) -> None:
+        """Forget a site."""
+        self._write(f"delete site {name!r}", (("DELETE FROM sites WHERE name = ?", (name,)),))
 
     def _write(self, what: str, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
         with self.transaction():

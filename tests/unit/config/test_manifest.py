@@ -60,9 +60,11 @@ function = "files"
         timeout_s=30.0, concurrency=4, idle_timeout_s=60.0, env={"GREETING": "hi", "LEVEL": "debug"},
     )
     assert project.functions["files"].handler == "pkg.files.serve"
+    site = tmp_path.name  # the project's name: its folder's
+    assert project.name == site and project.hosts == () and project.prefix == ""
     assert project.routes == (
-        RouteSpec(path="/hello/{name}", function="hello", methods=frozenset({"GET", "POST"})),
-        RouteSpec(path="/static/{proxy+}", function="files", methods=None),
+        RouteSpec(path="/hello/{name}", function="hello", methods=frozenset({"GET", "POST"}), site=site),
+        RouteSpec(path="/static/{proxy+}", function="files", methods=None, site=site),
     )
 
 
@@ -103,7 +105,7 @@ def test_bounds_are_inclusive(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, 'name = "demo"\n\n' + MINIMAL)
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: name: unknown key")
-    assert "allowed top-level keys: cors, functions, headers, routes" in message
+    assert "allowed top-level keys: cors, functions, gateway, headers, routes" in message
 
 
 def test_unknown_top_level_table_names_its_line(tmp_path: Path) -> None:
@@ -250,7 +252,8 @@ def test_route_path_must_start_with_a_slash(tmp_path: Path, path: str) -> None:
 
 def test_unknown_route_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, ROUTE_HEAD + 'path = "/x"\nfunction = "hello"\nmethod = "GET"\n')
-    assert "routes[0].method: unknown key; allowed: function, methods, path" in message
+    allowed = "cors, function, match_headers, methods, path, strip_prefix"
+    assert f"routes[0].method: unknown key; allowed: {allowed}" in message
 
 
 def test_routes_must_be_an_array_of_tables(tmp_path: Path) -> None:
@@ -474,3 +477,77 @@ def test_access_control_headers_are_allowed_in_rules_without_a_cors_table(tmp_pa
 def test_wrong_shapes_of_the_top_level_tables(tmp_path: Path, text: str, expected: str) -> None:
     message = config_error(tmp_path, text + MINIMAL)
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: {expected}"), message
+
+
+# --- [gateway], path mapping, header routes, per-route CORS -----------------------------------------------------
+
+MAPPED = MINIMAL + """
+[gateway]
+name = "shop"
+hosts = ["Shop.Example.com", "*.shop.example", "shop.example.com"]
+prefix = "/v1/"
+
+[[routes]]
+path = "/items/{id}"
+function = "hello"
+
+[[routes]]
+path = "/files/{path+}"
+function = "hello"
+strip_prefix = true
+
+[[routes]]
+path = "/a/b/{rest+}"
+function = "hello"
+strip_prefix = "/a"
+match_headers = { "X-Env" = "gray" }
+cors = false
+
+[[routes]]
+path = "/"
+function = "hello"
+cors = { allow_origins = ["https://Partner.example"], allow_methods = ["post"] }
+"""
+
+
+def test_the_gateway_table_names_the_project_its_hosts_and_prefix(tmp_path: Path) -> None:
+    project = load(tmp_path, MAPPED)
+    assert (project.name, project.hosts, project.prefix) == ("shop", ("shop.example.com", "*.shop.example"), "/v1")
+    items, files, gray, root = project.routes
+    assert (items.path, items.strip_prefix, items.site) == ("/v1/items/{id}", "/v1", "shop")
+    assert (files.path, files.strip_prefix) == ("/v1/files/{path+}", "/v1/files")
+    assert (gray.path, gray.strip_prefix, gray.match_headers, gray.cors_off) == (
+        "/v1/a/b/{rest+}", "/v1/a", (("x-env", "gray"),), True)
+    assert root.path == "/v1" and root.cors == CorsSpec(allow_origins=("https://partner.example",),
+                                                        allow_methods=("POST",))
+    assert project.site.hosts == project.hosts and project.site.name == "shop"
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[gateway]\nhosts = ["api.example.com:8080"]',
+     "gateway.hosts: 'api.example.com:8080': give the host without a port"),
+    ('[gateway]\nhosts = ["a b"]', "gateway.hosts: 'a b' is not a host name"),
+    ('[gateway]\nhosts = "a.com"', "gateway.hosts: must be a list of host names"),
+    ('[gateway]\nprefix = "v1"', "gateway.prefix: 'v1': write static path segments starting with \"/\""),
+    ('[gateway]\nprefix = "/v1/{x}"', "gateway.prefix: '/v1/{x}': bad segment '{x}'"),
+    ('[gateway]\nname = "-bad"', "gateway.name: must be a name of letters"),
+    ('[gateway]\nport = 1', "gateway.port: unknown key; allowed: hosts, name, prefix"),
+])
+def test_a_bad_gateway_table_is_named(tmp_path: Path, table: str, message: str) -> None:
+    error = config_error(tmp_path, MINIMAL + table + "\n")
+    assert message in error and "hearth.toml:4" in error, error
+
+
+@pytest.mark.parametrize(("route", "message"), [
+    ('path = "/{id}"\nstrip_prefix = true', "strip_prefix: '/{id}' starts with a parameter"),
+    ('path = "/app/x"\nstrip_prefix = "/ap"', "strip_prefix: '/ap' is not a prefix of the route's path '/app/x'"),
+    ('path = "/app/x"\nstrip_prefix = 3', "strip_prefix: must be a path prefix of the route"),
+    ('path = "/x"\nmatch_headers = { "X Env" = "a" }', "match_headers: 'X Env' is not an HTTP header name"),
+    ('path = "/x"\nmatch_headers = { "X-Env" = 1 }', "match_headers: must be a table of header names"),
+    ('path = "/x"\ncors = true', "cors: must be false (the function answers CORS itself) or a table"),
+    ('path = "/x"\ncors = { allow_origins = ["*"], allow_credentials = true }',
+     "routes[0].cors.allow_credentials: cannot be true with allow_origins = [\"*\"]"),
+])
+def test_a_bad_route_mapping_is_named(tmp_path: Path, route: str, message: str) -> None:
+    error = config_error(tmp_path, MINIMAL + f'\n[[routes]]\nfunction = "hello"\n{route}\n')
+    assert message in error, error

@@ -391,4 +391,5 @@ def test_a_vercel_json_alone_is_a_static_project(tmp_path: Path) -> None:
 
 def test_an_api_folder_alone_is_enough(tmp_path: Path) -> None:
     project = load(tmp_path, ["api/hello.py"])
-    assert project.routes == (RouteSpec("/api/hello", "api-hello"),) and project.routing.empty
+    assert project.routes == (RouteSpec("/api/hello", "api-hello", site=tmp_path.name),) and project.routing.empty
+    assert project.name == tmp_path.name

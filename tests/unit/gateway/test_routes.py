@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hearth.gateway.routes import RouteTable
+from hearth.gateway.routes import RouteTable, strip_prefix
 from hearth.model import RouteSpec
 
 
@@ -148,3 +148,34 @@ def test_a_dynamic_route_with_another_method_falls_through_to_the_next() -> None
 def test_the_table_keeps_its_routes_in_manifest_order() -> None:
     routes = [route("/b/{x}", "b"), route("/a", "a")]
     assert RouteTable(routes).routes == tuple(routes)
+
+
+def test_a_route_with_header_conditions_wins_only_when_they_all_hold() -> None:
+    gray = RouteSpec("/api/{proxy+}", "api", qualifier="gray", match_headers=(("x-env", "gray"), ("x-team", "a")))
+    table = RouteTable([RouteSpec("/api/{proxy+}", "api"), gray, RouteSpec("/api/x", "exact")])
+    both = [(b"x-env", b"gray"), (b"X-Team", b"a")]
+    assert table.match("GET", "/api/y", both).route is gray  # type: ignore[union-attr]
+    assert table.match("GET", "/api/y", [(b"x-env", b"gray")]).route.qualifier is None  # type: ignore[union-attr]
+    assert table.match("GET", "/api/y", [(b"x-env", b"gray"), (b"x-env", b"b"), (b"x-team", b"a")]) \
+        .route.qualifier is None  # type: ignore[union-attr]  # two values: "gray,b" is not "gray"
+    assert table.match("GET", "/api/x", both).route.function == "exact"  # type: ignore[union-attr]  # exact path first
+
+
+def test_header_conditions_order_static_routes_too() -> None:
+    gray = RouteSpec("/color", "api", qualifier="1", match_headers=(("x-env", "gray"),))
+    table = RouteTable([RouteSpec("/color", "api", frozenset({"GET"})), gray])
+    assert table.match("GET", "/color", [(b"x-env", b"gray")]).route is gray  # type: ignore[union-attr]
+    assert table.match("GET", "/color").route.qualifier is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("path", "raw", "prefix", "seen"), [
+    ("/v1/users/7", b"/v1/users/7", "/v1", ("/users/7", b"/users/7")),
+    ("/v1", b"/v1", "/v1", ("/", b"/")),
+    ("/v1/", b"/v1/", "/v1", ("/", b"/")),
+    ("/app/a b/c", b"/app/a%20b/c", "/app", ("/a b/c", b"/a%20b/c")),
+    ("/a/b/c", b"/a/b/c", "/a/b", ("/c", b"/c")),
+])
+def test_strip_prefix_removes_whole_leading_segments(path: str, raw: bytes, prefix: str,
+                                                      seen: tuple[str, bytes]) -> None:
+    stripped = strip_prefix({"path": path, "raw_path": raw, "method": "GET"}, prefix)
+    assert (stripped["path"], stripped["raw_path"], stripped["method"]) == (*seen, "GET")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import MISSING, fields
@@ -11,7 +12,16 @@ import pytest
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, ResponseHeaders, RouteSpec, ServerSpec
+from hearth.model import (
+    AliasSpec,
+    CorsSpec,
+    FunctionSpec,
+    HeaderRule,
+    ResponseHeaders,
+    RouteSpec,
+    ServerSpec,
+    SiteSpec,
+)
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
 from hearth.store.sqlite import _MIGRATIONS, SCHEMA_VERSION
 
@@ -63,12 +73,6 @@ def alias(function: str = "hello", name: str = "live", version: str = "1") -> Al
     )
 
 
-ROUTES = (
-    RouteSpec("/z/{proxy+}", "hello", frozenset({"POST", "GET"}), "live"),
-    RouteSpec("/a", "hello"),
-    RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
-)
-
 HEADERS = (
     ResponseHeaders("/assets/**", {"cache-control": "public, max-age=600", "x-ünï": "ç"}),
     ResponseHeaders("*.js", {"cache-control": "immutable"}),
@@ -76,12 +80,19 @@ HEADERS = (
 CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET", "POST"),
                 allow_headers=("content-type",), expose_headers=("x-request-id",), max_age=600,
                 allow_credentials=True)
+ROUTES = (
+    RouteSpec("/z/{proxy+}", "hello", frozenset({"POST", "GET"}), "live", site="shop", strip_prefix="/z",
+              match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True),
+    RouteSpec("/a", "hello"),
+    RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
+)
+SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v1", headers=HEADERS, cors=CORS)
 
 
 def test_the_fixture_spec_sets_every_field() -> None:
     # Guards the round-trip tests below: a new model field left at its default would not be exercised.
     for model, sample in ((FunctionSpec, spec(version="3")), (AliasSpec, alias()), (RouteSpec, ROUTES[0]),
-                          (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS)):
+                          (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -97,8 +108,8 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.put_provisioned("hello", "live", 2)
     store.put_provisioned("hello", "1", 1)
     store.replace_routes(ROUTES)
-    store.replace_headers(HEADERS)
-    store.put_cors(CORS)
+    store.put_site(SITE)
+    store.put_site(SiteSpec("blog"))
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -106,8 +117,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         aliases={"hello": {"live": alias(), "bare": AliasSpec("hello", "bare", "2")}},
         provisioned={("hello", "live"): 2, ("hello", "1"): 1},
         routes=ROUTES,
-        headers=HEADERS,
-        cors=CORS,
+        sites={"shop": SITE, "blog": SiteSpec("blog")},
     )
     assert store.load() == expected
     store.close()
@@ -138,23 +148,21 @@ def test_routes_keep_their_order_and_are_replaced_whole(store: SqliteStore, path
     assert reopened(path).routes == ROUTES[::-1][:2]
 
 
-def test_header_rules_are_replaced_whole_and_cors_can_be_removed(store: SqliteStore, path: Path) -> None:
-    store.replace_headers(HEADERS)
-    store.put_cors(CORS)
-    store.replace_headers(HEADERS[::-1][:1])
-    store.put_cors(CorsSpec(allow_origins=("*",)))
+def test_a_site_is_replaced_in_place_and_can_be_deleted(store: SqliteStore, path: Path) -> None:
+    store.put_site(SITE)
+    store.put_site(SiteSpec("blog", hosts=("blog.example.com",)))
+    edited = SiteSpec("shop", headers=HEADERS[::-1][:1], cors=CorsSpec(allow_origins=("*",)))
+    store.put_site(edited)
     store.close()
     state = reopened(path)
-    assert (state.headers, state.cors) == (HEADERS[::-1][:1], CorsSpec(allow_origins=("*",)))
+    assert list(state.sites.items()) == [("shop", edited), ("blog", SiteSpec("blog", hosts=("blog.example.com",)))]
     again = SqliteStore(path)
-    again.put_cors(None)
-    again.replace_headers(())
+    again.delete_site("shop")
     again.close()
-    state = reopened(path)
-    assert (state.headers, state.cors) == ((), None)
+    assert list(reopened(path).sites) == ["blog"]
 
 
-def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -> None:
+def _version_1_file(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True)
     raw = sqlite3.connect(path)
     for statement in _MIGRATIONS[0]:
@@ -162,18 +170,52 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
     raw.execute("INSERT INTO routes (position, spec) VALUES (0, ?)",
                 ('{"path": "/a", "function": "hello", "methods": null, "qualifier": null}',))
     raw.execute("PRAGMA user_version = 1")
+    return raw
+
+
+def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -> None:
+    raw = _version_1_file(path)
     raw.commit()
     raw.close()
     upgraded = SqliteStore(path)
     try:
         assert upgraded.load() == StoredState({}, {}, {}, {}, (RouteSpec("/a", "hello"),))
-        upgraded.put_cors(CORS)
+        upgraded.put_site(SITE)
     finally:
         upgraded.close()
-    assert reopened(path).cors == CORS
+    assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     raw.close()
+
+
+def test_a_version_2_files_gateway_rules_become_the_unnamed_site(path: Path) -> None:
+    raw = _version_1_file(path)
+    for statement in _MIGRATIONS[1]:
+        raw.execute(statement)
+    for position, rule in enumerate(HEADERS):
+        raw.execute("INSERT INTO header_rules (position, spec) VALUES (?, ?)",
+                    (position, json.dumps({"source": rule.source, "headers": dict(rule.headers)})))
+    raw.execute("INSERT INTO cors (id, spec) VALUES (1, ?)", (json.dumps({
+        "allow_origins": list(CORS.allow_origins), "allow_methods": list(CORS.allow_methods),
+        "allow_headers": list(CORS.allow_headers), "expose_headers": list(CORS.expose_headers),
+        "max_age": CORS.max_age, "allow_credentials": CORS.allow_credentials}),))
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    state = reopened(path)
+    assert state.sites == {"": SiteSpec("", headers=HEADERS, cors=CORS)}
+    assert state.routes == (RouteSpec("/a", "hello"),)
+
+
+def test_a_version_2_file_without_rules_gets_no_site(path: Path) -> None:
+    raw = _version_1_file(path)
+    for statement in _MIGRATIONS[1]:
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    assert reopened(path).sites == {}
 
 
 def test_replacing_a_function_keeps_its_versions_aliases_and_provisioning(store: SqliteStore) -> None:

@@ -36,14 +36,14 @@ def _no_file(path: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Site:
+class VercelSite:
     """The routing and static files of one Vercel project; read-only, rebuilt when the project is reloaded."""
 
     router: VercelRouter | None
     static: StaticFiles | None
 
     @classmethod
-    def for_project(cls, project: Project) -> Site | None:
+    def for_project(cls, project: Project) -> VercelSite | None:
         """The front of a Vercel layout; None for a ``hearth.toml`` project."""
         if project.layout != "vercel":
             return None

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hearth.gateway.site import params_query, replace_headers, send_static
 from hearth.gateway.static import CHUNK_SIZE, StaticFiles, respond
+from hearth.gateway.vercel_site import params_query, replace_headers, send_static
 
 
 def test_dynamic_segment_values_come_first_and_replace_the_requests_own() -> None:
