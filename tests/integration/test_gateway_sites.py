@@ -90,7 +90,7 @@ def test_a_host_another_project_answers_is_refused_and_nothing_changes(serve: Se
 def test_a_header_route_sends_matching_requests_to_another_version(tmp_path: Path) -> None:
     project = tmp_path / "canary"
     project.mkdir()
-    (project / "fns.py").write_text((SITES / "shop" / "fns.py").read_text())
+    (project / "fns.py").write_text((SITES / "common" / "echo.py").read_text())
     manifest = project / "hearth.toml"
     manifest.write_text('[functions.api]\nhandler = "fns.echo"\nenv = { COLOR = "blue" }\n\n'
                         '[[routes]]\npath = "/color"\nfunction = "api"\n')
