@@ -98,10 +98,15 @@ class RouteStatus(ClientError):
 
 
 class ExternalRewriteFailed(HearthError):
-    """A rewrite to another origin could not be served (the origin refused, failed or is not reachable)."""
+    """A rewrite to another origin could not be served: the origin is not reachable or failed (502), or sent no
+    response in time (504)."""
 
     error_type = "ExternalRewriteFailed"
     status = 502
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status  # type: ignore[misc]
 
 
 class InvalidParameterValue(ClientError):

@@ -4,7 +4,11 @@ the ``api/`` functions and the 404 page, over real HTTP against the examples."""
 from __future__ import annotations
 
 import hashlib
+import http.server
+import json
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +156,61 @@ def test_legacy_filesystem_phase_serves_files_before_the_catch_all(legacy: tuple
     assert robots.headers["x-served-by"] == "hearth"
     anything = client.get("/any/where?q=2")
     assert anything.json() == {"path": "/any/where", "query": {"q": "2"}}
+
+
+# --- a rewrite to another origin ---------------------------------------------------------------------------
+
+
+class _Origin(http.server.BaseHTTPRequestHandler):
+    """Another origin: echoes what it received, streams /slow in two pieces."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self._answer(b"")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(self.rfile.read(int(self.headers.get("content-length", "0"))))
+
+    def _answer(self, body: bytes) -> None:
+        seen = {"path": self.path, "method": self.command, "host": self.headers["host"],
+                "forwarded_host": self.headers.get("x-forwarded-host"), "body": body.decode()}
+        data = json.dumps(seen).encode()
+        self.send_response(201)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-origin", "yes")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_rewrite_to_another_origin_is_forwarded_and_streamed_back(tmp_path: Path) -> None:
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+    root = tmp_path / "proxy"
+    (root / "api").mkdir(parents=True)
+    (root / "api" / "hello.py").write_text("def handler(event, context):\n    return 'hi'\n")
+    (root / "vercel.json").write_text(json.dumps({
+        "rewrites": [{"source": "/ext/:path*", "destination": f"http://127.0.0.1:{origin.server_port}/v2/:path*"},
+                     {"source": "/down", "destination": f"http://127.0.0.1:{closed.getsockname()[1]}/"}],
+        "headers": [{"source": "/ext/(.*)", "headers": [{"key": "X-Edge", "value": "hearth"}]}]}))
+    hearth = HearthProcess(root, "--quiet").start()
+    try:
+        with httpx.Client(base_url=hearth.gateway, timeout=30) as client:
+            reply = client.get("/ext/a/b?x=1", headers={"Host": "site.example"})
+            assert reply.status_code == 201 and reply.headers["x-origin"] == "yes"
+            assert reply.headers["x-edge"] == "hearth" and reply.headers["x-amzn-requestid"]
+            assert reply.json() == {"path": "/v2/a/b?x=1", "method": "GET", "host": f"127.0.0.1:{origin.server_port}",
+                                    "forwarded_host": "site.example", "body": ""}
+            posted = client.post("/ext/form", content=b"name=ada")
+            assert posted.json()["body"] == "name=ada" and posted.json()["method"] == "POST"
+            down = client.get("/down")
+            assert down.status_code == 502 and down.json()["errorType"] == "ExternalRewriteFailed"
+    finally:
+        assert hearth.stop() == 0
+        origin.shutdown()
+        origin.server_close()
+        closed.close()

@@ -26,7 +26,7 @@ import orjson
 
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
-from hearth.gateway import static
+from hearth.gateway import external, static
 from hearth.gateway.events import build_event, map_result
 from hearth.gateway.forwarded import Edge
 from hearth.gateway.policy import ResponsePolicy
@@ -151,9 +151,16 @@ class Gateway:
                 await respond(send, decision.status, headers, b"")
                 return
             if isinstance(decision, External):
-                raise errors.ExternalRewriteFailed(
-                    f"{path} is rewritten to another origin ({decision.url}), which Hearth does not proxy yet; "
-                    "serve that origin's content from a function or a static file instead")
+                policy = front.fallback(path)
+                extra = decision.headers
+
+                def finish(headers: Headers) -> Headers:
+                    headers = replace_headers(headers, extra)
+                    headers.append(id_header)
+                    return policy.finish(path, scope["headers"], headers) if policy is not None else headers
+
+                await external.forward(decision.url, scope, receive, send, request_id, finish)
+                return
             if isinstance(decision, Serve):
                 path, extra, forced = decision.path, decision.headers, decision.status
                 if decision.query.encode("latin-1") != scope["query_string"]:

@@ -9,7 +9,7 @@ whether a static file answers a path, and returns one decision:
   route table and the static files as usual, then set ``headers`` on the response (they replace the response's
   values for the names they set) and, when ``status`` is set, answer with it (nothing at ``path``: an error page
   with that status);
-- ``External(url, headers, status)``: a rewrite to another origin, which Hearth does not proxy;
+- ``External(url, headers, status)``: a rewrite to another origin, which the gateway forwards (``gateway/external.py``);
 - ``None``: nothing applies; serve the request as it came.
 
 Order (Vercel's; each rule list in file order):
@@ -84,7 +84,7 @@ class Serve:
 
 @dataclass(frozen=True, slots=True)
 class External:
-    """A rewrite to another origin (``url`` has the query): Hearth does not proxy it."""
+    """A rewrite to another origin (``url`` has the query): the gateway forwards the request there."""
 
     url: str
     headers: Headers = ()

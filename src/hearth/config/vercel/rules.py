@@ -91,8 +91,6 @@ def rewrite(config: VercelJson, where: str, raw: Any) -> RewriteRule:
     destination = text(config, where, raw, "destination", '"/api/:slug"')
     has = _conditions(config, where, raw, "has")
     _check_destination(config, where, destination, names | _condition_names(has))
-    if _URL.match(destination):
-        config.ignored.append(f"{where} (a rewrite to another origin, {destination}: not proxied)")
     status = status_code(config, f"{where}.statusCode", raw["statusCode"]) if "statusCode" in raw else None
     return RewriteRule(source=source, destination=destination, has=has,
                        missing=_conditions(config, where, raw, "missing"), status=status)
@@ -220,8 +218,6 @@ def _legacy_route(config: VercelJson, where: str, raw: Any) -> LegacyRoute:
         flags[key] = raw.get(key, False)
         if not isinstance(flags[key], bool):
             config.fail(f"{where}.{key}", "must be true or false")
-    if isinstance(dest, str) and _URL.match(dest):
-        config.ignored.append(f"{where} (a route to another origin, {dest}: not proxied)")
     return LegacyRoute(src=src, dest=dest, headers=headers, status=status, methods=methods,
                        continue_=flags["continue"], check=flags["check"], case_sensitive=case_sensitive,
                        has=_conditions(config, where, raw, "has"), missing=_conditions(config, where, raw, "missing"))
