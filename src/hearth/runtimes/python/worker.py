@@ -28,6 +28,7 @@ CO_COROUTINE = 0x80
 RECV_SIZE = 64 * 1024  # below malloc's mmap threshold: a bigger recv buffer costs an mmap per call
 DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _RUNTIME_FOLDER = os.path.dirname(__file__) + os.sep  # this runtime's own frames are left out of stack traces
+_ZYGOTE_ENV_NAMES = tuple(os.environ)  # read when the zygote imports this module; it never changes its environment
 
 
 class LambdaContext:
@@ -130,12 +131,21 @@ def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
 
 
 def _enter_environment(spec: dict[str, Any]) -> None:
+    """``chdir`` to the code, replace the zygote's environment with the function's, put the code on ``sys.path``.
+
+    Plain loops over plain dicts and tuples: ``os.environ.update`` (the ABC ``update`` and its ``isinstance``
+    check) and iterating ``os.environ`` (which decodes every name) ran shared code that no other step runs and
+    cost ~140 KiB of private memory per instance.
+    """
     code_dir = spec["code_dir"]
     os.chdir(code_dir)
-    stale = [name for name in os.environ if name not in spec["env"]]
-    for name in stale:  # the zygote starts with the instance base environment, so this is usually empty
-        del os.environ[name]
-    os.environ.update(spec["env"])
+    environ = os.environ
+    env: dict[str, str] = spec["env"]
+    for name in _ZYGOTE_ENV_NAMES:  # the zygote starts with the instance base environment: usually none
+        if name not in env:
+            del environ[name]
+    for name, value in env.items():
+        environ[name] = value
     sys.path.insert(0, code_dir)
     if spec.get("pycache"):
         sys.pycache_prefix = spec["pycache"]
