@@ -117,12 +117,18 @@ def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
     """
     cgroup = spec.get("cgroup")
     if cgroup:
-        with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
+        procs = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)  # raw fds: io's file objects cost private pages
+        try:
+            os.write(procs, b"%d" % os.getpid())
+        finally:
+            os.close(procs)
     limit = spec.get("rlimit_as_mb")
     if limit and address_space:
-        with open("/proc/self/statm") as statm:
-            baseline = int(statm.read().split()[0]) * resource.getpagesize()
+        statm = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            baseline = int(os.read(statm, 256).split()[0]) * resource.getpagesize()
+        finally:
+            os.close(statm)
         ceiling = baseline + int(limit) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
     elif limit:
