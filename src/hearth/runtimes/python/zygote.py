@@ -16,6 +16,7 @@ Run as ``python -m hearth.runtimes.python.zygote FD``. It exits when the platfor
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal (see _spawn)
 import gc
 import os
 import select
@@ -103,8 +104,10 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
     if pid == 0:
         try:
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # _signal's, not signal's: the wrapper turns the old handler into an enum member, and for the zygote's
+            # SIGCHLD function that raised and caught a ValueError inside enum (~65 KiB private per instance)
+            _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
+            _signal.signal(signal.SIGINT, _signal.SIG_DFL)
             control.close()
             os.close(wake[0])
             os.close(wake[1])
