@@ -84,7 +84,7 @@ class Zygote:
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
-        message = orjson.dumps({"op": "spawn", "id": instance.id, "spec": spec})
+        message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
         socket.send_fds(self._socket, [message], [channel_fd, log_fd])
 
     def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int) -> None:
@@ -93,7 +93,7 @@ class Zygote:
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
-        message = orjson.dumps({"op": "exec", "id": instance.id, "spec": spec})
+        message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
         socket.send_fds(self._socket, [message], [log_fd])
 
     def _on_readable(self) -> None:

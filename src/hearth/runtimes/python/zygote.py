@@ -5,8 +5,8 @@ not a new interpreter. It also starts the executables of the other runtimes (``e
 process is cheaper than from the platform, and every instance gets its limits, its own process group and its exit
 report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
 
-    platform → zygote   {"op": "spawn", "id", "spec"}  with SCM_RIGHTS [channel fd, log fd]
-                        {"op": "exec", "id", "spec"}   with SCM_RIGHTS [log fd]; spec: argv, env, cwd, limits
+    platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd]
+                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd]; spec: argv, env, cwd, limits
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
                         {"op": "spawned", "id", "pid"}    after each fork
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
@@ -16,6 +16,7 @@ Run as ``python -m hearth.runtimes.python.zygote FD``. It exits when the platfor
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal (see _spawn)
 import gc
 import os
 import select
@@ -29,6 +30,8 @@ import orjson
 from hearth.runtimes.python import worker
 
 MAX_MESSAGE = 1024 * 1024
+FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
+FDS_SPACE = socket.CMSG_SPACE(2 * FD_SIZE)
 
 
 def main(control_fd: int) -> None:
@@ -40,6 +43,9 @@ def main(control_fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the platform decides when the zygote ends
     children: dict[int, int] = {}  # pid -> instance id
+    buffer = bytearray(MAX_MESSAGE)  # one buffer for every message: a fresh 1 MiB each time dirtied malloc's heap
+    view = memoryview(buffer)
+    buffers = [buffer]
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # instances' fd 1 and 2 are pipes
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     worker.enter_batch_scheduling()  # inherited by every instance
@@ -62,23 +68,32 @@ def main(control_fd: int) -> None:
             _reap(control, children)
         if control.fileno() in readable:
             try:
-                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
+                size, ancillary, flags, _ = control.recvmsg_into(buffers, FDS_SPACE)
             except ConnectionError:
-                message, fds = b"", []
-            if not message:
+                size, ancillary, flags = 0, [], 0
+            fds = _received_fds(ancillary)
+            if not size:
                 _shutdown(children)
                 return
-            request = orjson.loads(message)
+            split = buffer.find(b"\n", 0, size)
+            request = orjson.loads(view[:split]) if split > 0 else {}
             op = request.get("op")
-            if (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
-                _spawn(control, request, fds, children, (wake_r, wake_w))
+            if flags & socket.MSG_TRUNC and "id" in request:
+                for fd in fds:
+                    os.close(fd)
+                _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
+                                "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
+            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
+                _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w))
             else:
                 for fd in fds:
                     os.close(fd)
 
 
-def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], children: dict[int, int],
-           wake: tuple[int, int]) -> None:
+def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fds: list[int],
+           children: dict[int, int], wake: tuple[int, int]) -> None:
+    """Fork; the child parses ``spec`` (JSON) itself: parsed here, its objects were allocated and later freed by
+    the zygote between forks, and each page that touched became private to an instance."""
     try:
         pid = os.fork()
     except OSError as exc:
@@ -89,14 +104,16 @@ def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], chil
     if pid == 0:
         try:
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # _signal's, not signal's: the wrapper turns the old handler into an enum member, and for the zygote's
+            # SIGCHLD function that raised and caught a ValueError inside enum (~65 KiB private per instance)
+            _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
+            _signal.signal(signal.SIGINT, _signal.SIG_DFL)
             control.close()
             os.close(wake[0])
             os.close(wake[1])
             if request["op"] == "exec":
-                _exec(request["spec"], fds[0])
-            worker.start(request["spec"], fds[0], fds[1])
+                _exec(orjson.loads(spec), fds[0])
+            worker.start(orjson.loads(spec), fds[0], fds[1])
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
             code = exc.code
             if code is not None and not isinstance(code, int):
@@ -110,6 +127,16 @@ def _spawn(control: socket.socket, request: dict[str, Any], fds: list[int], chil
         os.close(fd)
     children[pid] = request["id"]
     _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
+
+
+def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The file descriptors an SCM_RIGHTS message carried (``socket.recv_fds`` without its ``array``)."""
+    fds = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            for start in range(0, len(data) - FD_SIZE + 1, FD_SIZE):
+                fds.append(int.from_bytes(data[start:start + FD_SIZE], sys.byteorder, signed=True))
+    return fds
 
 
 def _exec(spec: dict[str, Any], log_fd: int) -> None:
