@@ -36,18 +36,10 @@ class StreamedResponse:
                  "_send", "_size", "_wake", "started")
 
     def __init__(self, send: Send, receive: Receive, finish: FinishHeaders) -> None:
-        self._send = send
+        self._send = send  # made for every request through the gateway: the rest waits for ``start``
         self._receive = receive
         self._finish = finish  # the gateway's last word on the headers (its own, the response policy)
         self.started = False
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._ended = False
-        self._complete = False
-        self._gone = False  # the client has left
-        self._paused = False
-        self._flow: Flow | None = None
-        self._wake: asyncio.Future[None] | None = None
         self._pump: asyncio.Task[None] | None = None
 
     # -- the instance's side (``ResponseStream``) ----------------------------------------------------------------
@@ -55,6 +47,13 @@ class StreamedResponse:
     def start(self, status: int, headers: Headers, flow: Flow) -> None:
         self.started = True
         self._flow = flow
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._ended = False
+        self._complete = False
+        self._gone = False  # the client has left
+        self._paused = False
+        self._wake: asyncio.Future[None] | None = None
         self._pump = asyncio.get_running_loop().create_task(self._run(status, headers))
 
     def write(self, chunk: bytes) -> None:
@@ -62,7 +61,7 @@ class StreamedResponse:
             return
         self._chunks.append(chunk)
         self._size += len(chunk)
-        if self._size > HIGH_WATER and not self._paused and self._flow is not None:
+        if self._size > HIGH_WATER and not self._paused:
             self._paused = True
             self._flow.pause()
         self._notify()
@@ -91,7 +90,7 @@ class StreamedResponse:
                 body = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
                 self._chunks.clear()
                 self._size = 0
-                if self._paused and self._flow is not None:
+                if self._paused:
                     self._paused = False
                     self._flow.resume()
                 if not self._ended:
@@ -124,7 +123,7 @@ class StreamedResponse:
         self._gone = True
         self._chunks.clear()
         self._size = 0
-        if self._flow is not None and not self._ended:
+        if not self._ended:
             self._flow.cancel()
         self._notify()
 
