@@ -8,6 +8,10 @@ function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production serv
 A Vercel project (``gateway/vercel_site.py``) is served in Vercel's order: ``vercel.json`` routing, static files, the
 ``api/`` functions, the 404 page.
 
+A function whose instance can stream its response (a Python entry point: WSGI, ASGI, ``BaseHTTPRequestHandler``)
+sends it through the request's ``StreamedResponse`` (``streaming.py``) as the app produces it; a response made in
+one piece comes back as the invocation's payload, like any function's.
+
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
 response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules; an upgrade
 request (a WebSocket) becomes a byte tunnel to the server once it agrees (``hearth.tunnel``, in
@@ -34,6 +38,7 @@ from hearth.gateway.rewrites import External, Redirect, Serve
 from hearth.gateway.routes import Match, strip_prefix
 from hearth.gateway.sites import Front
 from hearth.gateway.static import StaticFile
+from hearth.gateway.streaming import StreamedResponse
 from hearth.gateway.vercel_site import VercelSite, params_query, replace_headers, send_static
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
@@ -106,9 +111,9 @@ class Gateway:
     async def _function(self, scope: Scope, receive: Receive, send: Send, request_id: str,
                         id_header: tuple[bytes, bytes], match: Match, front: Front,
                         extra: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[int, Headers, bytes] | None:
-        """Run the function ``match`` routes to: its mapped response, or None when it is a server whose response
-        was proxied to the client (``extra`` headers are set on it too); raises ``HearthError``. The function sees
-        the path without the route's ``strip_prefix``."""
+        """Run the function ``match`` routes to: its mapped response, or None when its response has already gone
+        to the client (a server's, proxied, or one an entry point streamed; ``extra`` headers are set on it too);
+        raises ``HearthError``. The function sees the path without the route's ``strip_prefix``."""
         route = match.route
         spec = self._target(scope, route.function, route.qualifier)
         server = runtime_family(spec.runtime) == HTTP_RUNTIME
@@ -117,23 +122,33 @@ class Gateway:
                 f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
                 'runtime = "http" take WebSocket connections')
         seen = strip_prefix(scope, route.strip_prefix) if route.strip_prefix else scope
+        version = (EXECUTED_VERSION_HEADER, spec.version.encode())
+        policy = front.policy(route)
+
+        def finish(headers: Headers) -> Headers:  # of a response that streams (a server's, or an entry point's)
+            return self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header, version)
+
         if server:
-            version = (EXECUTED_VERSION_HEADER, spec.version.encode())
-            policy = front.policy(route)
-            await self.platform.server(spec).serve(
-                seen, receive, send, request_id,
-                lambda headers: self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header,
-                                                      version))
+            await self.platform.server(spec).serve(seen, receive, send, request_id, finish)
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
         event = build_event(seen, body, match, request_id)
-        invocation = await self.platform.run(spec, InvokeRequest(request_id, event))
+        stream = StreamedResponse(send, receive, finish)
+        try:
+            invocation = await self.platform.run(spec, InvokeRequest(request_id, event, stream=stream))
+        except Exception:
+            if not stream.started:
+                raise
+            log.exception("gateway failed on request %s after its response began", request_id)  # cut off
+        if stream.started:  # the response went out as the function produced it (cut off if it failed)
+            await stream.closed()
+            return None
         if invocation.error is not None:
             raise invocation.error
         assert invocation.payload is not None
         status, headers, data = map_result(invocation.payload)
         headers.append(id_header)
-        headers.append((EXECUTED_VERSION_HEADER, invocation.record.version.encode()))
+        headers.append(version)
         return status, headers, data
 
     async def _vercel(self, site: VercelSite, front: Front, scope: Scope, receive: Receive, send: Send,

@@ -13,10 +13,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hearth.errors import FunctionFailure, ServiceError
 from hearth.model import FunctionSpec
+
+if TYPE_CHECKING:
+    from hearth.pool.streaming import ResponseStream
 
 
 class State(enum.StrEnum):  # a StrEnum hashes in C; Enum.__hash__ is Python code, on every transition
@@ -52,13 +55,15 @@ class Lifecycle:
 
 @dataclass(slots=True)
 class InvokeRequest:
-    """One call as it reaches an instance. ``event`` is a JSON-able value or an ``orjson.Fragment``."""
+    """One call as it reaches an instance. ``event`` is a JSON-able value or an ``orjson.Fragment``; ``stream``,
+    when given, lets an instance that can stream send the response through it (``pool/streaming.py``)."""
 
     request_id: str
     event: Any
     trigger: str = "http"
     trace_id: str | None = None
     client_context: str | None = None  # the caller's ClientContext (JSON), as Invoke's X-Amz-Client-Context gives it
+    stream: ResponseStream | None = None
 
 
 @dataclass(slots=True)

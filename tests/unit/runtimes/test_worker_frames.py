@@ -26,7 +26,7 @@ def instance() -> Iterator[socket.socket]:
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
             ours.close()
-            worker._serve(SPEC, _echo, theirs)
+            worker._serve(SPEC, _echo, theirs, None)
         finally:
             os._exit(70)
     theirs.close()

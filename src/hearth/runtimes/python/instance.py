@@ -4,6 +4,11 @@ The channel is the platform's end of a Unix socketpair (frames in ``protocol``);
 instance's fd 1 and 2, so output from C extensions and subprocesses is captured too. Lines are attributed to
 the invocation in flight: the worker flushes before it sends a result, and the platform drains the pipe before it
 completes the invocation, so a line written during an invocation always lands in that invocation.
+
+A response can stream (``pool/streaming.py``): when the request carries a ``ResponseStream`` and the instance said
+at READY that it can, the invocation goes as ``INVOKE_STREAM``; a ``HEAD`` frame then starts a ``_Relay`` that
+hands the head and each ``CHUNK`` to the stream as they arrive, and the invocation's result (or its error, timeout
+or crash) ends it. The deadline covers the whole stream.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import orjson
 from hearth import errors
 from hearth.model import SYNC_PAYLOAD_LIMIT
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.pool.streaming import STREAMED_RESPONSE_LIMIT
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group
 from hearth.runtimes.python import protocol
 
 if TYPE_CHECKING:
     from hearth.model import FunctionSpec
+    from hearth.pool.streaming import ResponseStream
     from hearth.runtimes.python.runtime import PythonRuntime
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the Init phase of an on-demand instance
@@ -33,8 +40,46 @@ EXIT_REPORT_WAIT_S = 2.0
 _RESULTS = (protocol.RESULT, protocol.ERROR)
 _RESULT_LIMIT = protocol.RESULT_HEAD.size + SYNC_PAYLOAD_LIMIT
 _FLAGS_AT = protocol.RESULT_HEAD.size - 1
+_STREAM_FRAMES = frozenset({protocol.HEAD, protocol.CHUNK, protocol.CANCELLED})
+_CANCEL_FRAME = protocol.frame(protocol.CANCEL, b"")
 _EOF = -1
 _TIMEOUT = -2
+_TOO_LARGE = -3
+
+
+class _Relay:
+    """A response streaming from the worker to a ``ResponseStream`` during one invocation; the stream's ``Flow``."""
+
+    __slots__ = ("answered", "cancelled", "final", "open", "size", "stream", "transport")
+
+    def __init__(self, stream: ResponseStream, transport: asyncio.Transport) -> None:
+        self.stream = stream
+        self.transport = transport
+        self.size = 0
+        self.open = True  # the stream has not ended
+        self.cancelled = False  # a CANCEL went to the worker...
+        self.answered = False  # ... and its CANCELLED came back
+        self.final: tuple[int, bytes] | None = None  # the result, held until the CANCEL is answered
+
+    def end(self, complete: bool) -> None:
+        if self.open:
+            self.open = False
+            self.stream.end(complete)
+
+    def pause(self) -> None:
+        if self.open and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def cancel(self) -> None:
+        if not self.open or self.cancelled or self.transport.is_closing():
+            return
+        self.cancelled = True  # nothing more goes to the worker until it answers (see ``protocol``)
+        self.transport.write(_CANCEL_FRAME)
+        self.transport.resume_reading()  # its output is dropped from now on; take it
 
 
 class PythonInstance(asyncio.Protocol):
@@ -61,6 +106,10 @@ class PythonInstance(asyncio.Protocol):
         self._exit_error: str | None = None
         self._oom_killed = False
         self._logs: LogPipe | None = None
+        self.streams = False  # the worker said at READY that its responses can stream
+        self._stream: ResponseStream | None = None  # the invocation in flight may stream into this
+        self._stream_since = 0.0
+        self._relay: _Relay | None = None
 
     @property
     def state(self) -> State:
@@ -91,6 +140,7 @@ class PythonInstance(asyncio.Protocol):
         if kind == protocol.READY:
             ready = orjson.loads(body)
             self.init_ms = float(ready["init_ms"])
+            self.streams = bool(ready.get("streams"))
             self.lifecycle.to(State.IDLE)
             return
         if kind == protocol.INIT_ERROR:
@@ -111,13 +161,20 @@ class PythonInstance(asyncio.Protocol):
         body = orjson.dumps({"id": request.request_id, "deadline_ms": deadline_ms,
                              "trace_id": request.trace_id, "event": request.event})
         waiter = self._waiter = self._loop.create_future()
-        self._transport.write(protocol.frame(protocol.INVOKE, body))
+        stream = request.stream
+        if stream is not None and self.streams:
+            self._stream = stream
+            self._stream_since = time.monotonic()
+            self._transport.write(protocol.frame(protocol.INVOKE_STREAM, body))
+        else:
+            self._transport.write(protocol.frame(protocol.INVOKE, body))
         deadlines = self.runtime.deadlines
         deadlines.add(self, timeout_s)
         try:
             kind, data = await waiter
         finally:
             deadlines.discard(self)
+            self._stream = None
         self.last_used = time.monotonic()
         if kind == protocol.RESULT:  # the common case, without a coroutine for ``_outcome``
             duration_ms, max_rss_kb, _flags = protocol.RESULT_HEAD.unpack_from(data)
@@ -145,6 +202,10 @@ class PythonInstance(asyncio.Protocol):
                 return InvokeOutcome(None, failure, duration_ms, max_rss_kb, status="oom")
             self.lifecycle.to(State.IDLE)  # a handled exception leaves the instance usable, as on Lambda
             return InvokeOutcome(None, failure, duration_ms, max_rss_kb, status="error")
+        if kind == _TOO_LARGE:  # the instance has been stopped
+            elapsed_ms = (time.monotonic() - self._stream_since) * 1000.0
+            return InvokeOutcome(None, errors.response_too_large(STREAMED_RESPONSE_LIMIT), elapsed_ms, 0,
+                                 status="error")
         elapsed_ms = timeout_s * 1000.0
         if kind == _TIMEOUT:
             timed_out = errors.Timedout(f"Task timed out after {timeout_s:.2f} seconds")
@@ -157,6 +218,10 @@ class PythonInstance(asyncio.Protocol):
         if self.lifecycle.state is State.STOPPED:
             return
         self.lifecycle.to(State.STOPPED)
+        relay = self._relay
+        if relay is not None:
+            self._relay = None
+            relay.end(False)  # cut off
         self._kill()
         if self._transport is not None:
             self._transport.close()
@@ -220,11 +285,72 @@ class PythonInstance(asyncio.Protocol):
                 return
             body = bytes(buffer[protocol.HEADER.size:end])
             del buffer[:end]
-            if (kind not in _RESULTS or body[_FLAGS_AT] & protocol.LOGS_PENDING) and self._logs is not None:
+            if kind not in _RESULTS or self._relay is not None:
+                self._frame(kind, body)
+                if self.lifecycle.state is State.STOPPED:
+                    return
+                continue
+            if body[_FLAGS_AT] & protocol.LOGS_PENDING and self._logs is not None:
                 self._logs.read()  # everything the worker wrote before this frame is in the pipe now
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result((kind, body))
+
+    def _frame(self, kind: int, body: bytes) -> None:
+        """Any frame but a plain invocation's result: Init's, and those of a streamed response."""
+        relay = self._relay
+        if kind in _STREAM_FRAMES:
+            if kind == protocol.CHUNK and relay is not None and relay.open:
+                relay.size += len(body)
+                if relay.size > STREAMED_RESPONSE_LIMIT:
+                    self._fail_now(_TOO_LARGE)
+                else:
+                    relay.stream.write(body)
+            elif kind == protocol.CHUNK and relay is not None:
+                pass  # output after the stream was cut off
+            elif kind == protocol.HEAD and relay is None and self._stream is not None:
+                self._start_relay(self._stream, body)
+            elif kind == protocol.CANCELLED and relay is not None and relay.cancelled and not relay.answered:
+                relay.answered = True
+                if relay.final is not None:  # the CANCEL crossed the result: the invocation can end now
+                    self._relay = None
+                    self._deliver(*relay.final)
+            else:
+                self.stop()  # not what this protocol allows
+            return
+        if (kind not in _RESULTS or body[_FLAGS_AT] & protocol.LOGS_PENDING) and self._logs is not None:
+            self._logs.read()  # everything the worker wrote before this frame is in the pipe now
+        if relay is not None:  # the end of a streamed response
+            relay.end(kind == protocol.RESULT)
+            if relay.cancelled and not relay.answered:
+                relay.final = (kind, body)  # the worker will read the CANCEL between invocations and answer it
+                return
+            self._relay = None
+        self._deliver(kind, body)
+
+    def _start_relay(self, stream: ResponseStream, body: bytes) -> None:
+        assert self._transport is not None
+        try:
+            head = orjson.loads(body)
+            status = int(head["status"])
+            headers = [(str(name).encode("latin-1"), str(value).encode("latin-1")) for name, value in head["headers"]]
+        except (ValueError, KeyError, TypeError):
+            self.stop()
+            return
+        relay = self._relay = _Relay(stream, self._transport)
+        stream.start(status, headers, relay)
+
+    def _fail_now(self, kind: int) -> None:
+        """End the invocation in flight with ``kind`` and stop the instance."""
+        waiter = self._waiter
+        self.stop()
+        if waiter is not None and not waiter.done():
+            waiter.set_result((kind, b""))
+
+    def _deliver(self, kind: int, body: bytes) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result((kind, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

@@ -94,8 +94,21 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     except Exception as exc:  # module-level code raised: Lambda reports the exception as the init error
         _send_init_error(channel, _error_payload(exc), started)
     init_ms = (time.perf_counter() - started) * 1000.0
-    channel.sendall(protocol.frame(protocol.READY, orjson.dumps({"pid": os.getpid(), "init_ms": init_ms})))
-    _serve(spec, handler, channel)
+    ready: dict[str, Any] = {"pid": os.getpid(), "init_ms": init_ms}
+    output = _output_of(handler)
+    if output is not None:
+        output.channel = channel
+        ready["streams"] = True
+    channel.sendall(protocol.frame(protocol.READY, orjson.dumps(ready)))
+    _serve(spec, handler, channel, output)
+
+
+def _output_of(handler: Callable[..., Any]) -> Any:
+    """The ``entry.output.Output`` of an entry point's adapter, whose responses can stream; None for a Lambda
+    handler (which never imports that module)."""
+    module = sys.modules.get("hearth.runtimes.python.entry.output")
+    output = getattr(handler, "output", None)
+    return output if module is not None and isinstance(output, module.Output) else None
 
 
 def enter_batch_scheduling() -> None:
@@ -207,7 +220,9 @@ def _is_plain_handler(function: Any) -> bool:
             and not hasattr(function, "__self__"))
 
 
-def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.socket) -> NoReturn:
+def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.socket, output: Any) -> NoReturn:
+    """Answer INVOKE frames until the platform closes the channel. ``output`` (an adapter's ``entry.output.Output``,
+    or None) is armed for an INVOKE_STREAM, whose response may stream over the channel before the result."""
     runner = _Runner(spec, handler)
     recv, recv_into = channel.recv, channel.recv_into
     buffer = _RECV_BUFFER
@@ -231,7 +246,12 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
                 os._exit(0)
             data = bytes(data) + rest
         if kind != protocol.INVOKE:
-            os._exit(0)
+            if kind == protocol.CANCEL:  # it crossed the end of its stream; the platform waits for the answer
+                channel.sendall(protocol.frame(protocol.CANCELLED, b""))
+                continue
+            if kind != protocol.INVOKE_STREAM or output is None:
+                os._exit(0)
+            output.armed = True
         reply, fatal = runner.invoke(data[header_size:])
         channel.sendall(reply)
         if fatal:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hearth import errors
 
 if TYPE_CHECKING:
+    from hearth.runtimes.python.entry.output import Output
     from hearth.runtimes.python.entry.request import ProxyResponse
 
 NAMES = ("handler", "Handler", "app")  # looked for in a file, in this order (Vercel's)
@@ -46,9 +47,12 @@ ADAPTERS = {"http.server": "http_handler", "wsgi": "wsgi", "asgi": "asgi"}
 
 
 class Adapter(Protocol):
-    """An entry point made into a handler: an API Gateway 2.0 event in, a 2.0 proxy response out."""
+    """An entry point made into a handler: an API Gateway 2.0 event in, a 2.0 proxy response out, or None when the
+    response has streamed through ``output`` (``output.py``; the worker arms it for an invocation that may)."""
 
-    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse: ...
+    output: Output
+
+    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse | None: ...
 
 
 def import_file(path: str) -> ModuleType:

@@ -8,8 +8,12 @@ not speak lifespan and is served without it), and its ``state`` is copied into e
 is never sent in production: an instance is killed when it is stopped, as Lambda does (``close()`` sends it, for
 tests).
 
-Each request gets ``receive`` → its whole body, then ``http.disconnect`` once the response is complete;
-``send`` collects ``http.response.start`` and the ``http.response.body`` messages up to ``more_body=False``.
+Each request gets ``receive`` → its whole body, then ``http.disconnect`` once the response is complete or the
+client has gone. Through the gateway, each ``http.response.body`` with ``more_body=True`` streams to the client as
+it is sent (``output.py``); a response whose first body message is its last (or completes its
+``Content-Length``) goes back whole. While a response streams, the instance's channel is watched on the loop, so a
+client that leaves is heard at once: ``receive`` says ``http.disconnect`` and ``send`` raises
+``ClientDisconnected`` (an ``OSError``, as uvicorn's), and the request ends without an error.
 An exception after a complete response (Starlette re-raises the one it has answered with 500) is logged, and the
 response stands; one before it is the invocation's error.
 """
@@ -24,7 +28,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from hearth import errors
-from hearth.runtimes.python.entry.request import ProxyResponse, Request, proxy_response, request_from_event
+from hearth.runtimes.python.entry.output import ClientDisconnected, Output, Writer
+from hearth.runtimes.python.entry.request import ProxyResponse, Request, request_from_event
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -35,50 +40,71 @@ SHUTDOWN_TIMEOUT_S = 5.0
 
 
 class _Exchange:
-    """One request's ``receive`` and ``send``, and the response they collect."""
+    """One request's ``receive`` and ``send``, in front of its ``Writer``."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, writer: Writer) -> None:
         self._body: bytes | None = body
-        self._complete = asyncio.Event()
-        self.status: int | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.chunks: list[bytes] = []
-
-    @property
-    def complete(self) -> bool:
-        return self._complete.is_set()
+        self._over = asyncio.Event()  # the response is complete, or the client has gone
+        self.writer = writer
+        self.started = False
+        self.complete = False
+        self._watched: int | None = None  # the channel's fd, watched for a CANCEL while the response streams
 
     def end(self) -> None:
         """The app has returned: a ``receive`` still waiting gets ``http.disconnect``."""
-        self._complete.set()
+        self._over.set()
+        if self._watched is not None:
+            asyncio.get_running_loop().remove_reader(self._watched)
+            self._watched = None
 
     async def receive(self) -> Message:
         if self._body is not None:
             body, self._body = self._body, None
             return {"type": "http.request", "body": body, "more_body": False}
-        await self._complete.wait()  # a server says the client left only once the response has gone
+        await self._over.wait()  # a server says the client left only once it has, or the response has gone
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            if self.status is not None:
+            if self.started:
                 raise RuntimeError("ASGI 'http.response.start' sent twice")
-            self.status = int(message["status"])
-            self.headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
-                            for name, value in message.get("headers", ())]
+            self.started = True
+            self.writer.start(int(message["status"]), [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1"))
+                                                      for name, value in message.get("headers", ())])
         elif kind == "http.response.body":
-            if self.status is None:
+            if not self.started:
                 raise RuntimeError("ASGI 'http.response.body' sent before 'http.response.start'")
             if self.complete:
                 raise RuntimeError("ASGI 'http.response.body' sent after the response was complete")
-            body = message.get("body", b"")
-            if body:
-                self.chunks.append(bytes(body))
-            if not message.get("more_body", False):
-                self._complete.set()
+            more = bool(message.get("more_body", False))
+            try:
+                self.writer.write(bytes(message.get("body", b"")), not more)
+            except ClientDisconnected:
+                self._over.set()
+                raise
+            if not more:
+                self.complete = True
+                self._over.set()
+            elif self.writer.streaming and self._watched is None:
+                self._watch()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} on an 'http' connection")
+
+    def _watch(self) -> None:
+        """While the response streams, notice a CANCEL at once, so an app waiting between two pieces (Starlette's
+        disconnect listener) hears ``http.disconnect`` then, not at its next send."""
+        channel = self.writer.channel
+        assert channel is not None
+        self._watched = channel.fileno()
+        asyncio.get_running_loop().add_reader(self._watched, self._poll)
+
+    def _poll(self) -> None:
+        if self.writer.poll_cancel():
+            self._over.set()
+            if self._watched is not None:
+                asyncio.get_running_loop().remove_reader(self._watched)
+                self._watched = None
 
 
 class _Lifespan:
@@ -152,6 +178,7 @@ class AsgiAdapter:
     def __init__(self, app: AsgiApp) -> None:
         self.app = app
         self.state: dict[str, Any] = {}
+        self.output = Output()
         self.loop = asyncio.new_event_loop()
         self.lifespan = _Lifespan(app, self.state, self.loop)
         try:
@@ -160,27 +187,33 @@ class AsgiAdapter:
             self.close()
             raise
 
-    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse:
+    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse | None:
+        writer = self.output.open()
         request = request_from_event(event)
-        return self.loop.run_until_complete(self._serve(request, event, context))
+        return self.loop.run_until_complete(self._serve(request, event, context, writer))
 
-    async def _serve(self, request: Request, event: dict[str, Any], context: Any) -> ProxyResponse:
-        exchange = _Exchange(request.body)
+    async def _serve(self, request: Request, event: dict[str, Any], context: Any,
+                     writer: Writer) -> ProxyResponse | None:
+        exchange = _Exchange(request.body, writer)
         try:
             await self.app(scope(request, self.state, event, context), exchange.receive, exchange.send)
         except Exception:
+            if writer.cancelled:
+                return None  # the client left mid-stream and the app gave up: the request ends here
             if not exchange.complete:
                 raise
             sys.stderr.write("Exception in ASGI application (after its response):\n" + traceback.format_exc())
         finally:
             complete = exchange.complete
             exchange.end()
-        if exchange.status is None:
+        if not exchange.started:
             raise errors.MalformedProxyResponse("the ASGI app returned without sending 'http.response.start'")
         if not complete:
+            if writer.cancelled:
+                return None  # it stopped because the client left (Starlette's disconnect listener)
             raise errors.MalformedProxyResponse("the ASGI app returned before its last 'http.response.body' "
                                                 "(more_body was still true)")
-        return proxy_response(exchange.status, exchange.headers, b"".join(exchange.chunks))
+        return writer.response()
 
     def close(self) -> None:
         """Send lifespan shutdown, then stop what is left on the loop and close it."""

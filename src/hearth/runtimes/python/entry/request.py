@@ -1,5 +1,5 @@
-"""What every HTTP entry point shares: the request an API Gateway 2.0 event describes, and the 2.0 response a
-buffered HTTP response becomes.
+"""What every HTTP entry point shares: the request an API Gateway 2.0 event describes, the 2.0 response a
+buffered HTTP response becomes, and the head of a streamed one.
 
 Header values are kept as WSGI's "native strings": each character one byte (latin-1), so every adapter can turn
 them back into the exact bytes the client sent.
@@ -139,3 +139,14 @@ def proxy_response(status: int, headers: Iterable[tuple[str, str]], body: bytes)
     if cookies:
         response["cookies"] = cookies
     return response
+
+
+def stream_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of a streamed response's head: names in lower case, each header kept as it is (``Set-Cookie``
+    and other repeats included), framing and hop-by-hop headers left to the gateway."""
+    kept: list[tuple[str, str]] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered not in _NOT_FORWARDED:
+            kept.append((lowered, value))
+    return kept

@@ -3,8 +3,10 @@
 The environ is a server's: ``wsgi.input`` holds the body, ``PATH_INFO`` is the decoded path and ``SCRIPT_NAME``
 is empty (a route's prefix is not stripped, as a server mounted at ``/`` would not), ``QUERY_STRING`` is raw,
 ``SERVER_NAME``/``SERVER_PORT`` come from ``Host``, ``wsgi.url_scheme`` from ``X-Forwarded-Proto``. Mangum's
-``aws.event`` and ``aws.context`` carry the event and the context. The body is buffered: the response goes back
-whole once the app's iterable is exhausted (and closed).
+``aws.event`` and ``aws.context`` carry the event and the context. Through the gateway, each piece the app's
+iterable yields (or ``write()`` is given) streams to the client as it comes (``output.py``); a list or tuple, or a
+body as long as its ``Content-Length``, is whole already and goes back as one response. A client that leaves
+mid-stream ends the iteration, and ``close()`` is called, as a server does.
 """
 
 from __future__ import annotations
@@ -17,20 +19,21 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from hearth import errors
-from hearth.runtimes.python.entry.request import ProxyResponse, Request, proxy_response, request_from_event
+from hearth.runtimes.python.entry.output import Output, Writer
+from hearth.runtimes.python.entry.request import ProxyResponse, Request, request_from_event
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Iterable[bytes]]
 
 
 class _Response:
-    """What ``start_response`` and ``write`` collect for one request."""
+    """``start_response`` and ``write`` for one request, in front of its ``Writer``."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
-        self.chunks: list[bytes] = []
-        self.sent = False  # a server would have sent the head by now: start_response may not change it
+        self.sent = False  # the head has gone with the first body bytes: start_response may not change it
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
@@ -46,12 +49,30 @@ class _Response:
         self.headers = list(headers)
         return self.write
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, last: bool = False) -> None:
         if self.status is None:
             raise RuntimeError("write() called before start_response()")
         if data:
-            self.sent = True
-            self.chunks.append(bytes(data))
+            if not self.sent:  # PEP 3333: the head goes with the first non-empty body bytes
+                self.sent = True
+                self.writer.start(*self._head())
+            self.writer.write(bytes(data), last)
+
+    def finish(self) -> None:
+        """The app's iterable is exhausted: a head not sent yet is the response's."""
+        if self.status is None:
+            raise errors.MalformedProxyResponse("the WSGI app returned without calling start_response()")
+        if not self.sent:
+            self.writer.start(*self._head())
+
+    def _head(self) -> tuple[int, list[tuple[str, str]]]:
+        status = self.status or ""
+        code = status.split(None, 1)[0] if status.strip() else ""
+        if not (code.isdigit() and len(code) == 3):
+            raise errors.MalformedProxyResponse(f"the WSGI app's status {status!r} does not begin with a "
+                                                "three-digit code")
+        return int(code), [(str(name), value if isinstance(value, str) else bytes(value).decode("latin-1"))
+                           for name, value in self.headers]
 
 
 class WsgiAdapter:
@@ -59,28 +80,28 @@ class WsgiAdapter:
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
+        self.output = Output()
 
-    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse:
+    def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse | None:
+        writer = self.output.open()
         request = request_from_event(event)
-        response = _Response()
-        result = self.app(environ(request, event, context), response.start_response)
+        response = _Response(writer)
         try:
-            for chunk in result:
-                if chunk:
-                    response.write(chunk)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if response.status is None:
-            raise errors.MalformedProxyResponse("the WSGI app returned without calling start_response()")
-        code = response.status.split(None, 1)[0] if response.status.strip() else ""
-        if not (code.isdigit() and len(code) == 3):
-            raise errors.MalformedProxyResponse(f"the WSGI app's status {response.status!r} does not begin with "
-                                                "a three-digit code")
-        headers = [(str(name), value if isinstance(value, str) else bytes(value).decode("latin-1"))
-                   for name, value in response.headers]
-        return proxy_response(int(code), headers, b"".join(response.chunks))
+            result = self.app(environ(request, event, context), response.start_response)
+            try:
+                whole = isinstance(result, (list, tuple))  # every piece is in hand: nothing to stream
+                for chunk in result:
+                    response.write(chunk, whole)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            if writer.cancelled:
+                return None  # the client left mid-stream: the request ends here, as in a server
+            raise
+        response.finish()
+        return writer.response()
 
 
 def adapt(target: WsgiApp) -> WsgiAdapter:
