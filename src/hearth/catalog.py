@@ -527,8 +527,8 @@ class Catalog:
 
         def clashes(route: RouteSpec) -> bool:
             other = self.sites.get(route.site)
-            if set(other.hosts if other is not None else ()) != hosts and not (
-                    other is not None and hosts & set(other.hosts)):
+            theirs = set(other.hosts) if other is not None else set()
+            if theirs != hosts and not theirs & hosts:
                 return False  # answered on other hosts
             return any(route.path == new.path and route.match_headers == new.match_headers
                        and (route.methods is None or new.methods is None or bool(route.methods & new.methods))

@@ -104,14 +104,20 @@ def test_the_timeout_cuts_a_stream_off(hearth: HearthProcess, client: httpx.Clie
     assert "slow: started" in record["log_lines"]
 
 
-def test_an_exception_mid_stream_cuts_it_off_and_the_instance_stays(hearth: HearthProcess,
-                                                                   client: httpx.Client) -> None:
-    pid = client.get("/api/wsgi/small").json()["pid"]
+def _cut_off(client: httpx.Client, path: str) -> tuple[bytes, httpx.Response]:
+    """What a GET of ``path`` received before its response was cut off (it must be)."""
     received = b""
-    with client.stream("GET", "/api/wsgi/fail") as response:
+    with client.stream("GET", path) as response:
         with pytest.raises(httpx.RemoteProtocolError):
             for piece in response.iter_raw():
                 received += piece
+    return received, response
+
+
+def test_an_exception_mid_stream_cuts_it_off_and_the_instance_stays(hearth: HearthProcess,
+                                                                   client: httpx.Client) -> None:
+    pid = client.get("/api/wsgi/small").json()["pid"]
+    received, response = _cut_off(client, "/api/wsgi/fail")
     assert received == b"first\n"
     record = hearth.record(response.headers["x-amzn-requestid"])
     assert (record["status"], record["error_type"]) == ("error", "RuntimeError")
@@ -130,11 +136,7 @@ def test_an_error_before_the_first_byte_is_the_usual_error_response(client: http
 def test_a_crash_mid_stream_cuts_it_off_and_discards_the_instance(hearth: HearthProcess,
                                                                   client: httpx.Client) -> None:
     pid = client.get("/api/wsgi/small").json()["pid"]
-    received = b""
-    with client.stream("GET", "/api/wsgi/crash") as response:
-        with pytest.raises(httpx.RemoteProtocolError):
-            for piece in response.iter_raw():
-                received += piece
+    received, response = _cut_off(client, "/api/wsgi/crash")
     assert received == b"first\n"
     record = hearth.record(response.headers["x-amzn-requestid"])
     assert (record["status"], record["error_type"]) == ("crash", "Runtime.ExitError")

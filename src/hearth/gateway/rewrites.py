@@ -428,7 +428,7 @@ class VercelRouter:
     def _rewrite(self, state: _State, dest: _Destination, params: dict[str, str],
                  groups: tuple[str | None, ...]) -> None:
         state.path = dest.internal.render(params, groups)  # captured values are decoded already
-        state.query = _merge(_query(dest, params, groups), state.query)
+        state.query = merge_query(_query(dest, params, groups), state.query)
 
     def _exists(self, path: str, is_file: IsFile) -> bool:
         """Whether the filesystem serves ``path``: a function without parameters, or a static file."""
@@ -492,7 +492,7 @@ def _query(dest: _Destination, params: Mapping[str, str], groups: tuple[str | No
     return pairs
 
 
-def _merge(destination: list[str], request: list[str]) -> list[str]:
+def merge_query(destination: list[str], request: list[str]) -> list[str]:
     """The destination's query pairs, then the request's pairs for keys the destination does not set."""
     if not request:
         return destination
@@ -519,7 +519,7 @@ def _with_query(url: str, request_query: list[str]) -> str:
         return url
     base, hash_mark, fragment = url.partition("#")
     head, question, own = base.partition("?")
-    pairs = _merge([pair for pair in own.split("&") if pair], request_query)
+    pairs = merge_query([pair for pair in own.split("&") if pair], request_query)
     return head + "?" + "&".join(pairs) + hash_mark + fragment
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from hearth.asgi import Headers, Scope, Send
-from hearth.gateway.rewrites import Decision, VercelRouter
+from hearth.gateway.rewrites import Decision, VercelRouter, merge_query
 from hearth.gateway.static import CHUNK_SIZE, StaticFile, StaticFiles, StaticResponse, iter_chunks
 from hearth.model import Project
 
@@ -74,9 +74,8 @@ def params_query(query: bytes, params: Mapping[str, str]) -> bytes:
     if not params:
         return query
     added = [f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in params.items()]
-    names = {pair.split("=", 1)[0] for pair in added}
-    kept = [pair for pair in query.decode("latin-1").split("&") if pair and pair.split("=", 1)[0] not in names]
-    return "&".join(added + kept).encode("latin-1")
+    request = [pair for pair in query.decode("latin-1").split("&") if pair]
+    return "&".join(merge_query(added, request)).encode("latin-1")
 
 
 def replace_headers(headers: Headers, replacements: tuple[tuple[bytes, bytes], ...]) -> Headers:
