@@ -24,7 +24,17 @@ from typing import NamedTuple
 from hearth import errors
 from hearth.config.include import mounts
 from hearth.config.package import pack
-from hearth.model import ALIAS_NAME, LATEST, AliasSpec, CorsSpec, FunctionSpec, Project, RouteSpec, SiteSpec
+from hearth.model import (
+    ALIAS_NAME,
+    LATEST,
+    AliasSpec,
+    CorsSpec,
+    FunctionSpec,
+    Project,
+    RouteSpec,
+    SiteSpec,
+    VercelSpec,
+)
 from hearth.pool.concurrency import check_reservation
 from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
@@ -140,6 +150,7 @@ class Catalog:
         """Every code package some function or version still uses."""
         used = {record.latest.code_sha256 for record in self.functions.values()}
         used.update(spec.code_sha256 for versions in self.versions.values() for spec in versions.values())
+        used.update(site.vercel.code_sha256 for site in self.sites.values() if site.vercel is not None)
         used.discard("")
         return used
 
@@ -449,6 +460,12 @@ class Catalog:
                 raise errors.ResourceConflict(
                     f"host {taken[0]} is answered by project {other.name!r} already; remove it from that project's "
                     f"[gateway] hosts first, or give project {site.name!r} another host")
+            if (site.vercel is not None and other.vercel is not None and other.name != site.name
+                    and not site.hosts and not other.hosts):
+                raise errors.ResourceConflict(
+                    f"project {other.name!r} is a Vercel project on the default host already, and so is "
+                    f"{site.name!r}: only one project's vercel.json routing and static files can come first there; "
+                    f"delete project {other.name!r} first, or give one of them hosts (a hearth.toml [gateway] table)")
         self.store.put_site(site)
         self.sites[site.name] = site
         self._changed(None)
@@ -504,7 +521,10 @@ class Catalog:
                         changes.append(Change("updated", f"provisioned {name}:{qualifier}", f"{count} instances"))
                 except errors.ResourceNotFound as missing:
                     changes.append(Change("skipped", f"provisioned {name}:{qualifier}", missing.message))
-            changes.extend(self._apply_site(project.site))
+            site = project.site
+            if package is not None and site.vercel is not None:  # its static files are in the package: keep it
+                site = dataclasses.replace(site, vercel=dataclasses.replace(site.vercel, code_sha256=package.sha256))
+            changes.extend(self._apply_site(site))
             changes.extend(self._apply_routes(project))
         return changes
 
@@ -564,6 +584,11 @@ class Catalog:
                                   ", ".join(site.hosts) or "any host"))
         if site.prefix != before.prefix:
             changes.append(Change("updated" if before.prefix else "created", "prefix", site.prefix or "/"))
+        if site.vercel != before.vercel and site.vercel is not None:
+            changes.append(Change("updated" if before.vercel else "created", "vercel.json routing and static files",
+                                  _vercel_detail(site.vercel)))
+        elif before.vercel is not None and site.vercel is None:
+            changes.append(Change("deleted", "vercel.json routing and static files"))
         self.put_site(site)
         return changes
 
@@ -579,6 +604,16 @@ class Catalog:
 def _route_subject(route: RouteSpec) -> str:
     methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
     return f"route {methods} {route.path}"
+
+
+def _vercel_detail(spec: VercelSpec) -> str:
+    routing = spec.routing
+    counts = [(len(routing.rewrites), "rewrites"), (len(routing.redirects), "redirects"),
+              (len(routing.headers), "header rules"), (len(routing.routes), "routes")]
+    parts = [f"{count} {what}" for count, what in counts if count]
+    if spec.static_dir is not None:
+        parts.append("static files")
+    return ", ".join(parts)
 
 
 def _cors_detail(cors: CorsSpec | None) -> str:

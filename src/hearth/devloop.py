@@ -18,7 +18,6 @@ from hearth.config.include import mounts
 from hearth.config.manifest import MANIFEST_NAME, load_project
 from hearth.config.vercel import API_DIR, CONFIG_NAME
 from hearth.errors import HearthError
-from hearth.gateway.vercel_site import VercelSite
 from hearth.platform import Platform
 
 DEBOUNCE_MS = 50
@@ -39,7 +38,6 @@ async def watch(root: Path, platform: Platform, report: Callable[[str], None],
                 except HearthError as error:  # a bad manifest, or one the catalog refuses
                     report(f"manifest not reloaded, the previous one stays in force: {error.message}")
                 else:
-                    platform.vercel = VercelSite.for_project(project)
                     for change in applied:
                         if change.action == "skipped":
                             report(f"{change.subject} skipped: {change.detail}")

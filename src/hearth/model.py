@@ -235,6 +235,7 @@ class SiteSpec:
     prefix: str = ""  # "/v1": the project's routes, header rules and 404s live under it
     headers: tuple[ResponseHeaders, ...] = ()  # in manifest order: a later rule wins for the same header
     cors: CorsSpec | None = None
+    vercel: VercelSpec | None = None  # a Vercel project's routing and static files, served before its routes
 
 
 # --- Vercel routing (vercel.json), applied by gateway/rewrites.py ------------------------------------------------
@@ -322,6 +323,19 @@ class VercelRouting:
 
 
 @dataclass(frozen=True)
+class VercelSpec:
+    """What a Vercel project adds to its site: ``vercel.json``'s routing, its static files, and the file behind each
+    of its function paths (``/api/user.py`` reaches ``/api/user``, as on Vercel). The gateway applies it before the
+    route table (``gateway/vercel_site.py``)."""
+
+    routing: VercelRouting = VercelRouting()
+    static_dir: Path | None = None  # public/, outputDirectory or the project root; None: no static files
+    static_is_root: bool = False  # the static files are the project root's: its code and dependencies stay hidden
+    files: tuple[tuple[str, str], ...] = ()  # (route path, handler file) of each function route, in route order
+    code_sha256: str = ""  # the deployed package ``static_dir`` is in ("" for a live folder), kept while in use
+
+
+@dataclass(frozen=True)
 class CronJob:
     """vercel.json ``crons``: call ``path`` (a GET on the gateway) on a five-field cron ``schedule``."""
 
@@ -352,7 +366,14 @@ class Project:
     @property
     def site(self) -> SiteSpec:
         """The project's place on the gateway."""
-        return SiteSpec(self.name, self.hosts, self.prefix, self.headers, self.cors)
+        vercel = None
+        if self.layout == "vercel":
+            handlers = {name: spec.handler for name, spec in self.functions.items()}
+            static_is_root = self.static_dir is not None and self.static_dir.resolve() == self.root.resolve()
+            vercel = VercelSpec(self.routing, self.static_dir, static_is_root,
+                                tuple((route.path, handlers[route.function]) for route in self.routes
+                                      if route.function in handlers))
+        return SiteSpec(self.name, self.hosts, self.prefix, self.headers, self.cors, vercel)
 
 
 class InvocationRecord(NamedTuple):

@@ -21,7 +21,6 @@ from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
 from hearth.gateway.sites import SiteMap
-from hearth.gateway.vercel_site import VercelSite
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
@@ -44,7 +43,6 @@ class Platform:
         self.records = records or RecordLog()
         self.catalog = catalog
         self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
-        self.vercel: VercelSite | None = None  # a Vercel project's routing and static files (``hearth dev``)
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self.concurrency = Concurrency(settings.concurrency_limit)
         self.limiter: MemoryLimiter | None = None

@@ -49,15 +49,12 @@ def test_hearth_dev_serves_a_vercel_layout_without_a_manifest(tmp_path: Path) ->
         assert hearth.stop() == 0
 
 
-def test_hearth_deploy_packs_the_included_package_and_refuses_a_vercel_layout(tmp_path: Path) -> None:
+def test_hearth_deploy_packs_the_included_package(tmp_path: Path) -> None:
     serve = Serve(tmp_path / "data")
     try:
         output = serve.deploy(EXAMPLES / "monorepo" / "app1")
         assert "created   function app" in output, output
         reply = serve.gateway.get("/hello/ada")
         assert reply.status_code == 200 and reply.json()["message"] == "hello, ada, from pkg!"
-        refused = serve.cli("deploy", str(EXAMPLES / "vercel-routing"))
-        assert refused.returncode == 2
-        assert "deploying a Vercel layout (api/, vercel.json) is not supported yet" in refused.stderr
     finally:
         serve.stop()

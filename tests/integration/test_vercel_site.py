@@ -1,5 +1,6 @@
-"""``hearth dev`` on a Vercel layout serves it as Vercel would: vercel.json routing, static files from ``public/``,
-the ``api/`` functions and the 404 page, over real HTTP against the examples."""
+"""A Vercel layout is served as Vercel would serve it: vercel.json routing, static files from ``public/``, the
+``api/`` functions and the 404 page, over real HTTP against the examples — under ``hearth dev`` and deployed to
+``hearth serve`` with ``hearth deploy`` (each test that reads an example runs on both)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import HearthProcess, poll
+from conftest import HearthProcess, Serve, poll
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -30,14 +31,58 @@ def _start(tmp_path: Path, example: str) -> Iterator[tuple[httpx.Client, Path]]:
         assert hearth.stop() == 0
 
 
+def _deployed(tmp_path: Path, examples: tuple[str, ...]) -> Iterator[tuple[Serve, dict[str, Path]]]:
+    """A ``hearth serve`` with ``examples`` deployed, each under its own host (the folder's name)."""
+    serve = Serve(tmp_path / "data")
+    try:
+        roots = {}
+        for example in examples:
+            root = roots[example] = tmp_path / example
+            shutil.copytree(EXAMPLES / example, root, ignore=shutil.ignore_patterns("__pycache__"))
+            (root / "hearth.toml").write_text(f'[gateway]\nhosts = ["{example}.test"]\n')
+            output = serve.deploy(root)
+            assert "created   vercel.json routing and static files" in output, output
+        yield serve, roots
+    finally:
+        serve.stop()
+
+
 @pytest.fixture(scope="module")
-def routing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, dict[str, Path]]]:
+    yield from _deployed(tmp_path_factory.mktemp("served"), ("vercel-routing", "vercel-legacy"))
+
+
+def _on_serve(served: tuple[Serve, dict[str, Path]], example: str) -> Iterator[tuple[httpx.Client, Path]]:
+    serve, roots = served
+    with httpx.Client(base_url=serve.process.gateway, timeout=30, follow_redirects=False,
+                      headers={"Host": f"{example}.test"}) as client:
+        yield client, roots[example]
+
+
+@pytest.fixture(scope="module")
+def routing_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
     yield from _start(tmp_path_factory.mktemp("vercel"), "vercel-routing")
 
 
 @pytest.fixture(scope="module")
-def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
+def legacy_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
     yield from _start(tmp_path_factory.mktemp("vercel"), "vercel-legacy")
+
+
+@pytest.fixture(params=["dev", "serve"])
+def routing(request: pytest.FixtureRequest) -> Iterator[tuple[httpx.Client, Path]]:
+    if request.param == "dev":
+        yield request.getfixturevalue("routing_dev")
+    else:
+        yield from _on_serve(request.getfixturevalue("served"), "vercel-routing")
+
+
+@pytest.fixture(params=["dev", "serve"])
+def legacy(request: pytest.FixtureRequest) -> Iterator[tuple[httpx.Client, Path]]:
+    if request.param == "dev":
+        yield request.getfixturevalue("legacy_dev")
+    else:
+        yield from _on_serve(request.getfixturevalue("served"), "vercel-legacy")
 
 
 # --- examples/vercel-routing ---------------------------------------------------------------------------------
@@ -116,8 +161,9 @@ def test_a_path_nothing_serves_gets_the_404_page(routing: tuple[httpx.Client, Pa
     assert missing.headers["content-type"] == "text/html; charset=utf-8"
 
 
-def test_new_static_files_and_vercel_json_edits_apply_without_a_restart(routing: tuple[httpx.Client, Path]) -> None:
-    client, root = routing
+def test_new_static_files_and_vercel_json_edits_apply_without_a_restart(
+        routing_dev: tuple[httpx.Client, Path]) -> None:
+    client, root = routing_dev
     large = bytes(range(256)) * 4000 + b"end"  # ~1 MiB: streamed from disk in several chunks
     (root / "public" / "blob.bin").write_bytes(large)
     served = client.get("/blob.bin")
@@ -195,7 +241,9 @@ def test_a_rewrite_to_another_origin_is_forwarded_and_streamed_back(tmp_path: Pa
     (root / "api" / "hello.py").write_text("def handler(event, context):\n    return 'hi'\n")
     (root / "vercel.json").write_text(json.dumps({
         "rewrites": [{"source": "/ext/:path*", "destination": f"http://127.0.0.1:{origin.server_port}/v2/:path*"},
-                     {"source": "/down", "destination": f"http://127.0.0.1:{closed.getsockname()[1]}/"}],
+                     {"source": "/down", "destination": f"http://127.0.0.1:{closed.getsockname()[1]}/"},
+                     {"source": "/gone", "destination": f"http://127.0.0.1:{origin.server_port}/old",
+                      "statusCode": 410}],
         "headers": [{"source": "/ext/(.*)", "headers": [{"key": "X-Edge", "value": "hearth"}]}]}))
     hearth = HearthProcess(root, "--quiet").start()
     try:
@@ -207,6 +255,8 @@ def test_a_rewrite_to_another_origin_is_forwarded_and_streamed_back(tmp_path: Pa
                                     "forwarded_host": "site.example", "body": ""}
             posted = client.post("/ext/form", content=b"name=ada")
             assert posted.json()["body"] == "name=ada" and posted.json()["method"] == "POST"
+            gone = client.get("/gone")  # the rule's status replaces the origin's, its body streams as it came
+            assert gone.status_code == 410 and gone.json()["path"] == "/old" and gone.headers["x-origin"] == "yes"
             down = client.get("/down")
             assert down.status_code == 502 and down.json()["errorType"] == "ExternalRewriteFailed"
     finally:

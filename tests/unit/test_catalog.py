@@ -24,6 +24,7 @@ from hearth.model import (
     ResponseHeaders,
     RouteSpec,
     SiteSpec,
+    VercelRouting,
 )
 from hearth.store import SqliteStore, StoredState
 from hearth.store.code import CodePackage, CodeStore
@@ -952,3 +953,26 @@ def test_prune_forgets_the_sites_of_other_projects(env: Env) -> None:
     catalog.apply(site_project(env, "first", "a", "/a", cors=CORS), prune=True)
     catalog.apply(site_project(env, "renamed", "a", "/a"), prune=True)
     assert list(catalog.sites) == ["renamed"] and list(env.stored().sites) == ["renamed"]
+
+
+def vercel_project(env: Env, name: str, hosts: tuple[str, ...] = ()) -> Project:
+    base = site_project(env, name, name, f"/api/{name}", hosts=hosts)
+    return dataclasses.replace(base, layout="vercel", routing=VercelRouting(clean_urls=True),
+                               static_dir=env.tmp_path / name / "public")
+
+
+def test_one_vercel_project_per_host_scope_and_its_package_is_kept(env: Env) -> None:
+    catalog = env.catalog
+    package = env.package(**{"public/index": "<h1>hi</h1>"})
+    catalog.apply(vercel_project(env, "site"), package)
+    stored = catalog.sites["site"].vercel
+    assert stored is not None and stored.code_sha256 == package.sha256 and stored.routing.clean_urls
+    assert package.sha256 in catalog.referenced_code()  # its static files: kept by the code store's sweep
+    with pytest.raises(errors.ResourceConflict, match="project 'site' is a Vercel project on the default host"):
+        catalog.apply(vercel_project(env, "other"))
+    assert "other" not in catalog.sites and "other" not in catalog.functions
+    catalog.apply(vercel_project(env, "other", hosts=("other.example",)))  # its own host: its own front
+    catalog.apply(site_project(env, "plain", "plain", "/plain"))  # a hearth.toml project may share the default
+    assert env.stored().sites == catalog.sites
+    changes = catalog.apply(dataclasses.replace(vercel_project(env, "site"), routing=VercelRouting()), package)
+    assert [c.action for c in changes if c.subject == "vercel.json routing and static files"] == ["updated"]

@@ -4,7 +4,10 @@ The project's name (which site it is: its hosts, prefix, header rules and CORS) 
 manifest, else ``X-Hearth-Project`` (``hearth deploy`` sends the folder's name), else "".
 
 The body is the manifest text followed by the code zip ``hearth deploy`` builds (the project folder with its
-installed requirements, without ``hearth.toml``); ``X-Hearth-Manifest-Length`` says where one ends. The manifest
+installed requirements, without ``hearth.toml``); ``X-Hearth-Manifest-Length`` says where one ends. A Vercel
+project (``X-Hearth-Layout: vercel``) sends as its manifest a JSON object with the text of its ``vercel.json`` and
+of the ``hearth.toml`` that places it (its ``[gateway]``), each null when absent: its functions are found in the
+package's ``api/``, and its routing and static files (in the package) become its site's. The manifest
 travels apart from the code so that editing only routes, aliases or concurrency leaves the code package — and so
 the functions' revisions — unchanged. Identical bytes are stored once, and applying an unchanged project changes
 nothing: no new revision, no new instances.
@@ -13,15 +16,19 @@ nothing: no new revision, no new instances.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
-from hearth.config.manifest import MANIFEST_NAME, PROJECT_NAME, parse_project
+from hearth.config.manifest import MANIFEST_NAME, PROJECT_NAME, parse_project, parse_vercel_project
+from hearth.config.vercel import CONFIG_NAME
 
 MANIFEST_LENGTH_HEADER = "x-hearth-manifest-length"
 PROJECT_HEADER = "x-hearth-project"  # the project's name when its manifest gives none (the CLI sends the folder's)
+LAYOUT_HEADER = "x-hearth-layout"  # "hearth" (the default: the manifest is hearth.toml) or "vercel"
+LAYOUTS = ("hearth", "vercel")
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
@@ -37,12 +44,22 @@ class DeployApi:
 
     async def deploy(self, request: ApiRequest) -> ApiResponse:
         manifest, code = _split(request)
-        package, stored = await asyncio.to_thread(self.code.put, code)
         name = request.headers.get(PROJECT_HEADER, "")
         if name and not PROJECT_NAME.match(name):
             raise errors.InvalidParameterValue(f"{PROJECT_HEADER} {name!r} is not a project name: use letters, "
                                                "digits, '.', '-' and '_' (1 to 64 characters)")
-        project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"), name)
+        layout = request.headers.get(LAYOUT_HEADER, "hearth")
+        if layout not in LAYOUTS:
+            raise errors.InvalidParameterValue(f"{LAYOUT_HEADER} {layout!r} is not a project layout; use one of "
+                                               f"{', '.join(LAYOUTS)}")
+        texts = _vercel_texts(manifest) if layout == "vercel" else {}
+        package, stored = await asyncio.to_thread(self.code.put, code)
+        if layout == "vercel":
+            project = await asyncio.to_thread(
+                parse_vercel_project, package.path, name, texts[MANIFEST_NAME], Path(f"{MANIFEST_NAME} (deployed)"),
+                texts[CONFIG_NAME], Path(f"{CONFIG_NAME} (deployed)"))
+        else:
+            project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"), name)
         changes = self.platform.catalog.apply(project, package)
         return ok({
             "package": {"sha256": package.sha256, "size": package.size, "stored": stored},
@@ -51,6 +68,20 @@ class DeployApi:
             "routes": [{"methods": sorted(r.methods) if r.methods else ["ANY"], "path": r.path,
                         "target": r.target} for r in project.routes],
         })
+
+
+def _vercel_texts(manifest: str) -> dict[str, str | None]:
+    """The ``vercel.json`` and ``hearth.toml`` texts of a Vercel project's deploy manifest."""
+    try:
+        doc = json.loads(manifest)
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict) or set(doc) != {CONFIG_NAME, MANIFEST_NAME} or \
+            not all(value is None or isinstance(value, str) for value in doc.values()):
+        raise errors.InvalidParameterValue(f"A Vercel project's manifest must be a JSON object with the texts of "
+                                           f"its {CONFIG_NAME} and {MANIFEST_NAME} (null when absent); "
+                                           "`hearth deploy` builds and sends it")
+    return doc
 
 
 def _split(request: ApiRequest) -> tuple[str, bytes]:

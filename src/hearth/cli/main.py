@@ -85,7 +85,6 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 
     from hearth import devloop, server
     from hearth.catalog import Catalog
-    from hearth.gateway.vercel_site import VercelSite
     from hearth.platform import Platform
     from hearth.store.code import CodeStore
     from hearth.store.sqlite import SqliteStore
@@ -116,7 +115,6 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
     gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
     platform = Platform(catalog, settings, records)
-    platform.vercel = VercelSite.for_project(project)
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")

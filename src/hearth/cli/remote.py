@@ -91,24 +91,27 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
     from hearth.config.include import included
     from hearth.config.manifest import MANIFEST_NAME, load_project
     from hearth.config.package import build_package
+    from hearth.config.vercel import CONFIG_NAME
 
     started = time.perf_counter()
     try:
         project = load_project(project_dir)  # a bad manifest fails here, with its local line numbers
-        if project.layout != "hearth":
-            _fail(f"{project.root}: deploying a Vercel layout (api/, vercel.json) is not supported yet; serve it "
-                  f"with `hearth dev`, or describe it in a {MANIFEST_NAME}", 2)
+        # The configuration travels apart from the code, so that editing it leaves the package unchanged.
+        vercel = project.layout == "vercel"
+        configuration = frozenset({MANIFEST_NAME, CONFIG_NAME} if vercel else {MANIFEST_NAME})
         with errors_out.status("packaging") as status:
             package = build_package(project.root, python=sys.executable, installer=installer,
-                                    cache_dir=data_dir.expanduser() / "cache", exclude=frozenset({MANIFEST_NAME}),
-                                    include=included(project),
-                                    progress=lambda message: status.update(escape(message)))
-            manifest = project.manifest.read_bytes()
+                                    cache_dir=data_dir.expanduser() / "cache", exclude=configuration,
+                                    include=included(project), progress=lambda message: status.update(escape(message)))
+            if vercel:  # its vercel.json and the hearth.toml that places it, either of which may be missing
+                manifest = json.dumps({name: _text_of(project.root / name) for name in sorted(configuration)}).encode()
+            else:
+                manifest = project.manifest.read_bytes()
             status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "
                           f"{len(package.data) / 1e6:.1f} MB zipped)")
             reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", manifest + package.data, {
                 "Content-Type": "application/vnd.hearth.deploy", "X-Hearth-Manifest-Length": str(len(manifest)),
-                "X-Hearth-Project": project.name})
+                "X-Hearth-Project": project.name, "X-Hearth-Layout": project.layout})
     except HearthError as error:
         _fail(error.message, 2)
     except ClientFailure as failure:
@@ -125,6 +128,10 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
         where = f"{gateway}{route['path']}" if gateway else route["path"]
         out.print(f"  {','.join(route['methods'])} {escape(where)} → {escape(route['target'])}")
     out.print(f"deployed in {time.perf_counter() - started:.2f} s")
+
+
+def _text_of(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 @click.command()

@@ -120,6 +120,8 @@ def load_project(root: Path) -> Project:
         raise ConfigError(f"{path}: no manifest; create {MANIFEST_NAME} with a [functions.NAME] table (or give a "
                           "Vercel project: an api/ folder and/or vercel.json)")
     text = path.read_text(encoding="utf-8")
+    if is_vercel_project(root) and not _declares_functions(text):  # hearth.toml only places a Vercel project
+        return parse_vercel_project(root, default_name(root), text, path)
     project = parse_project(text, root, path, default_name(root))
     # Only here, on the machine that has the folders: a deployed manifest is parsed next to its package instead.
     check_includes(project, lambda name, problem: _Source(path, text).error(
@@ -150,6 +152,40 @@ def parse_project(text: str, root: Path, path: Path, name: str = "") -> Project:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return named(parse_manifest(data, root, source), name)
+
+
+def parse_vercel_project(root: Path, name: str, toml: str | None, toml_path: Path, config: str | None = None,
+                         config_path: Path | None = None) -> Project:
+    """A Vercel layout (``config/vercel/``; ``config`` is its ``vercel.json`` text when that is not in ``root``),
+    placed on the gateway by the ``[gateway]`` table of the ``hearth.toml`` beside it (``toml``), which may hold
+    nothing else: the project's functions are its ``api/`` files. ``name`` is its name when the table gives none."""
+    project = load_vercel_project(root, config, config_path)
+    if not toml:
+        return named(project, name)
+    source = _Source(toml_path, toml)
+    try:
+        data = tomllib.loads(toml)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{toml_path}: not valid TOML: {exc}") from None
+    others = sorted(set(data) - {"gateway"})
+    if others:
+        raise source.error(others[0], "beside api/ and vercel.json, hearth.toml may only hold a [gateway] table "
+                                      "(name, hosts): the functions are the api/ files and vercel.json configures "
+                                      "them; move this there, or drop api/ and vercel.json to describe the project "
+                                      "in hearth.toml alone", line=source.top_level_line(others[0]))
+    own, hosts, prefix = _gateway(data.get("gateway", {}), source)
+    if prefix:
+        raise source.error("gateway.prefix", "a Vercel project's paths are its files' and vercel.json's; it cannot "
+                                             "live under a prefix: give it hosts instead", "prefix", "gateway")
+    return named(dataclasses.replace(project, hosts=hosts), own or name)
+
+
+def _declares_functions(text: str) -> bool:
+    """Whether a manifest's text has a ``functions`` table (one that does not parse is left to the parser)."""
+    try:
+        return "functions" in tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return True
 
 
 def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project:

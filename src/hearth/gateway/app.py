@@ -5,8 +5,9 @@ Failures answer with API Gateway's statuses (404 no route, 413 too large, 429 th
 function's ``errorType``, ``errorMessage`` and ``stackTrace``; a production server answers only
 ``{"message": "Internal Server Error"}`` and the details stay in the logs.
 
-A Vercel project (``gateway/vercel_site.py``) is served in Vercel's order: ``vercel.json`` routing, static files, the
-``api/`` functions, the 404 page.
+A Vercel project (its site's ``Front.vercel``, ``gateway/vercel_site.py``) is served in Vercel's order:
+``vercel.json`` routing, static files, the ``api/`` functions, the 404 page. A status a rule sets replaces the
+response's, streamed ones included.
 
 A function whose instance can stream its response (a Python entry point: WSGI, ASGI, ``BaseHTTPRequestHandler``)
 sends it through the request's ``StreamedResponse`` (``streaming.py``) as the app produces it; a response made in
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hearth import errors
-from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond
+from hearth.asgi import Headers, Message, Receive, Scope, Send, read_body, respond
 from hearth.gateway import external, static
 from hearth.gateway.events import build_event, map_result
 from hearth.gateway.forwarded import Edge
@@ -85,9 +86,8 @@ class Gateway:
                 headers.append(id_header)
                 await respond(send, status, headers, b"")
                 return
-        vercel = self.platform.vercel
-        if vercel is not None:
-            await self._vercel(vercel, front, scope, receive, send, request_id, id_header)
+        if front.vercel is not None:
+            await self._vercel(front.vercel, front, scope, receive, send, request_id, id_header)
             return
         match = None
         try:
@@ -174,7 +174,8 @@ class Gateway:
                     headers.append(id_header)
                     return policy.finish(path, scope["headers"], headers) if policy is not None else headers
 
-                await external.forward(decision.url, scope, receive, send, request_id, finish)
+                await external.forward(decision.url, scope, receive, _forced(send, decision.status), request_id,
+                                       finish)
                 return
             if isinstance(decision, Serve):
                 path, extra, forced = decision.path, decision.headers, decision.status
@@ -197,7 +198,8 @@ class Gateway:
                                            "function in api/ matches it")
             if match.params:
                 scope = dict(scope, query_string=params_query(scope["query_string"], match.params))
-            answer = await self._function(scope, receive, send, request_id, id_header, match, front, extra)
+            answer = await self._function(scope, receive, _forced(send, forced), request_id, id_header, match,
+                                          front, extra)
             if answer is None:
                 return
             status, headers, data = answer
@@ -268,3 +270,18 @@ class Gateway:
         if isinstance(error, errors.FunctionFailure):
             headers.append((b"x-amz-function-error", error.function_error.encode()))
         return headers
+
+
+def _forced(send: Send, status: int | None) -> Send:
+    """``send`` for a response whose status a Vercel rule sets (``statusCode``, a route's ``status``): the status of
+    a response that streams (a proxied server's, an external origin's, an entry point's) is replaced as it starts.
+    A WebSocket's 101 is left alone: it changes the protocol, not the answer."""
+    if status is None:
+        return send
+
+    async def forced(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 101:
+            message = {**message, "status": status}
+        await send(message)
+
+    return forced

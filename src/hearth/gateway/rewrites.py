@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from hearth.gateway.vercel_patterns import Source, Template, compile_regex, compile_source, js_regex
-from hearth.model import LegacyRoute, Project, RouteCondition, VercelRouting
+from hearth.model import LegacyRoute, RouteCondition, VercelRouting, VercelSpec
 
 Headers = tuple[tuple[bytes, bytes], ...]
 IsFile = Callable[[str], bool]
@@ -333,21 +333,18 @@ class VercelRouter:
         self._before, self._after = compile_rules(rules, functions=bool(self._functions))
 
     @classmethod
-    def build(cls, project: Project) -> VercelRouter | None:
-        """The router of a Vercel project; None for a hearth.toml project (it has no Vercel routing)."""
-        if project.layout != "vercel":
-            return None
-        paths = [route.path for route in project.routes if "{" not in route.path]
+    def build(cls, spec: VercelSpec) -> VercelRouter:
+        """The router of a Vercel project (its site's ``VercelSpec``)."""
+        paths = [path for path, _ in spec.files if "{" not in path]
         aliases: dict[str, str] = {}
-        if not project.routing.clean_urls:
-            for route in project.routes:
-                spec = project.functions.get(route.function)
-                if spec is None or "{" in route.path:
+        if not spec.routing.clean_urls:
+            for path, handler in spec.files:
+                if "{" in path:
                     continue
-                aliases["/" + spec.handler] = route.path  # /api/user.py, /api/index.py
-                if spec.handler.endswith("/index.py") or spec.handler == "index.py":
-                    aliases[_normalise(route.path).rstrip("/") + "/index"] = route.path
-        return cls(project.routing, paths, aliases)
+                aliases["/" + handler] = path  # /api/user.py, /api/index.py
+                if handler.endswith("/index.py") or handler == "index.py":
+                    aliases[_normalise(path).rstrip("/") + "/index"] = path
+        return cls(spec.routing, paths, aliases)
 
     def route(self, method: str, path: str, query: str, headers: Iterable[tuple[bytes, bytes]],
               is_file: IsFile) -> Decision | None:

@@ -14,6 +14,8 @@ and is read-only afterwards:
   route takes): the site whose prefix holds the path (the longest prefix; among equal ones the site stored last).
 - ``Front.preflight(path, headers)``: the gateway's answer to a CORS preflight, with the policy of the route that
   would take the requested method.
+- ``Front.vercel``: the routing and static files of the front's Vercel project (``gateway/vercel_site.py``), which
+  come before its route table; a front holds at most one (the catalog refuses a second on the same hosts).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import Match, RouteTable
+from hearth.gateway.vercel_site import VercelSite
 from hearth.model import RouteSpec, SiteSpec
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -50,6 +53,8 @@ class Front:
         # Whether any policy here has CORS: without, a preflight is an OPTIONS request like any other.
         self.cors = any(site.cors is not None for site in self.sites) or \
             any(route.cors is not None for route in self.routes.routes)
+        vercel = [site.vercel for site in self.sites if site.vercel is not None]
+        self.vercel = VercelSite.for_site(vercel[-1]) if vercel else None
 
     def match(self, method: str, path: str, headers: RawHeaders) -> Match | None:
         return self.routes.match(method, path, headers)

@@ -17,7 +17,9 @@ folder (except ``/.well-known/``, which exists to be fetched); ``hearth.toml`` a
 real location (after symlinks) is outside the folder, or is itself hidden; anything but a regular file. When the
 folder is the project root (a Vercel project without ``public/``) the project's code and configuration are hidden
 too: ``api/``, ``node_modules/``, ``__pycache__/``, Python sources, ``requirements.txt``, ``package.json`` and the
-like. Vercel would serve a root ``lib/db.py``; Hearth does not, because that folder is where code lives.
+like, and what a ``requirements.txt`` install put there (a deployed package holds its dependencies at its root:
+every ``*.dist-info`` folder, the names its ``RECORD`` lists, ``bin/``). Vercel would serve a root ``lib/db.py``;
+Hearth does not, because that folder is where code lives.
 
 ETags are a content hash (the first 128 bits of SHA-256, hex), not size and modification time: a hash is a true
 strong validator (a same-size edit within one timestamp tick would keep a size+mtime tag while the bytes changed),
@@ -36,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from hearth.model import Project
+from hearth.model import VercelSpec
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -55,6 +57,7 @@ _PROJECT_FILES = frozenset({
     "middleware.ts", "Dockerfile",
 })
 _PROJECT_SUFFIXES = (".py", ".pyc", ".pyi")
+_INSTALL_SUFFIXES = (".dist-info", ".egg-info")
 # Content types that do not depend on the host's /etc/mime.types, and that browsers expect for the web's files.
 _TYPES = {
     ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -99,14 +102,14 @@ class StaticFiles:
         self.project_root = project_root  # hide the project's code and configuration
         self.cache_control = cache_control.encode("latin-1")
         self._etags: dict[tuple[int, int, int, int], str] = {}
+        self._installed: frozenset[str] | None = None  # top-level names a requirements.txt install put here
 
     @classmethod
-    def for_project(cls, project: Project) -> StaticFiles | None:
-        """The static files of a project (a Vercel layout), or None when it has none."""
-        if project.static_dir is None:
+    def for_site(cls, spec: VercelSpec) -> StaticFiles | None:
+        """The static files of a Vercel project, or None when it has none."""
+        if spec.static_dir is None:
             return None
-        return cls(project.static_dir, clean_urls=project.routing.clean_urls,
-                   project_root=project.static_dir.resolve() == project.root.resolve())
+        return cls(spec.static_dir, clean_urls=spec.routing.clean_urls, project_root=spec.static_is_root)
 
     def exists(self, path: str) -> bool:
         """Whether a file answers ``path`` (cheap: no hashing); what ``VercelRouter.route`` asks as ``is_file``."""
@@ -167,11 +170,34 @@ class StaticFiles:
         if parts and parts[-1] in _ALWAYS_HIDDEN:
             return True
         if self.project_root and parts:
-            if parts[0] in _PROJECT_FOLDERS or parts[-1] in _PROJECT_FILES:
+            if parts[0] in _PROJECT_FOLDERS or parts[-1] in _PROJECT_FILES or parts[0] in self.installed():
                 return True
             if "node_modules" in parts or "__pycache__" in parts or parts[-1].endswith(_PROJECT_SUFFIXES):
                 return True
         return False
+
+    def installed(self) -> frozenset[str]:
+        """The top-level names under the project root that a ``requirements.txt`` install put there (a deployed
+        package holds its dependencies at its root, as Lambda's do): every ``*.dist-info`` folder, what its
+        ``RECORD`` lists, and ``bin/``. Read once, on first use."""
+        if self._installed is None:
+            names: set[str] = set()
+            try:
+                records = [entry for entry in os.scandir(self.root) if entry.name.endswith(_INSTALL_SUFFIXES)]
+            except OSError:
+                records = []
+            for entry in records:
+                names.update((entry.name, "bin"))
+                try:
+                    lines = Path(entry.path, "RECORD").read_text(encoding="utf-8", errors="replace").splitlines()
+                except OSError:
+                    continue
+                for line in lines:
+                    top = line.split(",", 1)[0].split("/", 1)[0]
+                    if top and top != "..":
+                        names.add(top)
+            self._installed = frozenset(names)
+        return self._installed
 
     def _etag(self, real: Path, status: os.stat_result) -> str:
         key = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)

@@ -1,5 +1,6 @@
-"""A Vercel project's front on the gateway: its ``vercel.json`` routing and its static files, applied to every
-request before the route table (``hearth dev`` on a folder with ``api/`` or ``vercel.json``).
+"""A Vercel project's front on the gateway: its ``vercel.json`` routing and its static files (its site's
+``VercelSpec``), applied to every request its site answers before the route table, whether the project runs
+under ``hearth dev`` or was deployed to ``hearth serve``.
 
 Per request, in Vercel's order:
 
@@ -26,7 +27,7 @@ from urllib.parse import quote
 from hearth.asgi import Headers, Scope, Send
 from hearth.gateway.rewrites import Decision, VercelRouter, merge_query
 from hearth.gateway.static import CHUNK_SIZE, StaticFile, StaticFiles, StaticResponse, iter_chunks
-from hearth.model import Project
+from hearth.model import VercelSpec
 
 INLINE_READ = 64 * 1024  # a file this small is read on the event loop; a larger one in a thread, chunk by chunk
 
@@ -37,22 +38,18 @@ def _no_file(path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class VercelSite:
-    """The routing and static files of one Vercel project; read-only, rebuilt when the project is reloaded."""
+    """The routing and static files of one Vercel project; read-only, rebuilt when its site changes."""
 
-    router: VercelRouter | None
+    router: VercelRouter
     static: StaticFiles | None
 
     @classmethod
-    def for_project(cls, project: Project) -> VercelSite | None:
-        """The front of a Vercel layout; None for a ``hearth.toml`` project."""
-        if project.layout != "vercel":
-            return None
-        return cls(VercelRouter.build(project), StaticFiles.for_project(project))
+    def for_site(cls, spec: VercelSpec) -> VercelSite:
+        """The front of a Vercel project's site."""
+        return cls(VercelRouter.build(spec), StaticFiles.for_site(spec))
 
     def route(self, scope: Scope) -> Decision | None:
         """Vercel's routing decision for the request (None: serve it as it came)."""
-        if self.router is None:
-            return None
         is_file = self.static.exists if self.static is not None else _no_file
         return self.router.route(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
                                  scope["headers"], is_file)

@@ -27,10 +27,17 @@ from hearth.model import (
     CorsSpec,
     FunctionSpec,
     HeaderRule,
+    HeadersRule,
+    LegacyRoute,
+    RedirectRule,
     ResponseHeaders,
+    RewriteRule,
+    RouteCondition,
     RouteSpec,
     ServerSpec,
     SiteSpec,
+    VercelRouting,
+    VercelSpec,
 )
 
 
@@ -162,6 +169,7 @@ def encode_site(site: SiteSpec) -> bytes:
     doc = _fields(site)
     doc["headers"] = [{"source": rule.source, "headers": dict(rule.headers)} for rule in site.headers]
     doc["cors"] = None if site.cors is None else _fields(site.cors)
+    doc["vercel"] = None if site.vercel is None else _vercel_doc(site.vercel)
     return _dumps(doc, f"site {site.name!r}")
 
 
@@ -177,7 +185,62 @@ def decode_site(data: bytes | str) -> SiteSpec:
     doc["hosts"] = tuple(doc.get("hosts", ()))
     cors = doc.get("cors")
     doc["cors"] = None if cors is None else _cors(cors)
+    vercel = doc.get("vercel")
+    doc["vercel"] = None if vercel is None else _vercel(vercel)
     return SiteSpec(**doc)
+
+
+def _vercel_doc(spec: VercelSpec) -> dict[str, Any]:
+    """A site's Vercel routing as JSON: every rule a plain object; a legacy route's method set a sorted list."""
+    routing = spec.routing
+    doc = _fields(spec)
+    doc["static_dir"] = None if spec.static_dir is None else str(spec.static_dir)
+    doc["routing"] = {
+        "redirects": [_rule_doc(rule) for rule in routing.redirects],
+        "headers": [_rule_doc(rule) for rule in routing.headers],
+        "rewrites": [_rule_doc(rule) for rule in routing.rewrites],
+        "routes": [_rule_doc(route) | {"methods": None if route.methods is None else sorted(route.methods)}
+                   for route in routing.routes],
+        "clean_urls": routing.clean_urls,
+        "trailing_slash": routing.trailing_slash,
+    }
+    return doc
+
+
+def _rule_doc(rule: RedirectRule | HeadersRule | RewriteRule | LegacyRoute) -> dict[str, Any]:
+    doc = _fields(rule)
+    doc["has"] = [_fields(condition) for condition in rule.has]
+    doc["missing"] = [_fields(condition) for condition in rule.missing]
+    return doc
+
+
+def _vercel(doc: dict[str, Any]) -> VercelSpec:
+    raw = doc["routing"]
+
+    def rule(item: dict[str, Any]) -> dict[str, Any]:
+        item = dict(item, has=tuple(RouteCondition(**c) for c in item.get("has", ())),
+                    missing=tuple(RouteCondition(**c) for c in item.get("missing", ())))
+        if "headers" in item:
+            item["headers"] = tuple((str(name), str(value)) for name, value in item["headers"])
+        return item
+
+    routes = []
+    for item in raw.get("routes", ()):
+        item = rule(item)
+        item["methods"] = None if item.get("methods") is None else frozenset(item["methods"])
+        routes.append(LegacyRoute(**item))
+    routing = VercelRouting(
+        redirects=tuple(RedirectRule(**rule(item)) for item in raw.get("redirects", ())),
+        headers=tuple(HeadersRule(**rule(item)) for item in raw.get("headers", ())),
+        rewrites=tuple(RewriteRule(**rule(item)) for item in raw.get("rewrites", ())),
+        routes=tuple(routes),
+        clean_urls=bool(raw.get("clean_urls", False)),
+        trailing_slash=raw.get("trailing_slash"),
+    )
+    static_dir = doc.get("static_dir")
+    return VercelSpec(routing, None if static_dir is None else Path(static_dir), bool(doc.get("static_is_root")),
+                      tuple((str(path), str(handler)) for path, handler in doc.get("files", ())),
+                      str(doc.get("code_sha256", "")))
 
 
 def _cors(doc: dict[str, Any]) -> CorsSpec:

@@ -23,9 +23,11 @@ def answer(name: str, path: str, query: str = "", headers: tuple[tuple[str, str]
         tuple[Decision | None, str | None]:
     """The router's decision and who serves the final path: "static:<file>", "fn:<function>" or None."""
     project = load_project(EXAMPLES / name)
-    router = VercelRouter.build(project)
-    files = StaticFiles.for_project(project)
-    assert router is not None and files is not None
+    spec = project.site.vercel
+    assert spec is not None
+    router = VercelRouter.build(spec)
+    files = StaticFiles.for_site(spec)
+    assert files is not None
     raw = [(key.encode(), value.encode()) for key, value in headers]
     decision = router.route("GET", path, query, raw, files.exists)
     final = decision.path if isinstance(decision, Serve) else path

@@ -393,3 +393,21 @@ def test_an_api_folder_alone_is_enough(tmp_path: Path) -> None:
     project = load(tmp_path, ["api/hello.py"])
     assert project.routes == (RouteSpec("/api/hello", "api-hello", site=tmp_path.name),) and project.routing.empty
     assert project.name == tmp_path.name
+
+
+def test_a_hearth_toml_beside_api_places_the_project_and_holds_nothing_else(tmp_path: Path) -> None:
+    root = tree(tmp_path / "site", ["api/hello.py"])
+    (root / "hearth.toml").write_text('[gateway]\nname = "web"\nhosts = ["WWW.example.com", "*.example.org"]\n')
+    project = load_project(root)
+    assert (project.layout, project.name, project.hosts) == ("vercel", "web", ("www.example.com", "*.example.org"))
+    assert [route.site for route in project.routes] == ["web"]
+    (root / "hearth.toml").write_text('[gateway]\nhosts = ["a.test"]\n')
+    assert load_project(root).name == "site"  # no name given: the folder's
+    (root / "hearth.toml").write_text('[gateway]\nprefix = "/v1"\n')
+    with pytest.raises(ConfigError, match=r"hearth.toml:2: gateway.prefix: a Vercel project's paths are its files'"):
+        load_project(root)
+    (root / "hearth.toml").write_text('[gateway]\nhosts = ["a.test"]\n\n[[headers]]\nsource = "/x"\n')
+    with pytest.raises(ConfigError, match=r"hearth.toml:4: headers: beside api/ and vercel.json, hearth.toml may "):
+        load_project(root)
+    (root / "hearth.toml").write_text('[functions.hello]\nhandler = "app.handler"\n')
+    assert load_project(root).layout == "hearth"  # functions of its own: a hearth.toml project with an api/ folder

@@ -20,6 +20,7 @@ from hearth.model import (
     RouteCondition,
     RouteSpec,
     VercelRouting,
+    VercelSpec,
 )
 
 FILES = frozenset({"/index.html", "/about.html", "/style.css", "/docs/index.html", "/410.html", "/fallback.html",
@@ -297,14 +298,16 @@ def test_legacy_route_without_filesystem_handle_ends_on_the_first_match() -> Non
 # --- functions' own paths ------------------------------------------------------------------------------------
 
 
-def vercel_project(tmp_path: Path, routing: VercelRouting = VercelRouting()) -> Project:
+def vercel_project(tmp_path: Path, routing: VercelRouting = VercelRouting()) -> VercelSpec:
     files = {"api/user.py": "/api/user", "api/index.py": "/api", "api/users/[id].py": "/api/users/{id}",
              "api/teams/index.py": "/api/teams"}
     functions = {f"f{i}": FunctionSpec(name=f"f{i}", handler=handler, code_dir=tmp_path)
                  for i, handler in enumerate(files)}
     routes = tuple(RouteSpec(path=path, function=f"f{i}") for i, path in enumerate(files.values()))
-    return Project(root=tmp_path, functions=functions, routes=routes, manifest=tmp_path / "vercel.json",
-                   layout="vercel", routing=routing)
+    project = Project(root=tmp_path, functions=functions, routes=routes, manifest=tmp_path / "vercel.json",
+                      layout="vercel", routing=routing)
+    assert project.site.vercel is not None
+    return project.site.vercel
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -320,20 +323,13 @@ def vercel_project(tmp_path: Path, routing: VercelRouting = VercelRouting()) -> 
 ])
 def test_function_paths_with_extension_or_index(tmp_path: Path, path: str, expected: Decision | None) -> None:
     router = VercelRouter.build(vercel_project(tmp_path))
-    assert router is not None
     assert decide(router, path) == expected
 
 
 def test_a_rewrite_to_a_function_with_its_extension_is_served(tmp_path: Path) -> None:
     router = VercelRouter.build(vercel_project(tmp_path, VercelRouting(rewrites=(
         RewriteRule("/me", "/api/user.py"), RewriteRule("/(.*)", "/index.html")))))
-    assert router is not None
     assert decide(router, "/me") == Serve("/api/user", "", rewritten=True)
-
-
-def test_hearth_projects_have_no_vercel_router(tmp_path: Path) -> None:
-    project = Project(root=tmp_path, functions={}, routes=(), manifest=tmp_path / "hearth.toml")
-    assert VercelRouter.build(project) is None
 
 
 def test_bad_patterns_fail_when_compiled() -> None:

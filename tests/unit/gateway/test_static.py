@@ -119,19 +119,40 @@ def test_the_project_root_hides_code_and_configuration(tmp_path: Path) -> None:
     assert served(StaticFiles(tmp_path), "/lib/db.py") == "lib/db.py"  # a public/ folder is served whole
 
 
-def test_for_project_picks_the_folder_and_its_rules(tmp_path: Path) -> None:
+def test_a_projects_site_picks_the_folder_and_its_rules(tmp_path: Path) -> None:
     write(tmp_path, {"public/about.html": "a", "api/x.py": ""})
     project = Project(root=tmp_path, functions={}, routes=(), manifest=tmp_path / "vercel.json", layout="vercel",
                       routing=VercelRouting(clean_urls=True), static_dir=tmp_path / "public")
-    files = StaticFiles.for_project(project)
+    assert project.site.vercel is not None
+    files = StaticFiles.for_site(project.site.vercel)
     assert files is not None and not files.project_root and files.clean_urls
     assert served(files, "/about") == "about.html"
     root_project = Project(root=tmp_path, functions={}, routes=(), manifest=tmp_path / "vercel.json",
                            layout="vercel", static_dir=tmp_path)
-    root_files = StaticFiles.for_project(root_project)
+    assert root_project.site.vercel is not None
+    root_files = StaticFiles.for_site(root_project.site.vercel)
     assert root_files is not None and root_files.project_root
-    assert StaticFiles.for_project(Project(root=tmp_path, functions={}, routes=(),
-                                           manifest=tmp_path / "hearth.toml")) is None
+    assert Project(root=tmp_path, functions={}, routes=(), manifest=tmp_path / "hearth.toml").site.vercel is None
+
+
+def test_a_deployed_packages_installed_dependencies_are_not_static_files(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "index.html": "home", "api/x.py": "", "docs/guide.html": "guide",
+        "flask/templates/page.html": "theirs", "certifi/cacert.pem": "theirs", "six.py": "",
+        "flask-3.0.0.dist-info/RECORD": "flask/__init__.py,sha256=x,1\nflask/templates/page.html,,\n"
+                                        "../../bin/flask,,\n",
+        "flask-3.0.0.dist-info/METADATA": "Name: flask",
+        "certifi-2024.2.2.dist-info/RECORD": "certifi/cacert.pem,sha256=y,2\n",
+        "bin/flask": "#!/bin/sh",
+    })
+    files = StaticFiles(tmp_path, project_root=True)
+    assert served(files, "/flask/templates/page.html") is None
+    assert served(files, "/certifi/cacert.pem") is None
+    assert served(files, "/flask-3.0.0.dist-info/METADATA") is None
+    assert served(files, "/bin/flask") is None
+    assert served(files, "/index.html") == "index.html"
+    assert served(files, "/docs/guide.html") == "docs/guide.html"
+    assert served(StaticFiles(tmp_path / "flask"), "/templates/page.html") == "templates/page.html"  # public/-like
 
 
 def test_etag_is_a_content_hash_and_follows_the_content(public: Path) -> None:

@@ -17,10 +17,17 @@ from hearth.model import (
     CorsSpec,
     FunctionSpec,
     HeaderRule,
+    HeadersRule,
+    LegacyRoute,
+    RedirectRule,
     ResponseHeaders,
+    RewriteRule,
+    RouteCondition,
     RouteSpec,
     ServerSpec,
     SiteSpec,
+    VercelRouting,
+    VercelSpec,
 )
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
 from hearth.store.sqlite import _MIGRATIONS, SCHEMA_VERSION
@@ -86,13 +93,30 @@ ROUTES = (
     RouteSpec("/a", "hello"),
     RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
 )
-SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v1", headers=HEADERS, cors=CORS)
+HAS = (RouteCondition("header", "x-ü", "(?<v>ç+)"), RouteCondition("host", "", None))
+MISSING_ = (RouteCondition("cookie", "session"),)
+LEGACY = LegacyRoute(src="^/(.*)$", dest="/api/main?p=$1", headers=(("x-b", "2"), ("x-a", "1")), status=418,
+                     methods=frozenset({"POST", "GET"}), continue_=True, check=True, case_sensitive=True, has=HAS,
+                     missing=MISSING_, handle="filesystem")
+ROUTING = VercelRouting(
+    redirects=(RedirectRule("/old/:p", "/new/:p", 301, HAS, MISSING_),),
+    headers=(HeadersRule("/(.*)", (("x-z", "1"), ("x-a", "ç")), HAS, MISSING_),),
+    rewrites=(RewriteRule("/u/:id", "https://example.com/:id", HAS, MISSING_, 202),),
+    routes=(LEGACY,), clean_urls=True, trailing_slash=False,
+)
+VERCEL = VercelSpec(ROUTING, Path("/srv/code/public"), static_is_root=True,
+                    files=(("/api/users/{id}", "api/users/[id].py"), ("/api", "api/index.py")), code_sha256="cd" * 32)
+SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v1", headers=HEADERS, cors=CORS,
+                vercel=VERCEL)
 
 
 def test_the_fixture_spec_sets_every_field() -> None:
     # Guards the round-trip tests below: a new model field left at its default would not be exercised.
     for model, sample in ((FunctionSpec, spec(version="3")), (AliasSpec, alias()), (RouteSpec, ROUTES[0]),
-                          (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE)):
+                          (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE), (VercelSpec, VERCEL),
+                          (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
+                          (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
+                          (RouteCondition, HAS[0])):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"

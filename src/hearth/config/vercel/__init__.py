@@ -75,19 +75,24 @@ def is_vercel_project(root: Path) -> bool:
     return (root / CONFIG_NAME).is_file() or (root / API_DIR).is_dir()
 
 
-def load_vercel_project(root: Path) -> Project:
-    """The project a Vercel layout declares; raises ``ConfigError``, warns once about what it leaves out."""
+def load_vercel_project(root: Path, text: str | None = None, path: Path | None = None) -> Project:
+    """The project a Vercel layout declares; raises ``ConfigError``, warns once about what it leaves out.
+    ``text`` is its ``vercel.json`` when the file is not in ``root`` (a deployed package; errors then name
+    ``path``)."""
     root = root.resolve()
-    path = root / CONFIG_NAME
+    path = path or root / CONFIG_NAME
     config = VercelJson(path)
     data: dict[str, Any] = {}
-    if path.is_file():
+    if text is None and path.is_file():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeError) as exc:
             raise ConfigError(f"{path}: cannot read it as UTF-8 text: {exc}") from None
+    if text is not None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(data, dict):
             config.fail("(top level)", "must be a JSON object, e.g. {\"rewrites\": []}")
     config.unsupported("", data, TOP_KEYS)
@@ -134,7 +139,7 @@ def load_vercel_project(root: Path) -> Project:
                                               "to the project folder, e.g. \"api/*.py\" or \"api/**/*.py\")")
     check_conflicts(root, [(route.path, owners[route.function]) for _, route in routes])
     if config.ignored:
-        log.warning("%s: not supported by Hearth and ignored: %s", path if path.is_file() else root,
+        log.warning("%s: not supported by Hearth and ignored: %s", path if text is not None else root,
                     "; ".join(config.ignored))
     return Project(
         root=root,
