@@ -173,6 +173,25 @@ class AliasSpec:
         return function_arn(self.function, self.name)
 
 
+MAX_RETRY_ATTEMPTS_RANGE = (0, 2)  # Lambda's EventInvokeConfig bounds
+MAX_EVENT_AGE_S_RANGE = (60, 21600)
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """How a function (one qualifier of it) handles asynchronous invocations, as Lambda's EventInvokeConfig: how
+    often a failed event is retried, how old an event may get, and where the invocation record of a success or
+    a final failure goes (a destination ARN: a function, or later a queue)."""
+
+    function: str
+    qualifier: str = LATEST  # "$LATEST", a version number or an alias
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = 21600
+    on_success: str | None = None
+    on_failure: str | None = None
+    last_modified: str = ""
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     """An HTTP method set and path pattern on the gateway that targets a function, alias or version."""
