@@ -29,6 +29,7 @@ from hearth.model import (
     LATEST,
     AliasSpec,
     CorsSpec,
+    EventInvokeConfig,
     FunctionSpec,
     Project,
     RouteSpec,
@@ -98,6 +99,11 @@ class Catalog:
         if record is None:
             raise errors.ResourceNotFound(f"Function not found: {name}")
         return record
+
+    def event_invoke_config(self, name: str, qualifier: str | None) -> EventInvokeConfig:
+        """How ``name[:qualifier]`` handles asynchronous invocations (Lambda's defaults for now)."""
+        self.record(name)
+        return EventInvokeConfig(name, qualifier or LATEST)
 
     def spec(self, name: str, qualifier: str | None = None) -> FunctionSpec:
         """The spec of ``name`` at ``qualifier`` ($LATEST, a version, or an alias: its main version)."""

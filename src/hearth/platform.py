@@ -30,7 +30,10 @@ from hearth.runtimes.http.pool import ServerPool
 from hearth.runtimes.http.runtime import HttpRuntime
 from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
+from hearth.store.events import EventStore
+from hearth.store.sqlite_events import SqliteEvents
 from hearth.telemetry.records import RecordLog
+from hearth.triggers.async_invoke import AsyncInvoker
 
 REAP_INTERVAL_S = 0.25
 
@@ -38,7 +41,8 @@ REAP_INTERVAL_S = 0.25
 class Platform:
     """Runs the catalog's functions with Lambda semantics."""
 
-    def __init__(self, catalog: Catalog, settings: Settings, records: RecordLog | None = None) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, records: RecordLog | None = None,
+                 events: EventStore | None = None) -> None:
         self.settings = settings
         self.records = records or RecordLog()
         self.catalog = catalog
@@ -51,6 +55,9 @@ class Platform:
         self.http: HttpRuntime | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="hearth-"))
         self.views = LiveViews(self._scratch / "views")  # live functions that include folders run from one
+        # Asynchronous invocations, kept in ``events`` (``hearth serve``: in its data folder; else a scratch file).
+        self.events = events or SqliteEvents(self._scratch / "events.db")
+        self.async_invoker = AsyncInvoker(self, self.events, retry_delay_s=settings.async_retry_delay_s)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         catalog.listeners.append(self._changed)
@@ -67,6 +74,7 @@ class Platform:
         for name in self.catalog.functions:
             self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())
+        self.async_invoker.start()
 
     async def invoke(self, function: str, request: InvokeRequest, qualifier: str | None = None,
                      headers: Mapping[str, str] | None = None) -> Invocation:
@@ -179,6 +187,8 @@ class Platform:
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""
+        await self.async_invoker.close()
+        await self.events.close()
         if self._reaper is not None:
             self._reaper.cancel()
         for pool in self.pools.values():

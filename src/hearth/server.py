@@ -78,7 +78,6 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
         announce(platform.gateway_url, url(control_sock))
         await stop.wait()
         await asyncio.gather(*(server.shutdown() for server in servers))
-        await control.close()
     finally:
         await platform.close()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -84,6 +84,13 @@ class HearthProcess:
         assert found["invocations"], f"no record for {request_id}"
         return found["invocations"][0]  # type: ignore[no-any-return]
 
+    def kill(self) -> None:
+        """SIGKILL the platform, as a crash would: nothing of it gets to clean up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(15)
+        self.stop()
+
     def stop(self) -> int:
         assert self.process is not None
         if self.process.poll() is None:

@@ -166,10 +166,6 @@ class ControlApi:
                                               limit)
         return ok({"invocations": [_record_json(record) for record in records]})
 
-    async def close(self) -> None:
-        await self.lambda_api.close()
-
-
 def _record_json(record: InvocationRecord) -> dict[str, Any]:
     value = record._asdict()
     value["cold"] = record.cold

@@ -92,7 +92,6 @@ class LambdaApi:
         self.platform = platform
         self.catalog = platform.catalog
         self.code = code
-        self._background: set[asyncio.Task[Any]] = set()
 
     def _name(self, request: ApiRequest) -> tuple[str, str | None]:
         raw = request.params["name"]
@@ -317,10 +316,9 @@ class LambdaApi:
             return ApiResponse(204, b"", [id_header])
         call = InvokeRequest(request.request_id, event, trigger="invoke",
                              client_context=_client_context(request.headers.get("x-amz-client-context")))
-        if invocation_type == "Event":  # not yet durable: the triggers issue queues these
-            task = asyncio.create_task(self._run_event(name, call, qualifier, request.headers))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        if invocation_type == "Event":  # stored durably, then run by the platform's dispatcher
+            await self.platform.async_invoker.accept(name, qualifier, request.body.strip() or b"{}",
+                                                     request.request_id, call.client_context)
             return ApiResponse(202, b"", [id_header, (b"x-amz-executed-version", spec.version.encode())])
         invocation = await self.platform.invoke(name, call, qualifier, request.headers)
         out = [id_header, (b"x-amz-executed-version", invocation.record.version.encode())]
@@ -333,20 +331,6 @@ class LambdaApi:
             return ApiResponse(200, orjson.dumps(invocation.error.to_payload()), out)
         assert invocation.payload is not None
         return ApiResponse(200, invocation.payload, out)
-
-    async def _run_event(self, name: str, call: InvokeRequest, qualifier: str | None,
-                         headers: Mapping[str, str]) -> None:
-        try:
-            await self.platform.invoke(name, call, qualifier, headers)
-        except errors.HearthError as error:
-            log.warning("asynchronous invocation %s of %s failed: %s", call.request_id, name, error.message)
-        except Exception:
-            log.exception("asynchronous invocation %s of %s failed", call.request_id, name)
-
-    async def close(self) -> None:
-        """Let asynchronous invocations in flight finish."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
 
 
 def _client_context(value: str | None) -> str | None:

@@ -62,6 +62,10 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
                           "balancer or TLS terminator in front of it); repeat for several."),
         click.option("--https-redirect", is_flag=True,
                      help="Answer 301 with the https URL when a trusted proxy says the client used plain http."),
+        click.option("--async-retry-delay", "async_retry_delay_s", default=60.0, show_default=True,
+                     type=click.FloatRange(0.0, 3600.0), metavar="SECONDS",
+                     help="Wait before retrying a failed asynchronous invocation (doubled for the second retry; "
+                          "Lambda waits 60 s)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -78,8 +82,8 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
               type=click.Path(file_okay=False, path_type=Path),
               help="Where the admin key is kept when --host is not loopback (authentication is then on).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool, no_watch: bool,
-        hide_errors: bool, data_dir: Path) -> None:
+        concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
+        async_retry_delay_s: float, no_watch: bool, hide_errors: bool, data_dir: Path) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
@@ -97,7 +101,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             base_env=instance_base_env(os.environ),
-                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect)
+                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
+                            async_retry_delay_s=async_retry_delay_s)
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
         changes = catalog.apply(project, prune=True)
@@ -155,7 +160,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
           concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-          show_errors: bool) -> None:
+          async_retry_delay_s: float, show_errors: bool) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
@@ -163,6 +168,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
     from hearth.platform import Platform
     from hearth.store.code import CodeStore
     from hearth.store.sqlite import SqliteStore
+    from hearth.store.sqlite_events import SqliteEvents
     from hearth.telemetry.console import ConsoleLog
     from hearth.telemetry.records import RecordLog
 
@@ -171,10 +177,12 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             base_env=instance_base_env(os.environ),
-                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect)
+                            trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
+                            async_retry_delay_s=async_retry_delay_s)
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
+        events = SqliteEvents(data_dir / "events.db")
         removed = code.remove_unreferenced(catalog.referenced_code())
     except HearthError as error:
         fail(error.message)
@@ -182,7 +190,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         fail(f"cannot use the data folder {data_dir}: {exc.strerror}; choose another with --data-dir")
     gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
-    platform = Platform(catalog, settings, records)
+    platform = Platform(catalog, settings, records, events)
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")

@@ -55,9 +55,12 @@ def _function_path(name: str, suffix: str = "", qualifier: str | None = None) ->
 @click.option("--data", "-d", default="{}", show_default=True, help="The event: JSON text, or @FILE to read it.")
 @click.option("--qualifier", "-q", default=None, help="A version number or alias (default: $LATEST).")
 @click.option("--logs", is_flag=True, help="Also print the invocation's log tail to stderr.")
+@click.option("--async", "run_async", is_flag=True,
+              help="Invoke asynchronously (InvocationType Event): print the request id once the event is stored.")
 @_connection
-def invoke(name: str, data: str, qualifier: str | None, logs: bool, endpoint: str, data_dir: Path) -> None:
-    """Invoke a function and print its result (exit status 1 on a function error)."""
+def invoke(name: str, data: str, qualifier: str | None, logs: bool, run_async: bool, endpoint: str,
+           data_dir: Path) -> None:
+    """Invoke a function and print its result (exit status 1 on a function error), or with --async, queue it."""
     if data.startswith("@"):
         try:
             data = Path(data[1:]).read_text(encoding="utf-8")
@@ -67,12 +70,19 @@ def invoke(name: str, data: str, qualifier: str | None, logs: bool, endpoint: st
         json.loads(data)
     except json.JSONDecodeError as exc:
         _fail(f"--data is not valid JSON: {exc}", 2)
-    headers = {"Content-Type": "application/json", **({"X-Amz-Log-Type": "Tail"} if logs else {})}
+    if run_async and logs:
+        _fail("--logs needs a synchronous invocation; an asynchronous one has no result to wait for", 2)
+    headers = {"Content-Type": "application/json", **({"X-Amz-Log-Type": "Tail"} if logs else {}),
+               **({"X-Amz-Invocation-Type": "Event"} if run_async else {})}
     try:
         reply = _client(endpoint, data_dir).call("POST", _function_path(name, "/invocations", qualifier),
                                                  data.encode(), headers)
     except ClientFailure as failure:
         _fail(f"{failure.kind}: {failure.message}")
+    if run_async:
+        out.print(f"accepted {reply.headers.get('x-amzn-requestid', '')} ({name}"
+                  f"{':' + qualifier if qualifier else ''}, status {reply.status})")
+        return
     tail = reply.headers.get("x-amz-log-result")
     if logs and tail:
         sys.stderr.write(base64.b64decode(tail).decode(errors="replace"))

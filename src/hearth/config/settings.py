@@ -50,6 +50,7 @@ class Settings:
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)
     https_redirect: bool = False  # 301 to https for requests a trusted proxy says came over http
+    async_retry_delay_s: float = 60.0  # before an asynchronous event's first retry (Lambda's); doubles per retry
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:

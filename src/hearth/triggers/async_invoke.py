@@ -1,0 +1,255 @@
+"""Asynchronous invocations, as Lambda runs them: accepted into the event store, then run with retries.
+
+``accept`` stores the event (``ASYNC_QUEUE``: the payload as the body; function, qualifier and client context as
+meta) and returns once it is durable; the caller answers 202. The dispatcher claims due events in batches (up to
+``MAX_IN_FLIGHT`` running) and runs each through the platform, with the function's ordinary pool semantics. Per
+event, by the function's ``EventInvokeConfig`` (``Catalog.event_invoke_config``):
+
+- success: the event is deleted; with an ``on_success`` destination, its invocation record is sent there in the
+  same transaction;
+- a function error (an exception, a timeout, running out of memory, a crash): retried after
+  ``retry_delay_s × 2^(n-1)`` (Lambda's one, then two minutes) while attempts remain
+  (``maximum_retry_attempts``, 0–2), then given up ("RetriesExhausted");
+- throttled, or a failure of Hearth's own: retried without counting an attempt, after a delay that grows with the
+  event's age (one second to five minutes, scaled like ``retry_delay_s``), as Lambda keeps throttled events;
+- older than ``maximum_event_age_s`` before it can run ("EventAgeExceeded"): given up;
+- its function deleted: dropped (and logged).
+
+An event given up goes to the ``on_failure`` destination, if any, as an invocation record (Lambda's shape:
+``requestContext{requestId, functionArn, condition, approximateInvokeCount}``, ``requestPayload``,
+``responseContext``, ``responsePayload``). A function destination is an asynchronous invocation of it, stored in
+the same transaction as the deletion; a queue destination waits for queues (logged and dropped for now).
+
+Every attempt of one event has the event's id as its request id. Delivery is at-least-once (see
+``store/events.py``): an event whose attempt was under way when the platform died runs again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hearth import errors
+from hearth.ids import new_request_id
+from hearth.model import LATEST, EventInvokeConfig, function_arn
+from hearth.pool.instance import InvokeRequest
+from hearth.store.events import ASYNC_QUEUE, HEARTBEAT_S, EventStore, Message, NewMessage
+
+if TYPE_CHECKING:
+    from hearth.platform import Platform
+    from hearth.pool.pool import Invocation
+
+log = logging.getLogger("hearth.async")
+
+MAX_IN_FLIGHT = 256  # events running at once, across functions (each also within its function's concurrency)
+LEASE_MARGIN_S = 60.0  # a claim outlives the longest invocation by this much
+MAX_LEASE_S = 900.0 + LEASE_MARGIN_S
+IDLE_POLL_S = 1.0  # with nothing due, look again this often (new events wake the dispatcher at once)
+DEFAULT_RETRY_DELAY_S = 60.0  # Lambda: one minute before the first retry, two before the second
+_FUNCTION_ARN_PREFIX = function_arn("")  # "arn:aws:lambda:…:function:"
+
+
+class AsyncInvoker:
+    """Accepts asynchronous invocations and runs them; see the module docstring."""
+
+    def __init__(self, platform: Platform, store: EventStore, *, retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+                 clock: Any = time.time) -> None:
+        self.platform = platform
+        self.store = store
+        self.retry_delay_s = retry_delay_s
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._claimed: dict[asyncio.Task[None], Message] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def accept(self, function: str, qualifier: str | None, payload: bytes, request_id: str,
+                     client_context: str | None = None) -> None:
+        """Store an event for ``function[:qualifier]`` (already known to exist); returns once it is durable."""
+        meta = {"function": function, "qualifier": qualifier}
+        if client_context is not None:
+            meta["client_context"] = client_context
+        await self.store.send([NewMessage(request_id, ASYNC_QUEUE, payload, orjson.dumps(meta))])
+        self._wake.set()
+
+    def start(self) -> None:
+        self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_forever())
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop claiming, give running events ``grace_s`` to finish, and hand the others back to the store."""
+        self._closing = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        if self._running:
+            await asyncio.wait(self._running, timeout=grace_s)
+        for task, message in list(self._claimed.items()):
+            task.cancel()
+            try:
+                await self.store.release(message, 0.0, counted=False)
+            except errors.ServiceError:
+                pass  # recover() of the next start releases it
+
+    # -- dispatching ---------------------------------------------------------------------------------------------
+
+    async def _dispatch_forever(self) -> None:
+        await self._recover()
+        last_recovery = self.clock()
+        while True:
+            if self.clock() - last_recovery > HEARTBEAT_S:
+                await self._recover()
+                last_recovery = self.clock()
+            room = MAX_IN_FLIGHT - len(self._running)
+            claimed: list[Message] = []
+            if room > 0:
+                self._wake.clear()
+                try:
+                    claimed = await self.store.claim(ASYNC_QUEUE, room, MAX_LEASE_S)
+                except errors.ServiceError as error:
+                    log.error("cannot claim asynchronous events (retrying): %s", error.message)
+            for message in claimed:
+                task = asyncio.get_running_loop().create_task(self._process(message))
+                self._running.add(task)
+                self._claimed[task] = message
+                task.add_done_callback(self._done)
+            if claimed and len(claimed) == room:
+                continue  # more may be due
+            await self._idle(room > 0)
+
+    async def _idle(self, had_room: bool) -> None:
+        """Wait for new events, a running one to end, or the next delayed one to become due."""
+        timeout = IDLE_POLL_S
+        if had_room:
+            try:
+                due = await self.store.next_visible(ASYNC_QUEUE)
+            except errors.ServiceError:
+                due = None
+            if due is not None:
+                timeout = min(timeout, max(0.0, due - self.clock()))
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _recover(self) -> None:
+        try:
+            released = await self.store.recover()
+        except errors.ServiceError as error:
+            log.error("cannot recover asynchronous events of stopped processes: %s", error.message)
+            return
+        if released:
+            log.info("%d asynchronous events of a stopped process are due again", released)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._claimed.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("asynchronous event failed in Hearth", exc_info=task.exception())
+        self._wake.set()  # room for another
+
+    # -- one event ---------------------------------------------------------------------------------------------
+
+    async def _process(self, message: Message) -> None:
+        meta = orjson.loads(message.meta)
+        function, qualifier = meta["function"], meta["qualifier"]
+        try:
+            config = self.platform.catalog.event_invoke_config(function, qualifier)
+        except errors.ResourceNotFound:
+            log.warning("asynchronous event %s dropped: function %s%s no longer exists", message.id, function,
+                        f":{qualifier}" if qualifier else "")
+            await self.store.delete(message)
+            return
+        age = self.clock() - message.sent_at
+        if age > config.maximum_event_age_s:
+            await self._give_up(message, meta, config, "EventAgeExceeded", None)
+            return
+        request = InvokeRequest(message.id, orjson.Fragment(message.body), trigger="async",
+                                client_context=meta.get("client_context"))
+        try:
+            invocation = await self.platform.invoke(function, request, qualifier)
+        except errors.ResourceNotFound:
+            log.warning("asynchronous event %s dropped: function %s no longer exists", message.id, function)
+            await self.store.delete(message)
+            return
+        except errors.HearthError as error:  # throttled, or Hearth could not run it: not the function's attempt
+            await self._later(message, meta, config, self._backoff(age), counted=False, reason=error.message)
+            return
+        if invocation.error is None:
+            await self.store.delete(message, self._destination(config.on_success, message, meta, "Success",
+                                                               invocation))
+            return
+        if message.receive_count <= config.maximum_retry_attempts:
+            delay = self.retry_delay_s * 2 ** (message.receive_count - 1)
+            await self._later(message, meta, config, delay, counted=True, reason=invocation.error.message)
+            return
+        await self._give_up(message, meta, config, "RetriesExhausted", invocation)
+
+    async def _later(self, message: Message, meta: Mapping[str, Any], config: EventInvokeConfig, delay_s: float,
+                     *, counted: bool, reason: str) -> None:
+        """Try the event again after ``delay_s``, unless it would be too old by then."""
+        if self.clock() + delay_s - message.sent_at > config.maximum_event_age_s:
+            await self._give_up(message, meta, config, "EventAgeExceeded", None)
+            return
+        log.info("asynchronous event %s of %s: trying again in %.1f s (%s)", message.id, meta["function"],
+                 delay_s, reason)
+        await self.store.release(message, delay_s, counted=counted)
+
+    def _backoff(self, age_s: float) -> float:
+        """The wait before a throttled event is tried again: a tenth of its age, from 1 s to 5 min (scaled)."""
+        scale = self.retry_delay_s / DEFAULT_RETRY_DELAY_S
+        return min(max(1.0, age_s / 10), 300.0) * scale
+
+    async def _give_up(self, message: Message, meta: Mapping[str, Any], config: EventInvokeConfig, condition: str,
+                       invocation: Invocation | None) -> None:
+        log.warning("asynchronous event %s of %s given up (%s after %d attempts)", message.id, meta["function"],
+                    condition, message.receive_count)
+        await self.store.delete(message, self._destination(config.on_failure, message, meta, condition, invocation))
+
+    def _destination(self, arn: str | None, message: Message, meta: Mapping[str, Any], condition: str,
+                     invocation: Invocation | None) -> list[NewMessage]:
+        """The message that takes the invocation record to ``arn``: none when there is no destination."""
+        if arn is None:
+            return []
+        if not arn.startswith(_FUNCTION_ARN_PREFIX):
+            log.warning("the invocation record of event %s is not sent to %s: queue destinations are not "
+                        "supported yet", message.id, arn)
+            return []
+        name, _, qualifier = arn[len(_FUNCTION_ARN_PREFIX):].partition(":")
+        record = invocation_record(message, meta, condition, invocation, self.clock())
+        destination = {"function": name, "qualifier": qualifier or None}
+        return [NewMessage(new_request_id(), ASYNC_QUEUE, orjson.dumps(record), orjson.dumps(destination))]
+
+
+def invocation_record(message: Message, meta: Mapping[str, Any], condition: str, invocation: Invocation | None,
+                      now: float) -> dict[str, Any]:
+    """Lambda's invocation record for a destination."""
+    version = invocation.record.version if invocation is not None else meta["qualifier"] or LATEST
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": message.id,
+            "functionArn": function_arn(meta["function"], meta["qualifier"] or LATEST),
+            "condition": condition,
+            "approximateInvokeCount": message.receive_count,
+        },
+        "requestPayload": orjson.Fragment(message.body),
+    }
+    if invocation is not None:
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": version}
+        if invocation.error is not None:
+            response["functionError"] = invocation.error.function_error
+            record["responsePayload"] = invocation.error.to_payload()
+        else:
+            assert invocation.payload is not None
+            record["responsePayload"] = orjson.Fragment(invocation.payload)
+        record["responseContext"] = response
+    return record
