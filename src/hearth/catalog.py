@@ -446,6 +446,21 @@ class Catalog:
                 wanted[version] = wanted.get(version, 0) + count
         return wanted
 
+    # -- removing a project from the gateway -------------------------------------------------------------------
+
+    def delete_project(self, name: str) -> list[RouteSpec]:
+        """Take project ``name`` off the gateway: its site (hosts, prefix, header rules, CORS) and the routes it
+        declared go, in one batch; its functions stay. Returns the routes removed."""
+        if name not in self.sites:
+            raise errors.ResourceNotFound(f"Project not found: {name!r}; `hearth projects` (GET /hearth/projects) "
+                                          "lists the projects on the gateway")
+        removed = [route for route in self.routes if route.site == name]
+        with self.batch():
+            if removed:
+                self._set_routes(tuple(route for route in self.routes if route.site != name))
+            self.delete_site(name)
+        return removed
+
     # -- routes ------------------------------------------------------------------------------------------------
 
     def _set_routes(self, routes: tuple[RouteSpec, ...]) -> None:

@@ -11,10 +11,13 @@ This one keeps only what the two applications use, and does it in fewer steps:
 - Each response leaves in as few writes as its messages allow: the head waits for the first body message and goes
   out with it. A whole response (one body message without ``Content-Length``) gets its length; a streamed one is
   chunked (HTTP/1.1) or ends with the connection (HTTP/1.0). ``HEAD`` and 1xx/204/304 responses carry no body.
-  Writes wait for the socket to drain when its buffer is full.
+  Writes wait for the socket to drain when its buffer is full; a response that makes no progress for
+  ``WRITE_TIMEOUT_S`` (the client stopped reading) has its connection aborted, and the application sees the
+  disconnect.
 - Keep-alive as HTTP/1.1 says (``Connection: close`` and HTTP/1.0 respected); pipelined requests are answered
   in order, one at a time. Idle connections are closed after ``KEEP_ALIVE_S`` by a once-a-second sweep (no timer
-  per request). A request whose body was not read to its end closes its connection after the response.
+  per request); the same sweep finds the stalled writes. A request whose body was not read to its end closes its
+  connection after the response.
 - Failures stay on their connection: a request that cannot be parsed gets 400 (431 for oversized heads) and a
   close; an application that raises before responding gets a plain 500, after starting a cut-off response.
 - **Tunnels**: the scope of a request that asks for a protocol upgrade carries the extension ``hearth.tunnel``.
@@ -47,6 +50,7 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
 HIGH_WATER = 256 * 1024  # request-body bytes waiting for the application before reading pauses
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
 KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long (uvicorn's default too)
+WRITE_TIMEOUT_S = 60.0  # a response write that moves no byte this long aborts its connection (nginx: send_timeout)
 SWEEP_S = 1.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -68,10 +72,12 @@ def _plain_response(status: int, message: str) -> bytes:
 
 
 class HttpServer:
-    """Serves one ASGI application on listening sockets until ``shutdown``."""
+    """Serves one ASGI application on listening sockets until ``shutdown``; a connection whose response cannot be
+    written for ``write_timeout_s`` is aborted."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, write_timeout_s: float = WRITE_TIMEOUT_S) -> None:
         self.app = app
+        self.write_timeout_s = write_timeout_s
         self.connections: set[_Connection] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -103,9 +109,12 @@ class HttpServer:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_S)
-            idle_since = time.monotonic() - KEEP_ALIVE_S
+            now = time.monotonic()
+            idle_since = now - KEEP_ALIVE_S
             for connection in list(self.connections):
                 connection.close_if_idle_since(idle_since)
+                if connection.writing_paused:
+                    connection.abort_if_stalled(now, self.write_timeout_s)
 
 
 class _Cycle:
@@ -279,6 +288,8 @@ class _Connection(asyncio.Protocol):
         self.parsing: _Cycle | None = None  # the request being parsed (a later one when pipelined)
         self.pipeline: collections.deque[_Cycle] = collections.deque()
         self.writing_paused = False
+        self.stalled_since = 0.0  # when writing paused, or the unsent bytes last went down while it stayed paused
+        self._unsent = 0  # the transport's unsent bytes when the sweep last looked
         self.reading_paused = False
         self.idle_since = time.monotonic()
         self._drain: asyncio.Future[None] | None = None
@@ -331,6 +342,8 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
+        self.stalled_since = time.monotonic()
+        self._unsent = self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def resume_writing(self) -> None:
         self.writing_paused = False
@@ -502,6 +515,25 @@ class _Connection(asyncio.Protocol):
     def close_if_idle_since(self, moment: float) -> None:
         if self.cycle is None and 0.0 < self.idle_since < moment:
             self._close()
+
+    def abort_if_stalled(self, now: float, limit_s: float) -> None:
+        """Abort the connection when its paused writes have not moved for ``limit_s``: the client stopped reading
+        (a full buffer would otherwise hold the response, and a ``transport.close()`` waiting on it, forever)."""
+        transport = self.transport
+        if transport is None:
+            return
+        unsent = transport.get_write_buffer_size()
+        if unsent < self._unsent:  # some bytes left since the last look: a slow reader, not a stalled one
+            self.stalled_since = now
+        self._unsent = unsent
+        if now - self.stalled_since < limit_s:
+            return
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client is not None else "an unknown peer"
+        log.warning("closed the connection from %s: its response made no progress for %.0f s (%d bytes unsent; "
+                    "the client stopped reading)", peer, now - self.stalled_since, unsent)
+        self.closing = True
+        self.writing_paused = False  # the transport is gone: nothing waits to write, and the sweep looks no more
+        transport.abort()  # connection_lost follows: the application's send returns, its receive sees the disconnect
 
     def abort(self) -> None:
         if self.transport is not None:

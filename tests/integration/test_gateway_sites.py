@@ -46,6 +46,8 @@ def test_a_prefix_mounts_the_routes_and_functions_see_paths_without_it(serve: Se
     assert item["rawPath"] == "/items/7" and item["routeKey"] == "ANY /v1/items/{id}"
     files = serve.gateway.get("/v1/files/a%20b/c.txt", headers=SHOP).json()
     assert files["rawPath"] == "/a%20b/c.txt"  # strip_prefix = true: /v1/files too, the client's encoding kept
+    encoded = serve.gateway.get("/v1%2Ffiles/a%2Fb", headers=SHOP).json()  # routes match the decoded path
+    assert encoded["rawPath"] == "/a%2Fb"  # the prefix went where the decoded path has it, "%2F" counted as "/"
     assert serve.gateway.get("/items/7", headers=SHOP).status_code == 404
 
 

@@ -36,6 +36,8 @@ def test_a_vercel_json_edit_changes_the_routing_not_the_functions_and_all_surviv
         assert re.search(r"updated\s+vercel.json routing and static files", again), again
         moved = first.gateway.get("/moved")
         assert (moved.status_code, moved.headers["location"]) == (307, "/about")
+        [listed] = first.native("/hearth/projects")["projects"]
+        assert (listed["name"], listed["layout"]) == ("site", "vercel")
     finally:
         first.stop()
     second = Serve(data)

@@ -976,3 +976,30 @@ def test_one_vercel_project_per_host_scope_and_its_package_is_kept(env: Env) -> 
     assert env.stored().sites == catalog.sites
     changes = catalog.apply(dataclasses.replace(vercel_project(env, "site"), routing=VercelRouting()), package)
     assert [c.action for c in changes if c.subject == "vercel.json routing and static files"] == ["updated"]
+
+
+def test_delete_project_takes_its_site_and_routes_off_the_gateway_but_keeps_its_functions(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(site_project(env, "shop", "shop", "/items", "/cart", hosts=("shop.example",), cors=CORS))
+    catalog.apply(site_project(env, "blog", "blog", "/posts"))
+    to_shop = RouteSpec("/shop", "shop", site="other")  # another project's route to the shop's function: it stays
+    catalog.apply(dataclasses.replace(project(env.tmp_path, fn("other"), routes=(to_shop,)), name="other"))
+    env.heard.clear()
+    removed = catalog.delete_project("shop")
+    assert [route.path for route in removed] == ["/items", "/cart"]
+    assert env.heard == [None]  # one batch: the gateway rebuilds once
+    assert list(catalog.sites) == ["blog", "other"]
+    assert [(route.site, route.path) for route in catalog.routes] == [("blog", "/posts"), ("other", "/shop")]
+    assert "shop" in catalog.functions
+    stored = env.stored()
+    assert (stored.sites, stored.routes, set(stored.functions)) == (catalog.sites, catalog.routes,
+                                                                   {"shop", "blog", "other"})
+    with pytest.raises(errors.ResourceNotFound, match=r"Project not found: 'shop'; `hearth projects`"):
+        catalog.delete_project("shop")
+    assert env.heard == [None]
+
+
+def test_delete_project_without_routes_forgets_its_site(env: Env) -> None:
+    env.catalog.apply(site_project(env, "empty", "fn", hosts=("empty.example",)))
+    env.catalog.delete_project("empty")
+    assert env.catalog.sites == {} and env.stored().sites == {}

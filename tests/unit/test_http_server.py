@@ -4,11 +4,13 @@ recording transport."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import uvloop
 
 from hearth import http_server
 from hearth.asgi import Message, Scope
@@ -411,6 +413,142 @@ def test_shutdown_lets_a_request_in_flight_finish() -> None:
         assert headers[b"connection"] == b"close"
         return body
     assert asyncio.run(main()) == HELLO
+
+
+async def flood(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stream up to 256 MiB (far more than socket buffers hold), then report what ``receive`` says."""
+    await receive()  # the (empty) request body
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    chunk = b"x" * 65536
+    for _ in range(4096):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    scope["state"]["ends"].put_nowait((await receive())["type"])
+
+
+async def whole(scope: Scope, receive: Receive, send: Send) -> None:
+    """A 32 MiB response in one message, as a static file is sent: the application is done at once."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"x" * (32 * 1024 * 1024)})
+
+
+async def stalled_client(port: int, path: bytes) -> socket.socket:
+    """A client with a small receive buffer that asks for ``path`` and never reads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window stays small
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, b"GET %b HTTP/1.1\r\nHost: a\r\n\r\n" % path)
+    return sock
+
+
+async def cut_off(sock: socket.socket) -> bool:
+    """Read what the server had sent; True when the connection then ends (EOF or reset) within 10 s."""
+    loop = asyncio.get_running_loop()
+
+    async def drain() -> None:
+        while await loop.sock_recv(sock, 1 << 20):
+            pass
+    try:
+        await asyncio.wait_for(drain(), 10)
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, looking every 20 ms, at most ``timeout_s``."""
+    for _ in range(int(timeout_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+@pytest.mark.parametrize(("app", "path"), [(flood, b"/flood"), (whole, b"/whole")], ids=["streamed", "whole"])
+def test_a_client_that_stops_reading_is_cut_off_and_others_are_served(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, run: Callable[[Any], Any], app: App,
+        path: bytes) -> None:
+    monkeypatch.setattr(http_server, "SWEEP_S", 0.05)
+    ends: asyncio.Queue[str] | None = None
+
+    async def routed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] != path.decode():
+            await hello(scope, receive, send)
+            return
+        scope["state"] = {"ends": ends}
+        await app(scope, receive, send)
+
+    async def main() -> str:
+        nonlocal ends
+        ends = asyncio.Queue()
+        server = HttpServer(routed, write_timeout_s=0.5)
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        await server.start(listener)
+        try:
+            stalled = await stalled_client(port, path)
+            peer = f"127.0.0.1:{stalled.getsockname()[1]}"
+            await until(lambda: any(connection.writing_paused for connection in server.connections),
+                        "the server's writes to wait for the client")
+            (waiting,) = server.connections
+            reader, writer = await connect("127.0.0.1", port)  # another client meanwhile: answered at once
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+            assert (await read_response(reader))[2] == HELLO
+            await until(lambda: waiting not in server.connections, "the stalled connection to be aborted")
+            if app is flood:
+                assert await asyncio.wait_for(ends.get(), 10) == "http.disconnect"  # the application saw it end
+            assert await cut_off(stalled)  # (read only now: reading would have let the response move)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")  # and after
+            assert (await read_response(reader))[2] == HELLO
+            return peer
+        finally:
+            await close_clients()
+            await server.shutdown(grace_s=1)
+
+    with caplog.at_level(logging.WARNING, logger="hearth.http"):
+        peer = run(main())
+    warnings = [record.getMessage() for record in caplog.records if record.name == "hearth.http"]
+    assert len(warnings) == 1 and peer in warnings[0] and "made no progress" in warnings[0], warnings
+
+
+class DrainingTransport:
+    """A transport whose unsent bytes are set by the test; records an abort."""
+
+    def __init__(self) -> None:
+        self.unsent = 1_000_000
+        self.aborted = False
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_slow_reader_is_not_cut_off_while_its_response_moves() -> None:
+    async def main() -> DrainingTransport:
+        connection = http_server._Connection(HttpServer(hello))
+        transport = DrainingTransport()
+        connection.transport = transport  # type: ignore[assignment]
+        connection.pause_writing()
+        start = connection.stalled_since
+        for second in range(1, 31):  # 30 s of a few bytes leaving per sweep, against a 5 s limit
+            transport.unsent -= 100
+            connection.abort_if_stalled(start + second, 5.0)
+            assert not transport.aborted, second
+        connection.abort_if_stalled(start + 34.9, 5.0)  # then nothing leaves...
+        assert not transport.aborted
+        connection.abort_if_stalled(start + 35.0, 5.0)  # ... for 5 s
+        assert transport.aborted and connection.closing
+        return transport
+    asyncio.run(main())
 
 
 class RecordingTransport:

@@ -25,6 +25,8 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
     GET    /hearth/instances                                  live instances
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records
+    GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
+    DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
 
 Every other request is authenticated first (SigV4 as botocore signs, or a bearer token) unless the platform runs
 without authentication (``hearth dev`` on loopback). Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error
@@ -44,6 +46,7 @@ from hearth import errors
 from hearth.api import auth
 from hearth.api.deploy import DeployApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
+from hearth.api.projects import ProjectsApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -81,6 +84,7 @@ class ControlApi:
         self.clock = clock
         self.lambda_api = LambdaApi(platform, platform.catalog.code)
         self.deploy_api = DeployApi(platform, platform.catalog.code)
+        projects = ProjectsApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         self.routes = [
@@ -109,6 +113,8 @@ class ControlApi:
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
+            _Route("GET", "/hearth/projects", projects.list_projects),
+            _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

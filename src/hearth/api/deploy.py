@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
+from hearth.api.projects import route_json
 from hearth.config.manifest import MANIFEST_NAME, PROJECT_NAME, parse_project, parse_vercel_project
 from hearth.config.vercel import CONFIG_NAME
 
@@ -65,8 +66,7 @@ class DeployApi:
             "package": {"sha256": package.sha256, "size": package.size, "stored": stored},
             "gateway": self.platform.gateway_url,
             "changes": [{"action": c.action, "subject": c.subject, "detail": c.detail} for c in changes],
-            "routes": [{"methods": sorted(r.methods) if r.methods else ["ANY"], "path": r.path,
-                        "target": r.target} for r in project.routes],
+            "routes": [route_json(route) for route in project.routes],
         })
 
 

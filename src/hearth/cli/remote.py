@@ -1,4 +1,5 @@
-"""The commands that talk to a running Hearth over its control API: invoke, deploy, publish, ls, rm."""
+"""The commands that talk to a running Hearth over its control API: invoke, deploy, publish, ls, rm, projects,
+rm-project."""
 
 from __future__ import annotations
 
@@ -185,7 +186,12 @@ def list_functions(endpoint: str, data_dir: Path) -> None:
                       f"{item['Timeout']} s", item["CodeSha256"][:12] or "(live folder)", item["LastModified"])
     if not functions:
         out.print("no functions")
-    elif out.is_terminal:
+    else:
+        _print_table(table)
+
+
+def _print_table(table: Table) -> None:
+    if out.is_terminal:
         out.print(table)
     else:  # a pipe or a file has no width: print whole values rather than cut them to rich's 80-column guess
         Console(file=out.file, highlight=False, soft_wrap=True, width=_UNBOUNDED_WIDTH).print(table)
@@ -204,7 +210,46 @@ def rm(name: str, qualifier: str | None, endpoint: str, data_dir: Path) -> None:
     out.print(f"deleted {name}{':' + qualifier if qualifier else ''}")
 
 
+@click.command()
+@_connection
+def projects(endpoint: str, data_dir: Path) -> None:
+    """List the projects on the gateway: hosts, prefix, header rules, CORS and routes."""
+    try:
+        listing = _client(endpoint, data_dir).call("GET", "/hearth/projects").json()["projects"]
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "HOSTS", "PREFIX", "HEADER RULES", "CORS", "ROUTES"):
+        table.add_column(column)
+    for project in listing:
+        routes = "\n".join(f"{','.join(route['methods'])} {route['path']} → {route['target']}"
+                           for route in project["routes"])
+        table.add_row(escape(project["name"] or "(unnamed)"), escape(", ".join(project["hosts"]) or "(any other)"),
+                      escape(project["prefix"] or "/"), str(project["header_rules"]),
+                      "yes" if project["cors"] else "no", escape(routes) or "(none)")
+    if not listing:
+        out.print("no projects")
+    else:
+        _print_table(table)
+
+
+@click.command(name="rm-project")
+@click.argument("name")
+@_connection
+def rm_project(name: str, endpoint: str, data_dir: Path) -> None:
+    """Take a project off the gateway: its hosts, prefix, header rules, CORS and routes (not its functions)."""
+    try:
+        reply = _client(endpoint, data_dir).call("DELETE", f"/hearth/projects/{quote(name, safe='')}")
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    result = reply.json()
+    count = len(result["routes"])
+    out.print(f"deleted project {escape(name)} ({count} route{'s' if count != 1 else ''})")
+    if result["functions"]:
+        out.print(f"kept its functions: {escape(', '.join(result['functions']))} (`hearth rm NAME` deletes one)")
+
+
 def register(group: click.Group) -> None:
     """Add the remote commands to the ``hearth`` group."""
-    for command in (invoke, deploy, publish, list_functions, rm):
+    for command in (invoke, deploy, publish, list_functions, rm, projects, rm_project):
         group.add_command(command)

@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from hearth.model import RouteSpec
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}$")
+_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")  # what unquote decodes; a "%" without two hex digits stays itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +108,44 @@ class RouteTable:
 
 def strip_prefix(scope: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The ASGI ``scope`` as a function behind a route with ``strip_prefix`` sees it: ``path`` without the
-    prefix (``/v1/users/7`` → ``/users/7``; the prefix alone → ``/``), and ``raw_path`` without as many leading
-    segments, so the rest keeps the client's own percent-encoding."""
+    prefix (``/v1/users/7`` → ``/users/7``; the prefix alone → ``/``), and ``raw_path`` without the leading bytes
+    that spell the prefix, so the rest keeps the client's own percent-encoding and still decodes to the new ``path``.
+
+    Routes match the decoded path, as API Gateway's do, so the prefix goes wherever the decoded path has it, however
+    the client encoded it: under the prefix ``/v1/shop``, ``/v1%2Fshop/x`` arrives as ``/x``, as ``/v1/shop/x``
+    does. An encoded ``/`` (``%2F``) counts as the ``/`` it decodes to: right after the prefix it becomes the
+    leading ``/`` (``/v1/a%2Fb/c`` under ``/v1/a`` → ``/b/c``); past the prefix it stays as sent (``/v1/a%2Fb``
+    under ``/v1`` → raw ``/a%2Fb``, path ``/a/b``). A path without the prefix is left alone.
+    """
     path = scope["path"]
-    rest = path[len(prefix):] if path == prefix or path.startswith(prefix + "/") else path
-    stripped = dict(scope, path=rest or "/")
+    if path != prefix and not path.startswith(prefix + "/"):
+        return scope
+    rest = path[len(prefix):] or "/"
+    stripped = dict(scope, path=rest)
     raw = scope.get("raw_path")
     if raw:
-        segments = raw.split(b"?", 1)[0].split(b"/")[prefix.count("/") + 1:]
-        stripped["raw_path"] = b"/" + b"/".join(segments)
+        stripped["raw_path"] = _strip_raw(raw, prefix.encode()) or quote(rest).encode("ascii")
     return stripped
+
+
+def _strip_raw(raw: bytes, prefix: bytes) -> bytes | None:
+    """``raw`` without its leading bytes that percent-decode to ``prefix``, as a path (starting with ``/``); None
+    when they do not (bytes the server decoded as replacement characters: the caller encodes ``path`` instead)."""
+    at = 0
+    for wanted in prefix:
+        if _ESCAPE.match(raw, at):
+            byte, at = int(raw[at + 1:at + 3], 16), at + 3
+        elif at < len(raw):
+            byte, at = raw[at], at + 1
+        else:
+            return None
+        if byte != wanted:
+            return None
+    rest = raw[at:]
+    if not rest:
+        return b"/"
+    if rest[:1] == b"/":
+        return rest
+    if rest[:3] in (b"%2F", b"%2f"):
+        return b"/" + rest[3:]
+    return None

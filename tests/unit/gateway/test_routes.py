@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 
 from hearth.gateway.routes import RouteTable, strip_prefix
@@ -174,8 +176,21 @@ def test_header_conditions_order_static_routes_too() -> None:
     ("/v1/", b"/v1/", "/v1", ("/", b"/")),
     ("/app/a b/c", b"/app/a%20b/c", "/app", ("/a b/c", b"/a%20b/c")),
     ("/a/b/c", b"/a/b/c", "/a/b", ("/c", b"/c")),
+    # an encoded "/" counts as the "/" it decodes to: the raw rest always decodes to the rest of the path
+    ("/v1/shop/x", b"/v1%2Fshop/x", "/v1/shop", ("/x", b"/x")),
+    ("/v1/a/b/c", b"/v1/a%2Fb/c", "/v1/a", ("/b/c", b"/b/c")),
+    ("/v1/x", b"/v1%2fx", "/v1", ("/x", b"/x")),
+    ("/v1//x", b"/v1%2F%2Fx", "/v1", ("//x", b"/%2Fx")),
+    ("/v1/a/b", b"/v1/a%2Fb", "/v1", ("/a/b", b"/a%2Fb")),  # past the prefix: as the client sent it
+    ("/v1/x", b"/%76%31/x", "/v1", ("/x", b"/x")),
+    ("/café/x y", b"/caf%C3%A9/x%20y", "/café", ("/x y", b"/x%20y")),
+    ("/v1/%zz", b"/v1/%zz", "/v1", ("/%zz", b"/%zz")),  # not an escape: stays itself
+    ("/\ufffd/x y", b"/\xff/x%20y", "/\ufffd", ("/x y", b"/x%20y")),  # a raw byte the server read as U+FFFD:
+    # the raw path cannot spell the prefix, so the function gets the rest of the path, encoded
+    ("/other/x", b"/other/x", "/v1", ("/other/x", b"/other/x")),  # not under the prefix: left alone
 ])
 def test_strip_prefix_removes_whole_leading_segments(path: str, raw: bytes, prefix: str,
                                                       seen: tuple[str, bytes]) -> None:
     stripped = strip_prefix({"path": path, "raw_path": raw, "method": "GET"}, prefix)
     assert (stripped["path"], stripped["raw_path"], stripped["method"]) == (*seen, "GET")
+    assert unquote(stripped["raw_path"].decode("ascii")) == stripped["path"]
