@@ -207,6 +207,7 @@ class RouteSpec:
     match_headers: tuple[tuple[str, str], ...] = ()
     cors: CorsSpec | None = None  # this route's own CORS, instead of its project's
     cors_off: bool = False  # ``cors = false``: the gateway leaves CORS to the function on this route
+    asynchronous: bool = False  # ``async = true``: the request is stored as an asynchronous event, answered 202
 
     @property
     def target(self) -> str:

@@ -19,7 +19,8 @@ import json, os, time
 
 def record(event, context):
     """Appends one line per attempt: the event's id, the request id and the attempt's remaining time."""
-    line = json.dumps({"id": event.get("id"), "request_id": context.aws_request_id, "at": time.time()})
+    line = json.dumps({"id": event.get("id"), "request_id": context.aws_request_id, "at": time.time(),
+                       "path": event.get("rawPath"), "body": event.get("body")})
     fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\\n").encode())
@@ -38,7 +39,9 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
     out = tmp_path / "attempts.jsonl"
     (root / "app.py").write_text(HANDLERS)
     (root / "hearth.toml").write_text(f'[functions.record]\nhandler = "app.record"\ntimeout_s = 10\n'
-                                      f'env = {{ OUT = "{out}" }}\n')
+                                      f'env = {{ OUT = "{out}" }}\n\n'
+                                      '[[routes]]\npath = "/hook/{id}"\nmethods = ["POST"]\nfunction = "record"\n'
+                                      'async = true\n')
     return root, out
 
 
@@ -86,6 +89,19 @@ def test_a_failing_event_is_retried_twice_with_growing_delays(served: tuple[Serv
                                        for line in serve.process.stderr), 10, "the give-up note")
     time.sleep(RETRY_DELAY_S * 5)
     assert len(attempts(out)) == 3  # retries are exhausted: no fourth
+
+
+def test_an_async_route_answers_202_and_the_function_gets_the_http_event(served: tuple[Serve, Path]) -> None:
+    serve, out = served
+    reply = serve.gateway.post("/hook/7?x=1", json={"id": "ignored"})
+    assert reply.status_code == 202
+    request_id = reply.json()["requestId"]
+    assert reply.headers["x-amzn-requestid"] == request_id
+    assert poll(lambda: len(attempts(out)) == 1, 10)
+    [attempt] = attempts(out)
+    assert attempt["request_id"] == request_id
+    assert (attempt["path"], json.loads(str(attempt["body"]))) == ("/hook/7", {"id": "ignored"})
+    assert serve.gateway.get("/hook/7").status_code == 404  # POST only, as routed
 
 
 def test_the_cli_queues_an_event(served: tuple[Serve, Path]) -> None:

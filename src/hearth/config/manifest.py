@@ -49,7 +49,7 @@ FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeo
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 RULE_KEYS = {"header", "equals", "range", "version"}
-ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors"}
+ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"}
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
@@ -542,11 +542,17 @@ def _route(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: se
     elif cors is not None and cors is not False:
         raise fail("cors", "must be false (the function answers CORS itself) or a table like [cors] "
                            '(cors = { allow_origins = ["https://example.com"] })')
+    asynchronous = raw.get("async", False)
+    if not isinstance(asynchronous, bool):
+        raise fail("async", "must be true (store the request as an asynchronous event and answer 202) or false")
+    if asynchronous and runtime_family(functions[function].runtime) == HTTP_RUNTIME:
+        raise fail("async", f"function {function} is an HTTP server (runtime \"http\"): its requests are proxied "
+                            "as they come; only event functions can take them asynchronously")
     full = prefix + path if path != "/" or not prefix else prefix
     return RouteSpec(path=full, function=function, methods=methods, qualifier=qualifier or None, site=site,
                      strip_prefix=prefix + strip,
                      match_headers=tuple(sorted((k.lower(), v) for k, v in match_headers.items())),
-                     cors=route_cors, cors_off=cors is False)
+                     cors=route_cors, cors_off=cors is False, asynchronous=asynchronous)
 
 
 def _leading_static(path: str) -> list[str]:

@@ -13,6 +13,9 @@ A function whose instance can stream its response (a Python entry point: WSGI, A
 sends it through the request's ``StreamedResponse`` (``streaming.py``) as the app produces it; a response made in
 one piece comes back as the invocation's payload, like any function's.
 
+A route with ``async = true`` stores the request's event as an asynchronous invocation
+(``triggers/async_invoke.py``) and answers 202 once it is durable, with ``{"requestId": …}``.
+
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
 response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules; an upgrade
 request (a WebSocket) becomes a byte tunnel to the server once it agrees (``hearth.tunnel``, in
@@ -133,6 +136,10 @@ class Gateway:
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
         event = build_event(seen, body, match, request_id)
+        if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
+            await self.platform.async_invoker.accept(route.function, route.qualifier, orjson.dumps(event),
+                                                     request_id)
+            return 202, [id_header, _JSON], orjson.dumps({"requestId": request_id})
         stream = StreamedResponse(send, receive, finish)
         try:
             invocation = await self.platform.run(spec, InvokeRequest(request_id, event, stream=stream))

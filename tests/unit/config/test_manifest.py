@@ -252,7 +252,7 @@ def test_route_path_must_start_with_a_slash(tmp_path: Path, path: str) -> None:
 
 def test_unknown_route_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, ROUTE_HEAD + 'path = "/x"\nfunction = "hello"\nmethod = "GET"\n')
-    allowed = "cors, function, match_headers, methods, path, strip_prefix"
+    allowed = "async, cors, function, match_headers, methods, path, strip_prefix"
     assert f"routes[0].method: unknown key; allowed: {allowed}" in message
 
 
@@ -551,3 +551,15 @@ def test_a_bad_gateway_table_is_named(tmp_path: Path, table: str, message: str) 
 def test_a_bad_route_mapping_is_named(tmp_path: Path, route: str, message: str) -> None:
     error = config_error(tmp_path, MINIMAL + f'\n[[routes]]\nfunction = "hello"\n{route}\n')
     assert message in error, error
+
+
+def test_a_route_can_take_its_requests_asynchronously(tmp_path: Path) -> None:
+    project = load(tmp_path, '[functions.hook]\nhandler = "app.handler"\n\n'
+                             '[[routes]]\npath = "/hook"\nfunction = "hook"\nasync = true\n')
+    assert project.routes[0].asynchronous
+    assert "routes[0].async: must be true" in config_error(
+        tmp_path, '[functions.hook]\nhandler = "app.handler"\n\n[[routes]]\npath = "/h"\nfunction = "hook"\n'
+                  'async = "yes"\n')
+    message = config_error(tmp_path, '[functions.web]\nruntime = "http"\ncommand = ["./server"]\n\n'
+                                     '[[routes]]\npath = "/w"\nfunction = "web"\nasync = true\n')
+    assert "routes[0].async: function web is an HTTP server" in message

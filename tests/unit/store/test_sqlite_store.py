@@ -89,7 +89,7 @@ CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET"
                 allow_credentials=True)
 ROUTES = (
     RouteSpec("/z/{proxy+}", "hello", frozenset({"POST", "GET"}), "live", site="shop", strip_prefix="/z",
-              match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True),
+              match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True, asynchronous=True),
     RouteSpec("/a", "hello"),
     RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
 )
