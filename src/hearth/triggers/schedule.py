@@ -366,7 +366,7 @@ class _Fields:
         elif text in spec.names:
             value = spec.names[text]
         elif text == "?":
-            self.fail(f"{spec.name}: ? may only be a whole day-of-month or day-of-week field", _EB)
+            self.fail(f"{spec.name}: ? may only be a whole day-of-month or day-of-week field", f'"{_EB}"')
         else:
             self.fail(f"{spec.name}: {text!r} is not a number{' or a name' if spec.names else ''}", spec.example)
         if not spec.low <= value <= spec.high:
