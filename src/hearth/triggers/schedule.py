@@ -41,7 +41,7 @@ from datetime import MAXYEAR, UTC, datetime, timedelta, tzinfo
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["EPOCH", "HORIZON_YEARS", "Schedule", "parse"]
+__all__ = ["EPOCH", "FIRST_YEAR", "HORIZON_YEARS", "LAST_YEAR", "Schedule", "parse"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # tick 0 of every rate()
 HORIZON_YEARS = 50  # how far a five-field cron is searched
@@ -64,15 +64,18 @@ def parse(expression: str, timezone: str = "UTC") -> Schedule:
     if not text:
         _invalid(expression, "it is empty", '"rate(5 minutes)", "cron(0 12 * * ? *)" or "0 12 * * *"')
     head, paren, rest = text.partition("(")
+    body, close, tail = rest.partition(")")
     rule: _Rate | _Cron
     if not paren:
         rule, canonical = _cron(_Fields(expression, eventbridge=False), text.split())
-    elif not rest.endswith(")"):
+    elif not close:
         _invalid(expression, "the closing parenthesis is missing", '"cron(0 12 * * ? *)"')
+    elif tail.strip():
+        _invalid(expression, f"{tail.strip()!r} follows the closing parenthesis", '"cron(0 12 * * ? *)"')
     elif head.strip().lower() == "rate":
-        rule, canonical = _rate(expression, rest[:-1].split())
+        rule, canonical = _rate(expression, body.split())
     elif head.strip().lower() == "cron":
-        rule, canonical = _cron(_Fields(expression, eventbridge=True), rest[:-1].split())
+        rule, canonical = _cron(_Fields(expression, eventbridge=True), body.split())
     else:
         _invalid(expression, f"{head.strip()!r} is not a schedule type; Hearth reads rate(...), cron(...) and "
                              "five-field cron", '"rate(1 hour)" or "cron(0 12 * * ? *)"')
@@ -100,6 +103,7 @@ class Schedule:
         """The fire times in ``(after, until]``, earliest first, at most ``limit`` of them."""
         if limit < 0:
             raise ValueError(f"limit must not be negative, got {limit}")
+        _aware(after, "after")
         _aware(until, "until")
         ticks: list[datetime] = []
         moment = after

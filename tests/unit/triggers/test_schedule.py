@@ -154,6 +154,7 @@ ERRORS = [
     ("rate(5 weeks)", "'weeks' is not a unit; use minutes, hours or days"),
     ("rate(5)", "rate() takes a value and a unit"),
     ("rate(5 minutes", "the closing parenthesis is missing"),
+    ("cron(0 12 * * ? *) UTC", "'UTC' follows the closing parenthesis"),
     ("rate(999999999999 days)", "is too long"),
     ("at(2025-01-01T00:00:00)", "'at' is not a schedule type"),
     ("cron(0 12 * * *)", "cron() takes six fields (minutes hours day-of-month month day-of-week year), got 5"),
@@ -215,6 +216,8 @@ def test_naive_moments_and_negative_limits_are_refused() -> None:
     schedule = parse("rate(1 hour)")
     with pytest.raises(ValueError, match="moment must be an aware datetime"):
         schedule.next_after(datetime(2025, 1, 1))
+    with pytest.raises(ValueError, match="after must be an aware datetime"):
+        schedule.ticks_between(datetime(2025, 1, 1), at("2025-01-02 00:00"), 0)
     with pytest.raises(ValueError, match="until must be an aware datetime"):
         schedule.ticks_between(at("2025-01-01 00:00"), datetime(2025, 1, 2), 5)
     with pytest.raises(ValueError, match="limit must not be negative"):
