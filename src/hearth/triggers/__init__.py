@@ -1,2 +1,2 @@
-"""What else starts an invocation besides an HTTP request: schedules, asynchronous invocations, queues and event
-source mappings."""
+"""Triggers: what starts an invocation other than an HTTP request — schedules, async invocations, queues and event
+source mappings. Each feeds the same pools the gateway uses."""
