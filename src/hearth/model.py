@@ -427,6 +427,7 @@ class Project:
     name: str = ""  # ``[gateway] name``, else the folder's name; names its ``SiteSpec``
     hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
     prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)
+    event_invoke_configs: tuple[EventInvokeConfig, ...] = ()  # ``[functions.NAME.async]``: each function's $LATEST
 
     @property
     def site(self) -> SiteSpec:
