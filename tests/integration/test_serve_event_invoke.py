@@ -160,3 +160,33 @@ def test_configs_survive_a_restart_and_go_with_their_function(tmp_path: Path) ->
             client.get_function_event_invoke_config(FunctionName="eic-kept")
     finally:
         second.stop()
+
+
+MANIFEST = """\
+[functions.eic-deployed]
+handler = "app.handler"
+
+[functions.eic-deployed.async]
+maximum_retry_attempts = 1
+on_failure = "eic-audit"
+
+[functions.eic-audit]
+handler = "app.handler"
+"""
+
+
+def test_a_manifests_async_table_is_deployed_and_dropping_it_deletes_the_config(serve: Serve, client: Any,
+                                                                                 tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return event\n")
+    (tmp_path / "hearth.toml").write_text(MANIFEST)
+    output = serve.deploy(tmp_path)
+    assert f"created   async eic-deployed 1 retries, max age 21600s, on failure → {ARN}eic-audit" in output, output
+    got = client.get_function_event_invoke_config(FunctionName="eic-deployed")
+    assert got["MaximumRetryAttempts"] == 1
+    assert got["DestinationConfig"]["OnFailure"] == {"Destination": ARN + "eic-audit"}
+
+    table = '[functions.eic-deployed.async]\nmaximum_retry_attempts = 1\non_failure = "eic-audit"\n'
+    (tmp_path / "hearth.toml").write_text(MANIFEST.replace(table, ""))
+    assert "deleted   async eic-deployed" in serve.deploy(tmp_path)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function_event_invoke_config(FunctionName="eic-deployed")
