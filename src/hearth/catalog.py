@@ -1,5 +1,5 @@
-"""The catalog: every function, version, alias, route, concurrency setting and site (a project's hosts, prefix,
-header rules and CORS) the platform serves.
+"""The catalog: every function, version, alias, route, concurrency setting, asynchronous invocation config and site
+(a project's hosts, prefix, header rules and CORS) the platform serves.
 
 Every change goes through here — the Lambda API, ``hearth deploy`` (apply a project) and ``hearth dev`` (apply
 the manifest at start and after each edit). An operation validates, writes to the store, updates the in-memory
@@ -27,6 +27,8 @@ from hearth.config.package import pack
 from hearth.model import (
     ALIAS_NAME,
     LATEST,
+    MAX_EVENT_AGE_S_RANGE,
+    MAX_RETRY_ATTEMPTS_RANGE,
     AliasSpec,
     CorsSpec,
     EventInvokeConfig,
@@ -35,6 +37,8 @@ from hearth.model import (
     RouteSpec,
     SiteSpec,
     VercelSpec,
+    function_arn,
+    parse_destination,
 )
 from hearth.pool.concurrency import check_reservation
 from hearth.store.base import FunctionRecord, Store
@@ -88,6 +92,8 @@ class Catalog:
         self.provisioned: dict[tuple[str, str], int] = dict(state.provisioned)
         self.routes: tuple[RouteSpec, ...] = tuple(state.routes)
         self.sites: dict[str, SiteSpec] = dict(state.sites)
+        # (function, qualifier) → its asynchronous invocation config; see event_invoke_config()
+        self.event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dict(state.event_invoke_configs)
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -99,11 +105,6 @@ class Catalog:
         if record is None:
             raise errors.ResourceNotFound(f"Function not found: {name}")
         return record
-
-    def event_invoke_config(self, name: str, qualifier: str | None) -> EventInvokeConfig:
-        """How ``name[:qualifier]`` handles asynchronous invocations (Lambda's defaults for now)."""
-        self.record(name)
-        return EventInvokeConfig(name, qualifier or LATEST)
 
     def spec(self, name: str, qualifier: str | None = None) -> FunctionSpec:
         """The spec of ``name`` at ``qualifier`` ($LATEST, a version, or an alias: its main version)."""
@@ -240,6 +241,7 @@ class Catalog:
                 self.store.delete_provisioned(name, qualifier)
                 del self.versions[name][qualifier]
                 self.provisioned.pop((name, qualifier), None)
+                self.event_invoke_configs.pop((name, qualifier), None)  # the store's delete_version drops it too
                 self._changed(name)
             return
         with self.batch():
@@ -249,6 +251,8 @@ class Catalog:
             self.aliases.pop(name, None)
             for key in [key for key in self.provisioned if key[0] == name]:
                 del self.provisioned[key]
+            for key in [key for key in self.event_invoke_configs if key[0] == name]:
+                del self.event_invoke_configs[key]
             remaining = tuple(route for route in self.routes if route.function != name)
             if remaining != self.routes:
                 self._set_routes(remaining)
@@ -372,6 +376,7 @@ class Catalog:
             self.store.delete_provisioned(name, alias)
             del self.aliases[name][alias]
             self.provisioned.pop((name, alias), None)
+            self.event_invoke_configs.pop((name, alias), None)  # the store's delete_alias drops it too
             self._changed(name)
 
     # -- concurrency -------------------------------------------------------------------------------------------
@@ -461,6 +466,88 @@ class Catalog:
             self.delete_site(name)
         return removed
 
+    # -- asynchronous invocation configs -----------------------------------------------------------------------
+
+    def event_invoke_config(self, function: str, qualifier: str | None = None) -> EventInvokeConfig:
+        """How asynchronous invocations of exactly ``function:qualifier`` (None: ``$LATEST``) are handled: the stored
+        config, or Lambda's defaults. A plain lookup that never raises, for events whose function may be gone."""
+        qualifier = qualifier or LATEST
+        return self.event_invoke_configs.get((function, qualifier)) or EventInvokeConfig(function, qualifier)
+
+    def stored_event_invoke_config(self, function: str, qualifier: str | None = None) -> EventInvokeConfig:
+        """The config stored for ``function:qualifier`` (None: ``$LATEST``); ``ResourceNotFound`` when there is none
+        (worded as Lambda words it), or when the function, version or alias does not exist."""
+        qualifier = qualifier or LATEST
+        self.spec(function, qualifier)
+        found = self.event_invoke_configs.get((function, qualifier))
+        if found is None:
+            raise errors.ResourceNotFound(f"The function {function_arn(function, qualifier)} doesn't have an "
+                                          "EventInvokeConfig")
+        return found
+
+    def put_event_invoke_config(self, config: EventInvokeConfig, *, replace: bool) -> EventInvokeConfig:
+        """Store the asynchronous invocation config of ``config.function:config.qualifier`` after Lambda's checks;
+        returns what is stored (the stored one, unwritten, when nothing changed).
+
+        ``replace`` is Lambda's Put: ``config`` is the whole config, created or replaced. Without it, Update: a config
+        must be stored already; the caller has merged the fields the request gives into it (``api/shapes.py``).
+        """
+        self.spec(config.function, config.qualifier)  # the function, version or alias must exist
+        key = (config.function, config.qualifier)
+        existing = self.event_invoke_configs.get(key) if replace else self.stored_event_invoke_config(*key)
+        self._check_event_invoke_config(config)
+        if existing is not None and dataclasses.replace(existing, last_modified="") == dataclasses.replace(
+                config, last_modified=""):
+            return existing
+        config = dataclasses.replace(config, last_modified=now_text())
+        self.store.put_event_invoke_config(config)
+        self.event_invoke_configs[key] = config
+        self._changed(config.function)
+        return config
+
+    def delete_event_invoke_config(self, function: str, qualifier: str | None = None) -> None:
+        """Forget the config of ``function:qualifier`` (None: ``$LATEST``); ``ResourceNotFound`` if none is stored."""
+        config = self.stored_event_invoke_config(function, qualifier)
+        self.store.delete_event_invoke_config(function, config.qualifier)
+        del self.event_invoke_configs[(function, config.qualifier)]
+        self._changed(function)
+
+    def _check_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        for value, name, (low, high) in ((config.maximum_retry_attempts, "MaximumRetryAttempts",
+                                          MAX_RETRY_ATTEMPTS_RANGE),
+                                         (config.maximum_event_age_s, "MaximumEventAgeInSeconds",
+                                          MAX_EVENT_AGE_S_RANGE)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise errors.InvalidParameterValue(f"{name} must be a whole number from {low} to {high}, "
+                                                   f"got {value!r}")
+        for which, arn in (("OnSuccess", config.on_success), ("OnFailure", config.on_failure)):
+            if arn is not None:
+                self._check_destination(config.function, which, arn)
+
+    def _check_destination(self, function: str, which: str, arn: str) -> None:
+        """A destination names a function that exists (and its version or alias, if it names one) or a well-formed
+        queue. Lambda also checks that the function may send to it; Hearth has no IAM, so existence is all. Queues
+        cannot be checked yet: Hearth has none, so a well-formed standard queue ARN is accepted as it is."""
+        try:
+            destination = parse_destination(arn)
+        except ValueError as exc:
+            raise errors.InvalidParameterValue(f"DestinationConfig.{which}.Destination: {exc}") from None
+        if destination.kind != "function":
+            return
+        invalid = f"The destination ARN {arn} is invalid ({which})"
+        if destination.name == function:  # Lambda refuses it: each delivery would start the function again
+            raise errors.InvalidParameterValue(f"{invalid}: you can't specify the function as a destination for "
+                                               "itself; send the records to another function or a queue")
+        if destination.name not in self.functions:
+            raise errors.InvalidParameterValue(f"{invalid}: function {destination.name} does not exist; create it "
+                                               "first (Hearth checks that a destination function exists, not "
+                                               "permissions: it has no IAM)")
+        qualifier = destination.qualifier
+        if qualifier not in (None, LATEST) and qualifier not in self.versions[destination.name] \
+                and qualifier not in self.aliases[destination.name]:
+            raise errors.InvalidParameterValue(f"{invalid}: function {destination.name} has no version or alias "
+                                               f"{qualifier}")
+
     # -- routes ------------------------------------------------------------------------------------------------
 
     def _set_routes(self, routes: tuple[RouteSpec, ...]) -> None:
@@ -542,6 +629,7 @@ class Catalog:
                         changes.append(Change("updated", f"provisioned {name}:{qualifier}", f"{count} instances"))
                 except errors.ResourceNotFound as missing:
                     changes.append(Change("skipped", f"provisioned {name}:{qualifier}", missing.message))
+            changes.extend(self._apply_event_invoke_configs(project))
             site = project.site
             if package is not None and site.vercel is not None:  # its static files are in the package: keep it
                 site = dataclasses.replace(site, vercel=dataclasses.replace(site.vercel, code_sha256=package.sha256))
@@ -559,6 +647,23 @@ class Catalog:
         if existing is None:
             return Change("created", subject, f"→ version {alias.version}")
         return Change("unchanged" if stored is existing else "updated", subject, f"→ version {alias.version}")
+
+    def _apply_event_invoke_configs(self, project: Project) -> list[Change]:
+        """The project's ``[functions.NAME.async]`` tables are the whole truth for its functions' ``$LATEST``: one
+        dropped from the manifest is deleted. Configs of versions and aliases (set with the Lambda API) are kept: a
+        manifest cannot declare them."""
+        declared = {(config.function, config.qualifier) for config in project.event_invoke_configs}
+        changes = []
+        for function, qualifier in [key for key in self.event_invoke_configs
+                                    if key[0] in project.functions and key[1] == LATEST and key not in declared]:
+            self.delete_event_invoke_config(function, qualifier)
+            changes.append(Change("deleted", _async_subject(function, qualifier)))
+        for config in project.event_invoke_configs:
+            existing = self.event_invoke_configs.get((config.function, config.qualifier))
+            stored = self.put_event_invoke_config(config, replace=True)
+            action = "created" if existing is None else "unchanged" if stored is existing else "updated"
+            changes.append(Change(action, _async_subject(config.function, config.qualifier), _async_detail(stored)))
+        return changes
 
     def _apply_routes(self, project: Project) -> list[Change]:
         """The project's routes replace the routes of its site and its functions, and any route another project
@@ -620,6 +725,17 @@ class Catalog:
         if expected is not None and expected != current:
             raise errors.ResourceConflict(f"The Revision Id provided does not match the latest Revision Id. "
                                           f"Call the {getter} API to retrieve the latest Revision Id")
+
+
+def _async_subject(function: str, qualifier: str) -> str:
+    return f"async {function}" if qualifier == LATEST else f"async {function}:{qualifier}"
+
+
+def _async_detail(config: EventInvokeConfig) -> str:
+    parts = [f"{config.maximum_retry_attempts} retries", f"max age {config.maximum_event_age_s}s"]
+    parts += [f"{which} → {arn}" for which, arn in (("on success", config.on_success),
+                                                     ("on failure", config.on_failure)) if arn is not None]
+    return ", ".join(parts)
 
 
 def _route_subject(route: RouteSpec) -> str:

@@ -181,7 +181,10 @@ MAX_EVENT_AGE_S_RANGE = (60, 21600)
 class EventInvokeConfig:
     """How a function (one qualifier of it) handles asynchronous invocations, as Lambda's EventInvokeConfig: how
     often a failed event is retried, how old an event may get, and where the invocation record of a success or
-    a final failure goes (a destination ARN: a function, or later a queue)."""
+    a final failure goes (a destination ARN: a function, or later a queue; ``parse_destination`` reads one).
+
+    A config belongs to exactly one qualifier: an invocation through alias ``live`` uses ``live``'s, not its
+    version's. ``last_modified`` is ISO 8601 like a function's (the Lambda API renders it as epoch seconds)."""
 
     function: str
     qualifier: str = LATEST  # "$LATEST", a version number or an alias
@@ -190,6 +193,49 @@ class EventInvokeConfig:
     on_success: str | None = None
     on_failure: str | None = None
     last_modified: str = ""
+
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # an SQS standard queue's name (FIFO queues cannot be destinations)
+VERSION_QUALIFIER = re.compile(r"^[1-9][0-9]*$")
+
+
+def queue_arn(name: str) -> str:
+    """``arn:aws:sqs:<region>:000000000000:NAME``."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+
+
+class Destination(NamedTuple):
+    """What a destination ARN names: a function (with the qualifier the ARN carries, or None) or a queue."""
+
+    kind: str  # "function" or "queue"
+    name: str
+    qualifier: str | None = None
+
+
+def parse_destination(arn: str) -> Destination:
+    """The function or queue an asynchronous invocation's destination ARN names. Raises ``ValueError`` saying what
+    is wrong when it names neither: another service, account or region, or a malformed name."""
+    usage = (f"give a function's ARN ({function_arn('NAME')}[:QUALIFIER]) or a standard queue's "
+             f"({queue_arn('NAME')})")
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[:2] != ["arn", "aws"]:
+        raise ValueError(f"{arn!r} is not an ARN; {usage}")
+    service, region, account = parts[2:5]
+    if service not in ("lambda", "sqs"):
+        raise ValueError(f"{arn!r}: Hearth delivers asynchronous invocation records to functions and queues, not to "
+                         f"{service or 'an unnamed service'}; {usage}")
+    if (region, account) != (REGION, ACCOUNT_ID):
+        raise ValueError(f"{arn!r}: Hearth is one account ({ACCOUNT_ID}) in one region ({REGION}); {usage}")
+    if service == "sqs":
+        if len(parts) != 6 or not QUEUE_NAME.match(parts[5]):
+            raise ValueError(f"{arn!r}: a queue's name is 1 to 80 letters, digits, '-' or '_'; {usage}")
+        return Destination("queue", parts[5])
+    qualifier = parts[7] if len(parts) == 8 else None
+    if (len(parts) not in (7, 8) or parts[5] != "function" or not FUNCTION_NAME.match(parts[6])
+            or (qualifier is not None and qualifier != LATEST and not VERSION_QUALIFIER.match(qualifier)
+                and not ALIAS_NAME.match(qualifier))):
+        raise ValueError(f"{arn!r} is not a function's ARN; {usage}")
+    return Destination("function", parts[6], qualifier)
 
 
 @dataclass(frozen=True)
@@ -382,6 +428,7 @@ class Project:
     name: str = ""  # ``[gateway] name``, else the folder's name; names its ``SiteSpec``
     hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
     prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)
+    event_invoke_configs: tuple[EventInvokeConfig, ...] = ()  # ``[functions.NAME.async]``: each function's $LATEST
 
     @property
     def site(self) -> SiteSpec:

@@ -20,6 +20,11 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /2019-09-30/functions/{name}/concurrency           GetFunctionConcurrency
     DELETE /2017-10-31/functions/{name}/concurrency           DeleteFunctionConcurrency
     PUT    /2019-09-30/functions/{name}/provisioned-concurrency   Put/Get/DeleteProvisionedConcurrencyConfig
+    PUT    /2019-09-25/functions/{name}/event-invoke-config   PutFunctionEventInvokeConfig (whole config)
+    POST   /2019-09-25/functions/{name}/event-invoke-config   UpdateFunctionEventInvokeConfig (the fields given)
+    GET    /2019-09-25/functions/{name}/event-invoke-config   GetFunctionEventInvokeConfig
+    DELETE /2019-09-25/functions/{name}/event-invoke-config   DeleteFunctionEventInvokeConfig
+    GET    /2019-09-25/functions/{name}/event-invoke-config/list  ListFunctionEventInvokeConfigs (Marker, MaxItems)
     POST   /2015-03-31/functions/{name}/invocations           Invoke (RequestResponse, Event, DryRun)
     GET    /hearth/health                                     readiness (never needs credentials)
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
@@ -87,6 +92,7 @@ class ControlApi:
         projects = ProjectsApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
+        eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
         self.routes = [
             _Route("POST", "/2015-03-31/functions", api.create_function, MAX_CODE_REQUEST),
             _Route("GET", "/2015-03-31/functions", api.list_functions),
@@ -108,6 +114,11 @@ class ControlApi:
             _Route("PUT", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.put_provisioned),
             _Route("GET", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.get_provisioned),
             _Route("DELETE", "/2019-09-30/functions/" + _NAME + "/provisioned-concurrency", api.delete_provisioned),
+            _Route("PUT", eic, api.put_event_invoke_config),
+            _Route("POST", eic, api.update_event_invoke_config),
+            _Route("GET", eic, api.get_event_invoke_config),
+            _Route("DELETE", eic, api.delete_event_invoke_config),
+            _Route("GET", eic + "/list", api.list_event_invoke_configs),
             _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
             _Route("GET", "/hearth/health", self.health, public=True),
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),

@@ -17,7 +17,7 @@ import orjson
 
 from hearth import errors
 from hearth.api import shapes
-from hearth.model import FunctionSpec, function_arn
+from hearth.model import LATEST, VERSION_QUALIFIER, EventInvokeConfig, FunctionSpec, function_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
 
@@ -297,6 +297,44 @@ class LambdaApi:
         if pool is not None and pool.provision_error and ready < requested:
             shape["StatusReason"] = pool.provision_error
         return shape
+
+    # -- asynchronous invocation configs -----------------------------------------------------------------------
+
+    async def put_event_invoke_config(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        config = shapes.event_invoke_config_from(EventInvokeConfig(name, qualifier or LATEST), request.json())
+        return ok(shapes.event_invoke_config_shape(self.catalog.put_event_invoke_config(config, replace=True)))
+
+    async def update_event_invoke_config(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        body = request.json()
+        config = shapes.event_invoke_config_from(self.catalog.stored_event_invoke_config(name, qualifier), body)
+        return ok(shapes.event_invoke_config_shape(self.catalog.put_event_invoke_config(config, replace=False)))
+
+    async def get_event_invoke_config(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        return ok(shapes.event_invoke_config_shape(self.catalog.stored_event_invoke_config(name, qualifier)))
+
+    async def delete_event_invoke_config(self, request: ApiRequest) -> ApiResponse:
+        name, qualifier = self._name(request)
+        self.catalog.delete_event_invoke_config(name, qualifier)
+        return no_content()
+
+    async def list_event_invoke_configs(self, request: ApiRequest) -> ApiResponse:
+        name, _ = self._name(request)
+        self.catalog.record(name)
+
+        def order(config: EventInvokeConfig) -> tuple[int, int, str]:  # $LATEST, versions, then aliases
+            if config.qualifier == LATEST:
+                return 0, 0, ""
+            if VERSION_QUALIFIER.match(config.qualifier):
+                return 1, int(config.qualifier), ""
+            return 2, 0, config.qualifier
+
+        configs = sorted((config for (function, _), config in self.catalog.event_invoke_configs.items()
+                          if function == name), key=order)
+        return ok(page([shapes.event_invoke_config_shape(config) for config in configs], request.query,
+                       "FunctionEventInvokeConfigs"))
 
     # -- invoke ------------------------------------------------------------------------------------------------
 

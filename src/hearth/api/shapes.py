@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import math
 import re
 from collections.abc import Mapping
@@ -21,11 +22,15 @@ from hearth.model import (
     FUNCTION_NAME,
     HTTP_RUNTIME,
     LATEST,
+    MAX_EVENT_AGE_S_RANGE,
+    MAX_RETRY_ATTEMPTS_RANGE,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
     AliasSpec,
+    EventInvokeConfig,
     FunctionSpec,
     HeaderRule,
+    function_arn,
     handler_problem,
     runtime_family,
 )
@@ -33,6 +38,8 @@ from hearth.model import (
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
 CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description")
+EVENT_INVOKE_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+DESTINATIONS = (("OnSuccess", "on_success"), ("OnFailure", "on_failure"))  # Lambda's key, the model's field
 
 
 def code_sha256(spec: FunctionSpec) -> str:
@@ -82,6 +89,26 @@ def alias_shape(alias: AliasSpec) -> dict[str, Any]:
     if alias.rules:
         shape["RoutingRules"] = [_rule_shape(rule) for rule in alias.rules]
     return shape
+
+
+def event_invoke_config_shape(config: EventInvokeConfig) -> dict[str, Any]:
+    """``FunctionEventInvokeConfig``: the qualified ``FunctionArn``, and ``LastModified`` in epoch seconds (a number,
+    as Lambda returns it for this API, unlike a function's text)."""
+    return {
+        "LastModified": _epoch_seconds(config.last_modified),
+        "FunctionArn": function_arn(config.function, config.qualifier),
+        "MaximumRetryAttempts": config.maximum_retry_attempts,
+        "MaximumEventAgeInSeconds": config.maximum_event_age_s,
+        "DestinationConfig": {key: {"Destination": getattr(config, name)} if getattr(config, name) else {}
+                              for key, name in DESTINATIONS},
+    }
+
+
+def _epoch_seconds(text: str) -> float:
+    """Lambda's ``LastModified`` text (``2026-11-21T10:10:10.123+0000``) as epoch seconds; 0 for none."""
+    if not text:
+        return 0.0
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 def _rule_shape(rule: HeaderRule) -> dict[str, Any]:
@@ -220,6 +247,36 @@ def alias_from(function: str, name: str, body: Mapping[str, Any], base: AliasSpe
         raise errors.InvalidParameterValue("Description must be a string")
     return AliasSpec(function=function, name=name, version=version, weights=weights,
                      rules=base.rules if base else (), description=description)
+
+
+def event_invoke_config_from(base: EventInvokeConfig, body: Mapping[str, Any]) -> EventInvokeConfig:
+    """``base`` with the fields a Put/UpdateFunctionEventInvokeConfig request sets: Put passes the defaults (the
+    request is the whole config), Update the stored config (the request changes only what it names; a destination
+    given replaces that one destination, and an empty one removes it). The catalog checks ranges and ARNs."""
+    if not any(key in body for key in EVENT_INVOKE_KEYS):
+        raise errors.InvalidParameterValue("You must specify at least one of error handling or destination setting: "
+                                           f"{', '.join(EVENT_INVOKE_KEYS)}")
+    changes: dict[str, Any] = {}
+    if "MaximumRetryAttempts" in body:
+        changes["maximum_retry_attempts"] = _whole(body["MaximumRetryAttempts"], "MaximumRetryAttempts",
+                                                   MAX_RETRY_ATTEMPTS_RANGE)
+    if "MaximumEventAgeInSeconds" in body:
+        changes["maximum_event_age_s"] = _whole(body["MaximumEventAgeInSeconds"], "MaximumEventAgeInSeconds",
+                                                MAX_EVENT_AGE_S_RANGE)
+    if "DestinationConfig" in body:
+        usage = ('DestinationConfig must be {"OnSuccess": {"Destination": ARN}, "OnFailure": {"Destination": ARN}} '
+                 "(either may be left out)")
+        raw = body["DestinationConfig"] or {}
+        if not isinstance(raw, Mapping) or set(raw) - {key for key, _ in DESTINATIONS}:
+            raise errors.InvalidParameterValue(usage)
+        for key, name in DESTINATIONS:
+            if key in raw:
+                item = raw[key] or {}
+                arn = item.get("Destination") if isinstance(item, Mapping) else None
+                if not isinstance(item, Mapping) or not isinstance(arn, str | None):
+                    raise errors.InvalidParameterValue(usage)
+                changes[name] = arn or None
+    return dataclasses.replace(base, **changes)
 
 
 def _nowhere() -> Path:

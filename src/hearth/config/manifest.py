@@ -7,6 +7,7 @@ allowed, so that a typo is fixed in one look.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shlex
 import tomllib
@@ -27,17 +28,23 @@ from hearth.model import (
     FUNCTION_NAME,
     HTTP_RUNTIME,
     LATEST,
+    MAX_EVENT_AGE_S_RANGE,
+    MAX_RETRY_ATTEMPTS_RANGE,
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
     AliasSpec,
     CorsSpec,
+    EventInvokeConfig,
     FunctionSpec,
     HeaderRule,
     Project,
     ResponseHeaders,
     RouteSpec,
     ServerSpec,
+    function_arn,
     handler_problem,
+    parse_destination,
+    queue_arn,
     runtime_family,
 )
 
@@ -45,9 +52,10 @@ MANIFEST_NAME = "hearth.toml"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
-                 "description", "aliases", "include"}
+                 "description", "aliases", "include", "async"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
+ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
 RULE_KEYS = {"header", "equals", "range", "version"}
 ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"}
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
@@ -205,6 +213,8 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
             if count is not None:
                 provisioned[(name, alias.name)] = count
     declared = {(alias.function, alias.name) for alias in aliases}
+    event_invoke_configs = tuple(_async(name, raw["async"], source) for name, raw in raw_functions.items()
+                                 if "async" in raw)
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
@@ -219,7 +229,8 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
                            line=source.top_level_line("headers"))
     headers = tuple(_response_headers(index, raw, cors is not None, source) for index, raw in enumerate(raw_headers))
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
-                   provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix)
+                   provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix,
+                   event_invoke_configs=event_invoke_configs)
 
 
 def _gateway(raw: Any, source: _Source) -> tuple[str, tuple[str, ...], str]:
@@ -411,6 +422,57 @@ def _aliases(function: str, raw: Any, source: _Source) -> list[tuple[AliasSpec, 
                           description=description)
         found.append((alias, count))
     return found
+
+
+def _async(function: str, raw: Any, source: _Source) -> EventInvokeConfig:
+    """``[functions.NAME.async]``: how asynchronous invocations of the function's ``$LATEST`` are retried, how old
+    their events may get, and where their records go (Lambda's EventInvokeConfig)."""
+    table = f"functions.{function}.async"
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return source.error(f"{table}.{key}" if key else table, problem, key, table)
+
+    if not isinstance(raw, dict):
+        raise source.error(table, "must be a table: [functions.NAME.async] with maximum_retry_attempts = 0, "
+                                  'on_failure = "other-function", …', "async", f"functions.{function}")
+    unknown = sorted(set(raw) - ASYNC_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(ASYNC_KEYS))}")
+    defaults = EventInvokeConfig(function)
+    destinations = {key: _destination(function, raw[key], functools.partial(fail, key))
+                    for key in ("on_success", "on_failure") if key in raw}
+    return EventInvokeConfig(
+        function=function,
+        qualifier=LATEST,
+        maximum_retry_attempts=_integer(raw, "maximum_retry_attempts", defaults.maximum_retry_attempts,
+                                        MAX_RETRY_ATTEMPTS_RANGE, fail),
+        maximum_event_age_s=_integer(raw, "maximum_event_age_s", defaults.maximum_event_age_s, MAX_EVENT_AGE_S_RANGE,
+                                     fail),
+        **destinations,
+    )
+
+
+def _destination(function: str, value: Any, fail: Callable[[str], ConfigError]) -> str:
+    """An ``async`` destination: a function (``"other"``, ``"other:alias"``, ``"other:3"``, expanded to its ARN) or
+    a function's or queue's ARN, as written."""
+    usage = (f'give a function ("other", "other:alias" or "other:3"), or an ARN: a function\'s or a queue\'s '
+             f'("{queue_arn("NAME")}")')
+    if not isinstance(value, str) or not value:
+        raise fail(usage)
+    arn = value
+    if not value.startswith("arn:"):
+        name, colon, qualifier = value.partition(":")
+        if colon and not qualifier:
+            raise fail(f"{value!r}: {usage}")
+        arn = function_arn(name, qualifier or None)
+    try:
+        destination = parse_destination(arn)
+    except ValueError as exc:
+        raise fail(str(exc) if arn == value else f"{value!r} is not a function name: {usage}") from None
+    if destination.kind == "function" and destination.name == function:
+        raise fail(f"{value!r} is the function itself, which Lambda refuses as its own destination; name another "
+                   "function or a queue")
+    return arn
 
 
 def _list(value: Any, fail: Any) -> list[Any]:

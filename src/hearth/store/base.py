@@ -1,7 +1,7 @@
 """What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
 
-A store persists the control plane (functions, versions, aliases, provisioned concurrency, routes, and the sites:
-each project's hosts, prefix, header rules and CORS) so that
+A store persists the control plane (functions, versions, aliases, provisioned concurrency, asynchronous invocation
+configs, routes, and the sites: each project's hosts, prefix, header rules and CORS) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -25,6 +25,7 @@ from hearth.errors import ServiceError
 from hearth.model import (
     AliasSpec,
     CorsSpec,
+    EventInvokeConfig,
     FunctionSpec,
     HeaderRule,
     HeadersRule,
@@ -61,6 +62,7 @@ class StoredState:
     provisioned: dict[tuple[str, str], int]  # (function, qualifier) → requested instances
     routes: tuple[RouteSpec, ...]  # in declaration order
     sites: dict[str, SiteSpec] = dataclass_field(default_factory=dict)  # by name, in the order first stored
+    event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dataclass_field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -73,25 +75,31 @@ class Store(Protocol):
         """Insert or replace a function; its versions, aliases and provisioned settings are kept."""
 
     def delete_function(self, name: str) -> None:
-        """Delete a function with its versions, aliases and provisioned settings."""
+        """Delete a function with its versions, aliases, provisioned settings and asynchronous invocation configs."""
 
     def put_version(self, spec: FunctionSpec) -> None:
         """Store a published version; ``spec.version`` is ``"1"``, ``"2"``, …"""
 
     def delete_version(self, function: str, version: str) -> None:
-        """Delete a published version and its provisioned setting."""
+        """Delete a published version, its provisioned setting and its asynchronous invocation config."""
 
     def put_alias(self, alias: AliasSpec) -> None:
         """Insert or replace an alias."""
 
     def delete_alias(self, function: str, name: str) -> None:
-        """Delete an alias and its provisioned setting."""
+        """Delete an alias, its provisioned setting and its asynchronous invocation config."""
 
     def put_provisioned(self, function: str, qualifier: str, count: int) -> None:
         """Set the provisioned instances requested for a version or alias."""
 
     def delete_provisioned(self, function: str, qualifier: str) -> None:
         """Forget the provisioned instances requested for a version or alias."""
+
+    def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        """Insert or replace the asynchronous invocation config of a function's ``$LATEST``, version or alias."""
+
+    def delete_event_invoke_config(self, function: str, qualifier: str) -> None:
+        """Forget the asynchronous invocation config of a function's ``$LATEST``, version or alias."""
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
@@ -142,6 +150,17 @@ def decode_alias(data: bytes | str) -> AliasSpec:
     doc = _loads(data)
     doc["rules"] = tuple(HeaderRule(**rule) for rule in doc.get("rules", ()))
     return AliasSpec(**doc)
+
+
+def encode_event_invoke_config(config: EventInvokeConfig) -> bytes:
+    """An EventInvokeConfig as a JSON document."""
+    return _dumps(_fields(config), f"asynchronous invocation config of {config.function}:{config.qualifier}")
+
+
+def decode_event_invoke_config(data: bytes | str) -> EventInvokeConfig:
+    """The EventInvokeConfig ``encode_event_invoke_config`` wrote; raises ``ValueError`` or ``TypeError`` on a
+    damaged document."""
+    return EventInvokeConfig(**_loads(data))
 
 
 def encode_route(route: RouteSpec) -> bytes:

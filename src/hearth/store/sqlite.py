@@ -17,15 +17,17 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, FunctionSpec, RouteSpec, SiteSpec
+from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, RouteSpec, SiteSpec
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
     decode_alias,
+    decode_event_invoke_config,
     decode_function,
     decode_route,
     decode_site,
     encode_alias,
+    encode_event_invoke_config,
     encode_function,
     encode_route,
     encode_site,
@@ -101,6 +103,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHERE EXISTS (SELECT 1 FROM header_rules) OR EXISTS (SELECT 1 FROM cors)""",
         "DROP TABLE header_rules",
         "DROP TABLE cors",
+    ),
+    (  # 4: asynchronous invocation configs (Lambda's EventInvokeConfig), one per function and qualifier
+        """CREATE TABLE event_invoke_configs (
+            function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+            qualifier TEXT NOT NULL,
+            spec BLOB NOT NULL,
+            PRIMARY KEY (function, qualifier)
+        )""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -263,7 +273,12 @@ class SqliteStore:
                        for position, spec in conn.execute("SELECT position, spec FROM routes ORDER BY position"))
         sites = {name: self._decode("site", repr(name), decode_site, spec)
                  for name, spec in conn.execute("SELECT name, spec FROM sites ORDER BY position")}
-        return StoredState(functions, versions, aliases, provisioned, routes, sites)
+        event_invoke_configs = {
+            (function, qualifier): self._decode("asynchronous invocation config", f"{function}:{qualifier}",
+                                                decode_event_invoke_config, spec)
+            for function, qualifier, spec in conn.execute(
+                "SELECT function, qualifier, spec FROM event_invoke_configs ORDER BY function, qualifier")}
+        return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -287,7 +302,8 @@ class SqliteStore:
         ))
 
     def delete_function(self, name: str) -> None:
-        """Delete a function with its versions, aliases and provisioned settings (routes are kept)."""
+        """Delete a function with its versions, aliases, provisioned settings and asynchronous invocation configs
+        (routes are kept)."""
         self._write(f"delete function {name!r}", (("DELETE FROM functions WHERE name = ?", (name,)),))
 
     def put_version(self, spec: FunctionSpec) -> None:
@@ -304,12 +320,14 @@ class SqliteStore:
         ))
 
     def delete_version(self, function: str, version: str) -> None:
-        """Delete a published version and the provisioned instances requested for it."""
+        """Delete a published version, the provisioned instances requested for it and its asynchronous invocation
+        config."""
         # The column is an integer; a qualifier that is not a version number names no stored version.
         number = int(version) if _VERSION_NUMBER.fullmatch(version) else None
         self._write(f"delete version {version} of {function!r}", (
             ("DELETE FROM versions WHERE function = ? AND version = ?", (function, number)),
             ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, version)),
+            ("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", (function, version)),
         ))
 
     def put_alias(self, alias: AliasSpec) -> None:
@@ -321,10 +339,11 @@ class SqliteStore:
         ))
 
     def delete_alias(self, function: str, name: str) -> None:
-        """Delete an alias and the provisioned instances requested for it."""
+        """Delete an alias, the provisioned instances requested for it and its asynchronous invocation config."""
         self._write(f"delete alias {function}:{name}", (
             ("DELETE FROM aliases WHERE function = ? AND name = ?", (function, name)),
             ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, name)),
+            ("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", (function, name)),
         ))
 
     def put_provisioned(self, function: str, qualifier: str, count: int) -> None:
@@ -339,6 +358,20 @@ class SqliteStore:
         """Forget the provisioned instances requested for a version or alias."""
         self._write(f"delete provisioned concurrency of {function}:{qualifier}", (
             ("DELETE FROM provisioned WHERE function = ? AND qualifier = ?", (function, qualifier)),
+        ))
+
+    def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        """Insert or replace the asynchronous invocation config of a stored function's qualifier."""
+        self._write(f"store asynchronous invocation config of {config.function}:{config.qualifier}", (
+            ("INSERT INTO event_invoke_configs (function, qualifier, spec) VALUES (?, ?, ?) "
+             "ON CONFLICT (function, qualifier) DO UPDATE SET spec = excluded.spec",
+             (config.function, config.qualifier, encode_event_invoke_config(config))),
+        ))
+
+    def delete_event_invoke_config(self, function: str, qualifier: str) -> None:
+        """Forget the asynchronous invocation config of a function's qualifier."""
+        self._write(f"delete asynchronous invocation config of {function}:{qualifier}", (
+            ("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", (function, qualifier)),
         ))
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from hearth import errors
 from hearth.api import shapes
-from hearth.model import LATEST, AliasSpec, FunctionSpec, HeaderRule
+from hearth.model import LATEST, AliasSpec, EventInvokeConfig, FunctionSpec, HeaderRule
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
 
@@ -230,3 +230,42 @@ def test_function_name_refuses(value: str) -> None:
 def test_function_name_is_required() -> None:
     with pytest.raises(errors.InvalidParameterValue, match="FunctionName is required"):
         shapes.function_name(None)
+
+
+# -- asynchronous invocation configs ---------------------------------------------------------------------------
+
+
+def test_an_event_invoke_config_has_a_qualified_arn_and_epoch_seconds() -> None:
+    config = EventInvokeConfig("hello", "live", 0, 60, on_failure=f"{ARN}:other",
+                               last_modified="2026-11-21T10:10:10.123+0000")
+    assert shapes.event_invoke_config_shape(config) == {
+        "LastModified": 1795255810.123,
+        "FunctionArn": f"{ARN}:hello:live",
+        "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": 60,
+        "DestinationConfig": {"OnSuccess": {}, "OnFailure": {"Destination": f"{ARN}:other"}},
+    }
+
+
+def test_a_request_sets_only_what_it_names() -> None:
+    base = EventInvokeConfig("hello", maximum_retry_attempts=0, on_success=f"{ARN}:a", on_failure=f"{ARN}:b")
+    assert shapes.event_invoke_config_from(base, {"MaximumEventAgeInSeconds": 120}) == \
+        EventInvokeConfig("hello", maximum_retry_attempts=0, maximum_event_age_s=120, on_success=f"{ARN}:a",
+                          on_failure=f"{ARN}:b")
+    cleared = shapes.event_invoke_config_from(base, {"DestinationConfig": {"OnSuccess": {"Destination": ""}}})
+    assert (cleared.on_success, cleared.on_failure) == (None, f"{ARN}:b")
+    assert shapes.event_invoke_config_from(base, {"DestinationConfig": {"OnFailure": {}}}).on_failure is None
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({}, "at least one of error handling or destination setting"),
+    ({"Qualifier": "1"}, "at least one"),
+    ({"MaximumRetryAttempts": True}, "MaximumRetryAttempts must be a whole number from 0 to 2"),
+    ({"MaximumEventAgeInSeconds": 30}, "MaximumEventAgeInSeconds must be a whole number from 60 to 21600"),
+    ({"DestinationConfig": {"OnError": {}}}, "DestinationConfig must be"),
+    ({"DestinationConfig": {"OnFailure": {"Destination": 7}}}, "DestinationConfig must be"),
+    ({"DestinationConfig": ["x"]}, "DestinationConfig must be"),
+])
+def test_a_bad_request_says_what_to_send(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.InvalidParameterValue, match=message):
+        shapes.event_invoke_config_from(EventInvokeConfig("hello"), body)

@@ -8,7 +8,17 @@ import pytest
 
 from hearth.config.manifest import load_project
 from hearth.errors import ConfigError
-from hearth.model import AliasSpec, CorsSpec, FunctionSpec, HeaderRule, Project, ResponseHeaders, RouteSpec
+from hearth.model import (
+    AliasSpec,
+    CorsSpec,
+    EventInvokeConfig,
+    FunctionSpec,
+    HeaderRule,
+    Project,
+    ResponseHeaders,
+    RouteSpec,
+    function_arn,
+)
 
 MINIMAL = '[functions.hello]\nhandler = "app.main"\n'
 
@@ -117,8 +127,8 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     message = config_error(tmp_path, MINIMAL + "\nmemroy_mb = 256\n")
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
-        "allowed: aliases, concurrency, description, env, handler, idle_timeout_s, include, memory_mb, runtime, "
-        "timeout_s"
+        "allowed: aliases, async, concurrency, description, env, handler, idle_timeout_s, include, memory_mb, "
+        "runtime, timeout_s"
     )
 
 
@@ -563,3 +573,61 @@ def test_a_route_can_take_its_requests_asynchronously(tmp_path: Path) -> None:
     message = config_error(tmp_path, '[functions.web]\nruntime = "http"\ncommand = ["./server"]\n\n'
                                      '[[routes]]\npath = "/w"\nfunction = "web"\nasync = true\n')
     assert "routes[0].async: function web is an HTTP server" in message
+
+
+# -- [functions.NAME.async] ------------------------------------------------------------------------------------
+
+ASYNC = """\
+[functions.hello]
+handler = "app.main"
+
+[functions.hello.async]
+maximum_retry_attempts = 0
+maximum_event_age_s = 3600
+on_success = "audit:live"
+on_failure = "arn:aws:sqs:us-east-1:000000000000:failures"
+
+[functions.audit]
+handler = "app.audit"
+
+[functions.audit.async]
+on_failure = "hello"
+"""
+
+
+def test_async_tables_configure_each_functions_latest(tmp_path: Path) -> None:
+    project = load(tmp_path, ASYNC)
+    assert project.event_invoke_configs == (
+        EventInvokeConfig("hello", "$LATEST", maximum_retry_attempts=0, maximum_event_age_s=3600,
+                          on_success=function_arn("audit", "live"),
+                          on_failure="arn:aws:sqs:us-east-1:000000000000:failures"),
+        EventInvokeConfig("audit", on_failure=function_arn("hello")),
+    )
+    assert load(tmp_path, MINIMAL).event_invoke_configs == ()
+
+
+@pytest.mark.parametrize(("edit", "line", "expected"), [
+    (("maximum_retry_attempts = 0", "maximum_retry_attempts = 3"), 5,
+     "functions.hello.async.maximum_retry_attempts: must be a whole number from 0 to 2, got 3"),
+    (("maximum_event_age_s = 3600", "maximum_event_age_s = 59"), 6,
+     "functions.hello.async.maximum_event_age_s: must be a whole number from 60 to 21600, got 59"),
+    (("maximum_event_age_s = 3600", "max_age = 3600"), 6,
+     "functions.hello.async.max_age: unknown key; allowed: maximum_event_age_s, maximum_retry_attempts"),
+    (('on_success = "audit:live"', 'on_success = "audit:"'), 7,
+     "functions.hello.async.on_success: 'audit:': give a function"),
+    (('on_success = "audit:live"', 'on_success = "no such"'), 7,
+     "functions.hello.async.on_success: 'no such' is not a function name: give a function"),
+    (('on_success = "audit:live"', "on_success = 3"), 7, 'give a function ("other", "other:alias" or "other:3")'),
+    (('on_success = "audit:live"', 'on_success = "hello:live"'), 7, "is the function itself"),
+    (('on_failure = "arn:aws:sqs:us-east-1:000000000000:failures"',
+      'on_failure = "arn:aws:sns:us-east-1:000000000000:topic"'), 8,
+     "functions.hello.async.on_failure: 'arn:aws:sns:us-east-1:000000000000:topic': Hearth delivers"),
+    (("[functions.audit.async]\non_failure = \"hello\"", "async = 3"), 13,
+     "functions.audit.async: must be a table"),
+])
+def test_async_mistakes_name_the_line_the_key_and_what_is_allowed(
+        tmp_path: Path, edit: tuple[str, str], line: int, expected: str) -> None:
+    assert edit[0] in ASYNC
+    message = config_error(tmp_path, ASYNC.replace(edit[0], edit[1], 1))
+    assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:{line}: "), message
+    assert expected in message, message

@@ -15,6 +15,7 @@ from hearth.errors import ConfigError, ServiceError
 from hearth.model import (
     AliasSpec,
     CorsSpec,
+    EventInvokeConfig,
     FunctionSpec,
     HeaderRule,
     HeadersRule,
@@ -28,6 +29,8 @@ from hearth.model import (
     SiteSpec,
     VercelRouting,
     VercelSpec,
+    function_arn,
+    queue_arn,
 )
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
 from hearth.store.sqlite import _MIGRATIONS, SCHEMA_VERSION
@@ -108,6 +111,9 @@ VERCEL = VercelSpec(ROUTING, Path("/srv/code/public"), static_is_root=True,
                     files=(("/api/users/{id}", "api/users/[id].py"), ("/api", "api/index.py")), code_sha256="cd" * 32)
 SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v1", headers=HEADERS, cors=CORS,
                 vercel=VERCEL)
+EVENT_CONFIG = EventInvokeConfig("hello", "live", maximum_retry_attempts=0, maximum_event_age_s=60,
+                                 on_success=function_arn("other", "ç"), on_failure=queue_arn("dlq"),
+                                 last_modified="2026-11-21T16:06:46.123+0000")
 
 
 def test_the_fixture_spec_sets_every_field() -> None:
@@ -116,7 +122,7 @@ def test_the_fixture_spec_sets_every_field() -> None:
                           (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE), (VercelSpec, VERCEL),
                           (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
                           (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
-                          (RouteCondition, HAS[0])):
+                          (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -134,6 +140,8 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.replace_routes(ROUTES)
     store.put_site(SITE)
     store.put_site(SiteSpec("blog"))
+    store.put_event_invoke_config(EVENT_CONFIG)
+    store.put_event_invoke_config(EventInvokeConfig("other"))
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -142,6 +150,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         provisioned={("hello", "live"): 2, ("hello", "1"): 1},
         routes=ROUTES,
         sites={"shop": SITE, "blog": SiteSpec("blog")},
+        event_invoke_configs={("hello", "live"): EVENT_CONFIG, ("other", "$LATEST"): EventInvokeConfig("other")},
     )
     assert store.load() == expected
     store.close()
@@ -209,7 +218,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
         upgraded.close()
     assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     raw.close()
 
 
@@ -262,6 +271,7 @@ def test_deleting_a_function_cascades_but_keeps_routes_and_other_functions(store
         store.put_version(spec(name, "1"))
         store.put_alias(alias(name))
         store.put_provisioned(name, "live", 1)
+        store.put_event_invoke_config(EventInvokeConfig(name, "live"))
     store.replace_routes(ROUTES)
     store.delete_function("hello")
     store.close()
@@ -270,6 +280,7 @@ def test_deleting_a_function_cascades_but_keeps_routes_and_other_functions(store
     assert list(state.versions) == ["other"]
     assert list(state.aliases) == ["other"]
     assert state.provisioned == {("other", "live"): 1}
+    assert state.event_invoke_configs == {("other", "live"): EventInvokeConfig("other", "live")}
     assert state.routes == ROUTES
 
 
@@ -280,14 +291,19 @@ def test_deleting_a_version_or_alias_drops_its_provisioning(store: SqliteStore) 
     store.put_alias(alias())
     for qualifier in ("1", "2", "live"):
         store.put_provisioned("hello", qualifier, 1)
+    for qualifier in ("$LATEST", "1", "2", "live"):
+        store.put_event_invoke_config(EventInvokeConfig("hello", qualifier))
     store.delete_version("hello", "1")
     store.delete_alias("hello", "live")
     state = store.load()
     assert list(state.versions["hello"]) == ["2"]
     assert state.aliases == {}
     assert state.provisioned == {("hello", "2"): 1}
+    assert list(state.event_invoke_configs) == [("hello", "$LATEST"), ("hello", "2")]
     store.delete_provisioned("hello", "2")
     assert store.load().provisioned == {}
+    store.delete_event_invoke_config("hello", "2")
+    assert list(store.load().event_invoke_configs) == [("hello", "$LATEST")]
 
 
 def test_last_version_never_goes_down(store: SqliteStore, path: Path) -> None:
@@ -315,8 +331,11 @@ def test_only_published_versions_of_stored_functions_are_stored(store: SqliteSto
         store.put_alias(alias("ghost"))
     with pytest.raises(ServiceError):
         store.put_provisioned("ghost", "1", 1)
+    with pytest.raises(ServiceError, match="FOREIGN KEY"):
+        store.put_event_invoke_config(EventInvokeConfig("ghost"))
     state = store.load()
     assert state.versions == {} and state.aliases == {} and state.provisioned == {}
+    assert state.event_invoke_configs == {}
 
 
 def test_a_transaction_that_raises_writes_nothing(store: SqliteStore, path: Path) -> None:
@@ -434,3 +453,24 @@ def test_memory_stores_work_and_share_nothing() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_an_event_invoke_config_is_replaced_in_place(store: SqliteStore, path: Path) -> None:
+    store.put_function(record())
+    store.put_event_invoke_config(EVENT_CONFIG)
+    edited = EventInvokeConfig("hello", "live", maximum_event_age_s=3600)
+    store.put_event_invoke_config(edited)
+    store.close()
+    assert reopened(path).event_invoke_configs == {("hello", "live"): edited}
+
+
+def test_a_damaged_event_invoke_config_is_a_config_error_naming_it(store: SqliteStore, path: Path) -> None:
+    store.put_function(record())
+    store.put_event_invoke_config(EVENT_CONFIG)
+    store.close()
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.execute("UPDATE event_invoke_configs SET spec = '{\"function\": \"hello\", \"retries\": 9}'")
+    raw.close()
+    with pytest.raises(ConfigError, match=f"{path}.*asynchronous invocation config hello:live"):
+        reopened(path)
