@@ -35,6 +35,7 @@ from hearth.model import (
     FunctionSpec,
     Project,
     RouteSpec,
+    ScheduleSpec,
     SiteSpec,
     VercelSpec,
     function_arn,
@@ -94,6 +95,7 @@ class Catalog:
         self.sites: dict[str, SiteSpec] = dict(state.sites)
         # (function, qualifier) → its asynchronous invocation config; see event_invoke_config()
         self.event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dict(state.event_invoke_configs)
+        self.schedules: dict[str, ScheduleSpec] = dict(state.schedules)  # by name, "<project>.<name>"
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -253,6 +255,8 @@ class Catalog:
                 del self.provisioned[key]
             for key in [key for key in self.event_invoke_configs if key[0] == name]:
                 del self.event_invoke_configs[key]
+            for schedule in [spec for spec in self.schedules.values() if spec.function == name]:
+                self.delete_schedule(schedule.name)
             remaining = tuple(route for route in self.routes if route.function != name)
             if remaining != self.routes:
                 self._set_routes(remaining)
@@ -454,8 +458,8 @@ class Catalog:
     # -- removing a project from the gateway -------------------------------------------------------------------
 
     def delete_project(self, name: str) -> list[RouteSpec]:
-        """Take project ``name`` off the gateway: its site (hosts, prefix, header rules, CORS) and the routes it
-        declared go, in one batch; its functions stay. Returns the routes removed."""
+        """Take project ``name`` off the gateway: its site (hosts, prefix, header rules, CORS), the routes and the
+        schedules it declared go, in one batch; its functions stay. Returns the routes removed."""
         if name not in self.sites:
             raise errors.ResourceNotFound(f"Project not found: {name!r}; `hearth projects` (GET /hearth/projects) "
                                           "lists the projects on the gateway")
@@ -463,6 +467,8 @@ class Catalog:
         with self.batch():
             if removed:
                 self._set_routes(tuple(route for route in self.routes if route.site != name))
+            for schedule in [spec.name for spec in self.schedules.values() if spec.site == name]:
+                self.delete_schedule(schedule)
             self.delete_site(name)
         return removed
 
@@ -600,6 +606,8 @@ class Catalog:
                     changes.append(Change("deleted", f"function {name}"))
                 for name in [name for name in self.sites if name != project.name]:
                     self.delete_site(name)
+                for schedule in [item.name for item in self.schedules.values() if item.site != project.name]:
+                    self.delete_schedule(schedule)
             for spec in project.functions.values():
                 reserved = spec.concurrency
                 spec = dataclasses.replace(spec, concurrency=None)  # kept apart: not part of a version's config
@@ -635,7 +643,43 @@ class Catalog:
                 site = dataclasses.replace(site, vercel=dataclasses.replace(site.vercel, code_sha256=package.sha256))
             changes.extend(self._apply_site(site))
             changes.extend(self._apply_routes(project))
+            changes.extend(self._apply_schedules(project))
         return changes
+
+    def _apply_schedules(self, project: Project) -> list[Change]:
+        """The project's schedules (named ``<project>.<name>`` on the platform) replace the ones it had: those of
+        its site, or, for an unnamed project, those of its functions."""
+        wanted = {f"{project.name}.{spec.name}" if project.name else spec.name:
+                  dataclasses.replace(spec, name=f"{project.name}.{spec.name}" if project.name else spec.name,
+                                      site=project.name)
+                  for spec in project.schedules}
+        owned = [spec for spec in self.schedules.values()
+                 if spec.site == project.name and (project.name or spec.function in project.functions)]
+        changes = []
+        for spec in owned:
+            if spec.name not in wanted:
+                self.delete_schedule(spec.name)
+                changes.append(Change("deleted", f"schedule {spec.name}", f"{spec.expression} → {spec.target}"))
+        for name, spec in wanted.items():
+            other = self.schedules.get(name)
+            if other is not None and other.site != spec.site:
+                raise errors.ResourceConflict(f"schedule {name} belongs to project {other.site!r}; rename one")
+            action = "unchanged" if other == spec else "updated" if other is not None else "created"
+            if action != "unchanged":
+                self.put_schedule(spec)
+            changes.append(Change(action, f"schedule {name}", f"{spec.expression} → {spec.target}"))
+        return changes
+
+    def put_schedule(self, spec: ScheduleSpec) -> None:
+        self.store.put_schedule(spec)
+        self.schedules[spec.name] = spec
+        self._changed(None)
+
+    def delete_schedule(self, name: str) -> None:
+        if name in self.schedules:
+            self.store.delete_schedule(name)
+            del self.schedules[name]
+            self._changed(None)
 
     def _apply_alias(self, alias: AliasSpec) -> Change:
         subject = f"alias {alias.function}:{alias.name}"

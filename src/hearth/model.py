@@ -173,6 +173,33 @@ class AliasSpec:
         return function_arn(self.function, self.name)
 
 
+MISSED_POLICIES = ("skip", "once")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule (``triggers/scheduler.py``): on every tick of ``expression`` (``triggers/schedule.py``), an
+    asynchronous invocation of ``function[:qualifier]`` with EventBridge's Scheduled Event (or ``input``), or, for a
+    Vercel ``crons`` entry, a GET of ``path`` on the gateway."""
+
+    name: str  # unique on the platform: "<project>.<function>" or "<project>.<function>.<n>", "<project>.cron.<n>"
+    expression: str  # canonical (``Schedule.expression``)
+    timezone: str = "UTC"
+    function: str = ""  # "" for a path
+    qualifier: str | None = None
+    input: str | None = None  # JSON text that replaces the Scheduled Event
+    path: str = ""  # a Vercel cron: GET this path on the gateway (with its project's host)
+    site: str = ""  # the project that declared it
+    missed: str = "skip"  # ticks missed while Hearth was down: "skip" them, or fire "once" for the latest
+    enabled: bool = True  # false: declared, never fires
+
+    @property
+    def target(self) -> str:
+        if self.path:
+            return f"GET {self.path}"
+        return f"{self.function}:{self.qualifier}" if self.qualifier else self.function
+
+
 MAX_RETRY_ATTEMPTS_RANGE = (0, 2)  # Lambda's EventInvokeConfig bounds
 MAX_EVENT_AGE_S_RANGE = (60, 21600)
 
@@ -402,14 +429,6 @@ class VercelSpec:
 
 
 @dataclass(frozen=True)
-class CronJob:
-    """vercel.json ``crons``: call ``path`` (a GET on the gateway) on a five-field cron ``schedule``."""
-
-    path: str
-    schedule: str
-
-
-@dataclass(frozen=True)
 class Project:
     """Everything one project folder declares."""
 
@@ -424,7 +443,7 @@ class Project:
     layout: str = "hearth"  # "hearth" (hearth.toml) or "vercel" (api/ and vercel.json)
     routing: VercelRouting = VercelRouting()  # vercel.json's rewrites, redirects, headers, routes, …
     static_dir: Path | None = None  # served as static files (Vercel: public/, outputDirectory or the root)
-    crons: tuple[CronJob, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()  # named within the project (the catalog qualifies them)
     name: str = ""  # ``[gateway] name``, else the folder's name; names its ``SiteSpec``
     hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
     prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)

@@ -34,6 +34,7 @@ from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
 from hearth.telemetry.records import RecordLog
 from hearth.triggers.async_invoke import AsyncInvoker
+from hearth.triggers.scheduler import Scheduler
 
 REAP_INTERVAL_S = 0.25
 
@@ -58,6 +59,7 @@ class Platform:
         # Asynchronous invocations, kept in ``events`` (``hearth serve``: in its data folder; else a scratch file).
         self.events = events or SqliteEvents(self._scratch / "events.db")
         self.async_invoker = AsyncInvoker(self, self.events, retry_delay_s=settings.async_retry_delay_s)
+        self.scheduler = Scheduler(catalog, self.events)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         catalog.listeners.append(self._changed)
@@ -75,6 +77,7 @@ class Platform:
             self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())
         self.async_invoker.start()
+        self.scheduler.start()
 
     async def invoke(self, function: str, request: InvokeRequest, qualifier: str | None = None,
                      headers: Mapping[str, str] | None = None) -> Invocation:
@@ -187,6 +190,7 @@ class Platform:
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""
+        await self.scheduler.close()
         await self.async_invoker.close()
         await self.events.close()
         if self._reaper is not None:

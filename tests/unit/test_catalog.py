@@ -23,6 +23,7 @@ from hearth.model import (
     Project,
     ResponseHeaders,
     RouteSpec,
+    ScheduleSpec,
     SiteSpec,
     VercelRouting,
 )
@@ -1003,3 +1004,33 @@ def test_delete_project_without_routes_forgets_its_site(env: Env) -> None:
     env.catalog.apply(site_project(env, "empty", "fn", hosts=("empty.example",)))
     env.catalog.delete_project("empty")
     assert env.catalog.sites == {} and env.stored().sites == {}
+
+
+def scheduled_project(env: Env, name: str, *schedules: ScheduleSpec) -> Project:
+    return dataclasses.replace(site_project(env, name, "job", f"/{name}"), schedules=schedules)
+
+
+def test_a_projects_schedules_are_named_under_it_and_replace_its_old_ones(env: Env) -> None:
+    catalog = env.catalog
+    changes = catalog.apply(scheduled_project(env, "ops", ScheduleSpec("job", "rate(5 minutes)", function="job"),
+                                              ScheduleSpec("job.1", "rate(1 hour)", function="job")))
+    assert sorted(catalog.schedules) == ["ops.job", "ops.job.1"]
+    assert catalog.schedules["ops.job"].site == "ops"
+    assert [c.action for c in changes if c.subject.startswith("schedule ")] == ["created", "created"]
+    changes = catalog.apply(scheduled_project(env, "ops", ScheduleSpec("job", "rate(10 minutes)", function="job")))
+    assert {c.subject: c.action for c in changes if c.subject.startswith("schedule ")} == {
+        "schedule ops.job.1": "deleted", "schedule ops.job": "updated"}
+    catalog.apply(site_project(env, "other", "other", "/other"))  # another project keeps its hands off
+    assert sorted(catalog.schedules) == ["ops.job"] and env.stored().schedules == catalog.schedules
+    catalog.delete_function("job")
+    assert catalog.schedules == {} and env.stored().schedules == {}
+
+
+def test_deleting_a_project_or_pruning_takes_its_schedules(env: Env) -> None:
+    catalog = env.catalog
+    catalog.apply(scheduled_project(env, "ops", ScheduleSpec("job", "rate(5 minutes)", function="job")))
+    catalog.delete_project("ops")
+    assert catalog.schedules == {}
+    catalog.apply(scheduled_project(env, "ops", ScheduleSpec("job", "rate(5 minutes)", function="job")))
+    catalog.apply(site_project(env, "dev", "dev", "/dev"), prune=True)
+    assert catalog.schedules == {} and env.stored().schedules == {}

@@ -32,6 +32,8 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
+    GET    /hearth/schedules                                  schedules: target, expression, next and last tick
+    POST   /hearth/schedules/{name}/pause (or /resume)        stop (or restart) a schedule's firing
 
 Every other request is authenticated first (SigV4 as botocore signs, or a bearer token) unless the platform runs
 without authentication (``hearth dev`` on loopback). Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error
@@ -52,6 +54,7 @@ from hearth.api import auth
 from hearth.api.deploy import DeployApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.api.projects import ProjectsApi
+from hearth.api.schedules import SchedulesApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -90,6 +93,7 @@ class ControlApi:
         self.lambda_api = LambdaApi(platform, platform.catalog.code)
         self.deploy_api = DeployApi(platform, platform.catalog.code)
         projects = ProjectsApi(platform)
+        schedules = SchedulesApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -126,6 +130,9 @@ class ControlApi:
             _Route("GET", "/hearth/invocations", self.invocations),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
+            _Route("GET", "/hearth/schedules", schedules.list_schedules),
+            _Route("POST", "/hearth/schedules/" + _NAME + "/pause", schedules.pause),
+            _Route("POST", "/hearth/schedules/" + _NAME + "/resume", schedules.resume),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

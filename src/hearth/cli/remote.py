@@ -249,7 +249,56 @@ def rm_project(name: str, endpoint: str, data_dir: Path) -> None:
         out.print(f"kept its functions: {escape(', '.join(result['functions']))} (`hearth rm NAME` deletes one)")
 
 
+@click.command()
+@_connection
+def schedules(endpoint: str, data_dir: Path) -> None:
+    """List the schedules: target, expression, next and last tick, paused or not."""
+    try:
+        listing = _client(endpoint, data_dir).call("GET", "/hearth/schedules").json()["schedules"]
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "TARGET", "EXPRESSION", "NEXT (UTC)", "LAST (UTC)", "STATE"):
+        table.add_column(column)
+    for item in listing:
+        zone = f" {item['timezone']}" if item["timezone"] != "UTC" else ""
+        state = "paused" if item["paused"] else "disabled" if not item["enabled"] else "active"
+        table.add_row(escape(item["name"]), escape(item["target"]), escape(item["expression"] + zone),
+                      item["next"] or "-", item["last"] or "-", state)
+    if not listing:
+        out.print("no schedules")
+    else:
+        _print_table(table)
+
+
+def _pause(name: str, action: str, endpoint: str, data_dir: Path) -> None:
+    try:
+        reply = _client(endpoint, data_dir).call("POST", f"/hearth/schedules/{quote(name, safe='')}/{action}")
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    item = reply.json()
+    after = f"; next tick {item['next']} UTC" if item["next"] else ""
+    out.print(f"{'paused' if item['paused'] else 'resumed'} schedule {escape(name)}{after}")
+
+
+@click.command(name="pause-schedule")
+@click.argument("name")
+@_connection
+def pause_schedule(name: str, endpoint: str, data_dir: Path) -> None:
+    """Stop a schedule from firing (until resume-schedule; a redeploy keeps the pause)."""
+    _pause(name, "pause", endpoint, data_dir)
+
+
+@click.command(name="resume-schedule")
+@click.argument("name")
+@_connection
+def resume_schedule(name: str, endpoint: str, data_dir: Path) -> None:
+    """Let a paused schedule fire again, from its next tick (ticks passed while paused do not fire)."""
+    _pause(name, "resume", endpoint, data_dir)
+
+
 def register(group: click.Group) -> None:
     """Add the remote commands to the ``hearth`` group."""
-    for command in (invoke, deploy, publish, list_functions, rm, projects, rm_project):
+    for command in (invoke, deploy, publish, list_functions, rm, projects, rm_project, schedules, pause_schedule,
+                    resume_schedule):
         group.add_command(command)

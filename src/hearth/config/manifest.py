@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.config.include import check_includes, include_problem
+from hearth.config.schedules import function_schedules
 from hearth.config.vercel import is_vercel_project, load_vercel_project
 from hearth.errors import ConfigError
 from hearth.gateway.policy import compile_source
@@ -40,6 +41,7 @@ from hearth.model import (
     Project,
     ResponseHeaders,
     RouteSpec,
+    ScheduleSpec,
     ServerSpec,
     function_arn,
     handler_problem,
@@ -52,7 +54,7 @@ MANIFEST_NAME = "hearth.toml"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
-                 "description", "aliases", "include", "async"}
+                 "description", "aliases", "include", "async", "schedule", "schedules"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
@@ -215,6 +217,14 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     declared = {(alias.function, alias.name) for alias in aliases}
     event_invoke_configs = tuple(_async(name, raw["async"], source) for name, raw in raw_functions.items()
                                  if "async" in raw)
+    schedules: list[ScheduleSpec] = []
+    for name, raw in raw_functions.items():
+        schedules.extend(function_schedules(name, raw, _key_error(source, f"functions.{name}")))
+    local = [spec.name for spec in schedules]
+    clash = next((name for name in local if local.count(name) > 1), None)
+    if clash is not None:
+        raise source.error("functions", f"two schedules are named {clash!r}; give one a name of its own "
+                                        "(name = \"…\" in its [[functions.NAME.schedules]] table)")
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
@@ -230,7 +240,7 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     headers = tuple(_response_headers(index, raw, cors is not None, source) for index, raw in enumerate(raw_headers))
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
                    provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix,
-                   event_invoke_configs=event_invoke_configs)
+                   event_invoke_configs=event_invoke_configs, schedules=tuple(schedules))
 
 
 def _gateway(raw: Any, source: _Source) -> tuple[str, tuple[str, ...], str]:
@@ -282,6 +292,18 @@ def _prefix_problem(prefix: str) -> str | None:
             return (f"{prefix!r}: bad segment {segment!r}; a prefix is plain path segments (no parameters, "
                     "no empty segments)")
     return None
+
+
+def _key_error(source: _Source, table: str) -> Callable[[str, str], ConfigError]:
+    """The error for a key of ``table`` (``schedules[0].expression`` points at its table's key ``schedules``)."""
+    def fail(key: str, problem: str) -> ConfigError:
+        found = re.match(r"^(\w+)\[(\d+)\]\.(\w+)$", key)
+        if found is not None:  # a key of the n-th [[table.name]]
+            return source.error(f"{table}.{key}", problem, found.group(3), f"{table}.{found.group(1)}",
+                                int(found.group(2)))
+        return source.error(f"{table}.{key}", problem, key.split("[", 1)[0], table)
+
+    return fail
 
 
 def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:

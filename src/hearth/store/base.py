@@ -35,6 +35,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
+    ScheduleSpec,
     ServerSpec,
     SiteSpec,
     VercelRouting,
@@ -63,6 +64,7 @@ class StoredState:
     routes: tuple[RouteSpec, ...]  # in declaration order
     sites: dict[str, SiteSpec] = dataclass_field(default_factory=dict)  # by name, in the order first stored
     event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dataclass_field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = dataclass_field(default_factory=dict)  # by name
 
 
 class Store(Protocol):
@@ -100,6 +102,12 @@ class Store(Protocol):
 
     def delete_event_invoke_config(self, function: str, qualifier: str) -> None:
         """Forget the asynchronous invocation config of a function's ``$LATEST``, version or alias."""
+
+    def put_schedule(self, schedule: ScheduleSpec) -> None:
+        """Insert or replace a schedule (its last tick and pause live in the event store)."""
+
+    def delete_schedule(self, name: str) -> None:
+        """Forget a schedule."""
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
@@ -161,6 +169,16 @@ def decode_event_invoke_config(data: bytes | str) -> EventInvokeConfig:
     """The EventInvokeConfig ``encode_event_invoke_config`` wrote; raises ``ValueError`` or ``TypeError`` on a
     damaged document."""
     return EventInvokeConfig(**_loads(data))
+
+
+def encode_schedule(schedule: ScheduleSpec) -> bytes:
+    """A ScheduleSpec as a JSON document."""
+    return _dumps(_fields(schedule), f"schedule {schedule.name!r}")
+
+
+def decode_schedule(data: bytes | str) -> ScheduleSpec:
+    """The ScheduleSpec ``encode_schedule`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    return ScheduleSpec(**_loads(data))
 
 
 def encode_route(route: RouteSpec) -> bytes:

@@ -15,6 +15,10 @@ host, a heartbeat older than ``STALE_S``. A handler can therefore run twice for 
 its end and the delete, or when a lease runs out while it still runs. Every message keeps its id across
 deliveries, for de-duplication.
 
+Schedules keep their last tick here (``advance``), in the same transaction as the events a tick sends, so a tick
+is recorded exactly when its event is stored: a restarted process, or a second one on the same file, never fires it
+again.
+
 ``EventStore`` is the interface (a PostgreSQL back end can stand behind it later); ``sqlite_events.py`` is the
 embedded default.
 """
@@ -54,6 +58,14 @@ class Message:
     receipt: str  # this claim's; a later claim makes it stale
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """What the store keeps of a schedule: its last tick (epoch seconds; None before the first) and its pause."""
+
+    last_tick: float | None
+    paused: bool = False
+
+
 class EventStore(Protocol):
     """Durable queues of messages; every call returns once its effect is stored (or raises ``ServiceError``)."""
 
@@ -75,6 +87,20 @@ class EventStore(Protocol):
 
     async def count(self, queue: str) -> int:
         """How many messages ``queue`` holds, visible or not."""
+
+    async def schedule_states(self) -> dict[str, ScheduleState]:
+        """The last tick and the pause of every schedule that has fired or been paused, by name."""
+
+    async def advance(self, name: str, tick: float, messages: Sequence[NewMessage] = ()) -> bool:
+        """Record ``tick`` (epoch seconds) as the schedule's last one and store ``messages`` with it, in one
+        transaction, unless its last tick is already at or after ``tick`` (another process fired it): False then,
+        and nothing is stored."""
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume a schedule (its state is kept apart from its spec, so a redeploy keeps it)."""
+
+    async def forget_schedules(self, keep: Sequence[str]) -> None:
+        """Drop the state of every schedule not named in ``keep``."""
 
     async def recover(self) -> int:
         """Release the claims of claimers that are gone; returns how many."""

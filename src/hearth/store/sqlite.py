@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, RouteSpec, SiteSpec
+from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, RouteSpec, ScheduleSpec, SiteSpec
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
@@ -25,11 +25,13 @@ from hearth.store.base import (
     decode_event_invoke_config,
     decode_function,
     decode_route,
+    decode_schedule,
     decode_site,
     encode_alias,
     encode_event_invoke_config,
     encode_function,
     encode_route,
+    encode_schedule,
     encode_site,
 )
 
@@ -110,6 +112,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             qualifier TEXT NOT NULL,
             spec BLOB NOT NULL,
             PRIMARY KEY (function, qualifier)
+        )""",
+    ),
+    (  # 5: schedules (their last tick and pause are in the event store, beside the events their ticks send)
+        """CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            spec BLOB NOT NULL
         )""",
     ),
 )
@@ -278,7 +286,9 @@ class SqliteStore:
                                                 decode_event_invoke_config, spec)
             for function, qualifier, spec in conn.execute(
                 "SELECT function, qualifier, spec FROM event_invoke_configs ORDER BY function, qualifier")}
-        return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs)
+        schedules = {name: self._decode("schedule", repr(name), decode_schedule, spec)
+                     for name, spec in conn.execute("SELECT name, spec FROM schedules ORDER BY name")}
+        return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs, schedules)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -373,6 +383,17 @@ class SqliteStore:
         self._write(f"delete asynchronous invocation config of {function}:{qualifier}", (
             ("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", (function, qualifier)),
         ))
+
+    def put_schedule(self, schedule: ScheduleSpec) -> None:
+        """Insert or replace a schedule."""
+        self._write(f"store schedule {schedule.name!r}", (
+            ("INSERT INTO schedules (name, spec) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+             (schedule.name, encode_schedule(schedule))),
+        ))
+
+    def delete_schedule(self, name: str) -> None:
+        """Forget a schedule."""
+        self._write(f"delete schedule {name!r}", (("DELETE FROM schedules WHERE name = ?", (name,)),))
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

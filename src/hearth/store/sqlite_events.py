@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hearth.errors import ConfigError, ServiceError
-from hearth.store.events import HEARTBEAT_S, STALE_S, Message, NewMessage
+from hearth.store.events import HEARTBEAT_S, STALE_S, Message, NewMessage, ScheduleState
 
 BUSY_TIMEOUT_S = 10.0
 SCHEMA_VERSION = 1
@@ -47,6 +47,11 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at)",
     "CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner) WHERE owner IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS schedules (
+        name TEXT PRIMARY KEY,
+        last_tick REAL,
+        paused INTEGER NOT NULL DEFAULT 0
+    )""",
     """CREATE TABLE IF NOT EXISTS owners (
         token TEXT PRIMARY KEY,
         host TEXT NOT NULL,
@@ -216,6 +221,45 @@ class SqliteEvents:
             return int(conn.execute("SELECT count(*) FROM messages WHERE queue = ?", (queue_name,)).fetchone()[0])
 
         return await self._run(count)
+
+    async def schedule_states(self) -> dict[str, ScheduleState]:
+        def states(conn: sqlite3.Connection) -> dict[str, ScheduleState]:
+            return {name: ScheduleState(last, bool(paused))
+                    for name, last, paused in conn.execute("SELECT name, last_tick, paused FROM schedules")}
+
+        return await self._run(states)
+
+    async def advance(self, name: str, tick: float, messages: Sequence[NewMessage] = ()) -> bool:
+        now = self.clock()
+        rows = [(m.queue, m.id, m.body, m.meta, now, now + m.delay_s) for m in messages]
+
+        def advance(conn: sqlite3.Connection) -> bool:
+            won = conn.execute(
+                "INSERT INTO schedules (name, last_tick) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET last_tick = excluded.last_tick WHERE last_tick IS NULL OR last_tick < excluded.last_tick",
+                (name, tick)).rowcount == 1
+            if won and rows:
+                conn.executemany("INSERT INTO messages (queue, id, body, meta, sent_at, visible_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+            return won
+
+        return await self._run(advance)
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        def pause(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO schedules (name, paused) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                         "SET paused = excluded.paused", (name, int(paused)))
+
+        await self._run(pause)
+
+    async def forget_schedules(self, keep: Sequence[str]) -> None:
+        names = list(keep)
+
+        def forget(conn: sqlite3.Connection) -> None:
+            marks = ", ".join("?" * len(names))
+            conn.execute(f"DELETE FROM schedules WHERE name NOT IN ({marks})", names)  # noqa: S608 (only marks)
+
+        await self._run(forget)
 
     async def recover(self) -> int:
         def recover(conn: sqlite3.Connection) -> int:

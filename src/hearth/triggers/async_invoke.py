@@ -20,6 +20,9 @@ An event given up goes to the ``on_failure`` destination, if any, as an invocati
 ``responseContext``, ``responsePayload``). A function destination is an asynchronous invocation of it, stored in
 the same transaction as the deletion; a queue destination waits for queues (logged and dropped for now).
 
+A schedule's Vercel cron is an event too (meta ``path``): it GETs the path on the gateway (``_get``), as its
+project's host and with ``CRON_SECRET``; any answer ends it (Vercel does not retry a cron), no answer retries it.
+
 Every attempt of one event has the event's id as its request id. Delivery is at-least-once (see
 ``store/events.py``): an event whose attempt was under way when the platform died runs again after a restart.
 """
@@ -42,6 +45,7 @@ from hearth.pool.instance import InvokeRequest
 from hearth.store.events import ASYNC_QUEUE, HEARTBEAT_S, EventStore, Message, NewMessage
 
 if TYPE_CHECKING:
+    from hearth.catalog import Catalog
     from hearth.platform import Platform
     from hearth.pool.pool import Invocation
 
@@ -53,6 +57,8 @@ MAX_LEASE_S = 900.0 + LEASE_MARGIN_S
 IDLE_POLL_S = 1.0  # with nothing due, look again this often (new events wake the dispatcher at once)
 DEFAULT_RETRY_DELAY_S = 60.0  # Lambda: one minute before the first retry, two before the second
 _FUNCTION_ARN_PREFIX = function_arn("")  # "arn:aws:lambda:…:function:"
+CRON_AGENT = "vercel-cron/1.0"  # what Vercel's cron calls send, so apps that check it see the same
+CRON_TIMEOUT_S = 900.0
 
 
 class AsyncInvoker:
@@ -159,6 +165,9 @@ class AsyncInvoker:
 
     async def _process(self, message: Message) -> None:
         meta = orjson.loads(message.meta)
+        if meta.get("path"):
+            await self._get(message, meta)
+            return
         function, qualifier = meta["function"], meta["qualifier"]
         try:
             config = self.platform.catalog.event_invoke_config(function, qualifier)
@@ -191,6 +200,40 @@ class AsyncInvoker:
             await self._later(message, meta, config, delay, counted=True, reason=invocation.error.message)
             return
         await self._give_up(message, meta, config, "RetriesExhausted", invocation)
+
+    async def _get(self, message: Message, meta: Mapping[str, Any]) -> None:
+        """A Vercel cron's call: GET its path on the gateway, as its project's host; answered is done (Vercel
+        does not retry a cron), unreachable is tried again."""
+        base = self.platform.gateway_url
+        if base is None:  # not listening yet
+            await self.store.release(message, 1.0, counted=False)
+            return
+        path, site = meta["path"], meta.get("site", "")
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        headers = {"host": cron_host(self.platform.catalog, site) or f"{host}:{port}", "user-agent": CRON_AGENT,
+                   "x-amzn-requestid": message.id, "connection": "close"}
+        secret = cron_secret(self.platform.catalog, site)
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+        request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        try:
+            async with asyncio.timeout(CRON_TIMEOUT_S):
+                reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                try:
+                    writer.write(request.encode("latin-1"))
+                    status_line = await reader.readline()
+                    await reader.read()  # to the end: the gateway closes after the response
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as error:
+            age = self.clock() - message.sent_at
+            log.warning("cron GET %s failed (%s); trying again", path, error or "timed out")
+            await self.store.release(message, self._backoff(age), counted=False)
+            return
+        parts = status_line.split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        (log.info if 200 <= status < 400 else log.warning)("cron GET %s answered %d", path, status)
+        await self.store.delete(message)
 
     async def _later(self, message: Message, meta: Mapping[str, Any], config: EventInvokeConfig, delay_s: float,
                      *, counted: bool, reason: str) -> None:
@@ -253,3 +296,21 @@ def invocation_record(message: Message, meta: Mapping[str, Any], condition: str,
             record["responsePayload"] = orjson.Fragment(invocation.payload)
         record["responseContext"] = response
     return record
+
+
+def cron_host(catalog: Catalog, site: str) -> str | None:
+    """The host a project's cron calls name: its first exact host (None: the gateway's own address)."""
+    spec = catalog.sites.get(site)
+    if spec is None:
+        return None
+    return next((host for host in spec.hosts if not host.startswith("*.")), None)
+
+
+def cron_secret(catalog: Catalog, site: str) -> str | None:
+    """``CRON_SECRET`` from the environment of the project's functions, as Vercel's cron calls send it."""
+    for route in catalog.routes:
+        if route.site == site:
+            record = catalog.functions.get(route.function)
+            if record is not None and record.latest.env.get("CRON_SECRET"):
+                return record.latest.env["CRON_SECRET"]
+    return None

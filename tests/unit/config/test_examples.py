@@ -58,7 +58,7 @@ def test_vercel_routing_loads_without_warnings(caplog: pytest.LogCaptureFixture)
     }
     rules = project.routing
     assert (len(rules.redirects), len(rules.rewrites), len(rules.headers)) == (4, 5, 4)
-    assert rules.clean_urls and rules.trailing_slash is False and len(project.crons) == 1
+    assert rules.clean_urls and rules.trailing_slash is False and len(project.schedules) == 1
 
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")

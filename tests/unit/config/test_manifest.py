@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,7 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
         "allowed: aliases, async, concurrency, description, env, handler, idle_timeout_s, include, memory_mb, "
-        "runtime, timeout_s"
+        "runtime, schedule, schedules, timeout_s"
     )
 
 
@@ -631,3 +632,39 @@ def test_async_mistakes_name_the_line_the_key_and_what_is_allowed(
     message = config_error(tmp_path, ASYNC.replace(edit[0], edit[1], 1))
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:{line}: "), message
     assert expected in message, message
+
+
+# -- schedules ----------------------------------------------------------------------------------------------------
+
+
+def test_schedules_are_read_canonical_and_named_after_their_function(tmp_path: Path) -> None:
+    project = load(tmp_path, '[functions.report]\nhandler = "app.main"\nschedule = "cron(0 12 ? * mon-fri *)"\n\n'
+                             '[functions.clean]\nhandler = "app.clean"\n\n'
+                             '[[functions.clean.schedules]]\nexpression = "rate(5 minutes)"\n'
+                             'input = { task = "vacuum" }\nmissed = "once"\n\n'
+                             '[[functions.clean.schedules]]\nexpression = "0 3 * * *"\ntimezone = "Europe/Berlin"\n'
+                             'name = "nightly"\nenabled = false\nqualifier = "2"\n')
+    assert [(s.name, s.function, s.expression, s.timezone, s.input, s.missed, s.enabled, s.qualifier)
+            for s in project.schedules] == [
+        ("report", "report", "cron(0 12 ? * MON-FRI *)", "UTC", None, "skip", True, None),
+        ("clean", "clean", "rate(5 minutes)", "UTC", '{"task":"vacuum"}', "once", True, None),
+        ("nightly", "clean", "0 3 * * *", "Europe/Berlin", None, "skip", False, "2"),
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('schedule = "rate(5 minute)"', "functions.hello.schedule: schedule 'rate(5 minute)': "),
+    ('schedule = 5', "functions.hello.schedule: must be an expression such as"),
+    ('[[functions.hello.schedules]]\nexpression = "rate(1 hour)"\ntimezone = "Mars/Base"',
+     "functions.hello.schedules[0].timezone: unknown time zone 'Mars/Base'"),
+    ('[[functions.hello.schedules]]\nexpression = "rate(1 hour)"\nmissed = "all"',
+     "functions.hello.schedules[0].missed: must be one of skip, once"),
+    ('[[functions.hello.schedules]]\nexpresion = "rate(1 hour)"',
+     "functions.hello.schedules[0].expresion: unknown key; allowed: enabled, expression, input"),
+    ('schedule = "rate(1 hour)"\n[[functions.hello.schedules]]\nexpression = "rate(2 hours)"\nname = "hello"',
+     "two schedules are named 'hello'"),
+])
+def test_bad_schedules_are_named(tmp_path: Path, text: str, message: str) -> None:
+    error = config_error(tmp_path, MINIMAL + text + "\n")
+    assert message in error, error
+    assert re.search(r"hearth\.toml:\d+: ", error), error  # the line of the key, or of its table

@@ -17,7 +17,6 @@ from hearth.config.vercel import function_name, glob_regex
 from hearth.errors import ConfigError
 from hearth.gateway.routes import RouteTable
 from hearth.model import (
-    CronJob,
     FunctionSpec,
     HeadersRule,
     LegacyRoute,
@@ -26,6 +25,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
+    ScheduleSpec,
     VercelRouting,
 )
 
@@ -226,7 +226,8 @@ def test_every_vercel_json_key_is_read(tmp_path: Path) -> None:
         clean_urls=True,
         trailing_slash=False,
     )
-    assert project.crons == (CronJob("/api/a", "0 5 * * *"), CronJob("/api/a?x=1", "*/10 * * * 1-5"))
+    assert project.schedules == (ScheduleSpec("cron.0", "0 5 * * *", path="/api/a"),
+                                 ScheduleSpec("cron.1", "*/10 * * * 1-5", path="/api/a?x=1"))
     assert project.static_dir == tmp_path.resolve() / "public"
     assert project.functions["api-a"].env == {"GREETING": "hi"}
 
@@ -306,6 +307,7 @@ BAD_CONFIGS = [
     ({"env": {"X": 1}}, "env: must be an object of strings"),
     ({"crons": [{"path": "api/a", "schedule": "* * * * *"}]}, "crons[0].path: must be a path starting with"),
     ({"crons": [{"path": "/api/a", "schedule": "every day"}]}, "crons[0].schedule: must be a cron expression of five"),
+    ({"crons": [{"path": "/api/a", "schedule": "0 5 31 2 *"}]}, "crons[0].schedule: schedule '0 5 31 2 *': "),
     ({"outputDirectory": "dist"}, "outputDirectory: 'dist' is not a folder"),
     ({"outputDirectory": "../elsewhere"}, "outputDirectory: '../elsewhere' is outside the project folder"),
     ([1, 2], "vercel.json: (top level): must be a JSON object"),

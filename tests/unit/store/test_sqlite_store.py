@@ -25,6 +25,7 @@ from hearth.model import (
     RewriteRule,
     RouteCondition,
     RouteSpec,
+    ScheduleSpec,
     ServerSpec,
     SiteSpec,
     VercelRouting,
@@ -114,6 +115,8 @@ SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v
 EVENT_CONFIG = EventInvokeConfig("hello", "live", maximum_retry_attempts=0, maximum_event_age_s=60,
                                  on_success=function_arn("other", "ç"), on_failure=queue_arn("dlq"),
                                  last_modified="2026-11-21T16:06:46.123+0000")
+SCHEDULE = ScheduleSpec("shop.nightly", "cron(0 3 ? * MON-FRI *)", timezone="Europe/Berlin", function="hello",
+                        qualifier="live", input='{"ç": 1}', path="/api/cron", site="shop", missed="once", enabled=False)
 
 
 def test_the_fixture_spec_sets_every_field() -> None:
@@ -122,7 +125,7 @@ def test_the_fixture_spec_sets_every_field() -> None:
                           (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE), (VercelSpec, VERCEL),
                           (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
                           (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
-                          (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG)):
+                          (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG), (ScheduleSpec, SCHEDULE)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -142,6 +145,9 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.put_site(SiteSpec("blog"))
     store.put_event_invoke_config(EVENT_CONFIG)
     store.put_event_invoke_config(EventInvokeConfig("other"))
+    store.put_schedule(SCHEDULE)
+    store.put_schedule(ScheduleSpec("gone", "rate(1 day)"))
+    store.delete_schedule("gone")
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -151,6 +157,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         routes=ROUTES,
         sites={"shop": SITE, "blog": SiteSpec("blog")},
         event_invoke_configs={("hello", "live"): EVENT_CONFIG, ("other", "$LATEST"): EventInvokeConfig("other")},
+        schedules={"shop.nightly": SCHEDULE},
     )
     assert store.load() == expected
     store.close()
@@ -218,7 +225,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
         upgraded.close()
     assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     raw.close()
 
 

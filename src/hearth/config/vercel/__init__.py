@@ -39,6 +39,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hearth.config.schedules import cron_schedule
 from hearth.config.vercel.api import (
     API_DIR,
     api_files,
@@ -53,7 +54,7 @@ from hearth.config.vercel.api import (
 from hearth.config.vercel.reader import VercelJson, array, boolean, obj, optional_boolean, text
 from hearth.config.vercel.rules import headers_rule, legacy_routes, redirect, rewrite
 from hearth.errors import ConfigError
-from hearth.model import CronJob, FunctionSpec, Project, RouteSpec, VercelRouting
+from hearth.model import FunctionSpec, Project, RouteSpec, ScheduleSpec, VercelRouting
 
 __all__ = ["API_DIR", "CONFIG_NAME", "function_name", "glob_regex", "is_vercel_project", "load_vercel_project"]
 
@@ -67,7 +68,6 @@ CRON_KEYS = {"path", "schedule"}
 MIXED = ("rewrites", "redirects", "headers", "cleanUrls", "trailingSlash")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CRON_FIELD = re.compile(r"^[A-Za-z0-9*,/-]+$")
 
 
 def is_vercel_project(root: Path) -> bool:
@@ -149,7 +149,7 @@ def load_vercel_project(root: Path, text: str | None = None, path: Path | None =
         layout="vercel",
         routing=routing,
         static_dir=_static_dir(config, root, data.get("outputDirectory")),
-        crons=tuple(_cron(config, f"crons[{i}]", raw) for i, raw in enumerate(array(config, data, "crons"))),
+        schedules=tuple(_cron(config, i, raw) for i, raw in enumerate(array(config, data, "crons"))),
     )
 
 
@@ -162,17 +162,20 @@ def _env(config: VercelJson, raw: Any) -> dict[str, str]:
     return dict(raw)
 
 
-def _cron(config: VercelJson, where: str, raw: Any) -> CronJob:
+def _cron(config: VercelJson, index: int, raw: Any) -> ScheduleSpec:
+    where = f"crons[{index}]"
     raw = obj(config, where, raw, CRON_KEYS)
     path = text(config, where, raw, "path", '"/api/cron"')
     if not path.startswith("/") or len(path) > 512:
         config.fail(f"{where}.path", 'must be a path starting with "/" (at most 512 characters), e.g. "/api/cron"')
     schedule = text(config, where, raw, "schedule", '"0 5 * * *"')
-    fields = schedule.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
+    if len(schedule.split()) != 5:
         config.fail(f"{where}.schedule", f"must be a cron expression of five fields (minute hour day month "
                                          f"weekday), e.g. \"0 5 * * *\", got {schedule!r}")
-    return CronJob(path=path, schedule=schedule)
+    try:
+        return cron_schedule(index, path, schedule)
+    except ValueError as exc:
+        config.fail(f"{where}.schedule", str(exc))
 
 
 def _static_dir(config: VercelJson, root: Path, output: Any) -> Path:
