@@ -231,6 +231,53 @@ def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
 
 
+VISIBILITY_TIMEOUT_S_RANGE = (0, 43_200)  # SQS's bounds, here and below
+MESSAGE_RETENTION_S_RANGE = (60, 1_209_600)
+DELAY_S_RANGE = (0, 900)
+MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+BATCH_SIZE_RANGE = (1, 10_000)  # Lambda's for SQS: more than 10 needs a batching window
+BATCHING_WINDOW_S_RANGE = (0, 300)
+MAXIMUM_CONCURRENCY_RANGE = (2, 1000)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A durable queue, as SQS's standard queue: its messages live in the event store (queue = ``name``)."""
+
+    name: str  # QUEUE_NAME
+    visibility_timeout_s: int = 30  # a received message is hidden this long unless deleted
+    message_retention_s: int = 345_600  # 4 days; older messages are dropped
+    delay_s: int = 0  # a new message becomes visible after this long
+    receive_wait_s: int = 0  # ReceiveMessage's default long-poll wait (0 to 20)
+    maximum_message_size: int = 262_144  # bytes of body and attributes
+    dead_letter_queue: str | None = None  # with max_receive_count: where a message goes after that many receives
+    max_receive_count: int | None = None
+    site: str = ""  # the project that declared it ("" when made through the API)
+    created: str = ""  # ISO 8601
+
+    @property
+    def arn(self) -> str:
+        return queue_arn(self.name)
+
+
+@dataclass(frozen=True)
+class EventSourceMappingSpec:
+    """A queue feeding a function (Lambda's event source mapping for SQS): batches of up to ``batch_size``
+    messages, gathered for up to ``maximum_batching_window_s``, at most ``maximum_concurrency`` batches at once."""
+
+    uuid: str
+    queue: str
+    function: str
+    qualifier: str | None = None
+    batch_size: int = 10
+    maximum_batching_window_s: int = 0
+    maximum_concurrency: int | None = None  # None: as many as the function's concurrency allows
+    report_batch_item_failures: bool = False  # FunctionResponseTypes ["ReportBatchItemFailures"]
+    enabled: bool = True
+    site: str = ""  # the project that declared it ("" when made through the API)
+    last_modified: str = ""
+
+
 class Destination(NamedTuple):
     """What a destination ARN names: a function (with the qualifier the ARN carries, or None) or a queue."""
 
