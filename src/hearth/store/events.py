@@ -15,6 +15,11 @@ host, a heartbeat older than ``STALE_S``. A handler can therefore run twice for 
 its end and the delete, or when a lease runs out while it still runs. Every message keeps its id across
 deliveries, for de-duplication.
 
+User queues (``QueueSpec``, named as the queue) add what SQS needs: ``claim`` with ``dead_letter`` moves the
+messages that were received too often to a dead-letter queue instead of returning them; ``change_visibility``
+moves a claimed message's lease; ``purge`` empties a queue; ``stats`` counts visible, in-flight and delayed
+messages; ``expire`` drops messages older than the queue's retention.
+
 Schedules keep their last tick here (``advance``), in the same transaction as the events a tick sends, so a tick
 is recorded exactly when its event is stored: a restarted process, or a second one on the same file, never fires it
 again.
@@ -56,6 +61,16 @@ class Message:
     sent_at: float  # epoch seconds
     receive_count: int  # claims so far, this one included
     receipt: str  # this claim's; a later claim makes it stale
+    first_received_at: float | None = None  # epoch seconds of the first claim (SQS's ApproximateFirstReceive…)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How many messages a queue holds, by state (SQS's ApproximateNumberOfMessages…)."""
+
+    visible: int  # can be claimed now
+    in_flight: int  # claimed, their lease not yet over
+    delayed: int  # sent with a delay (or released with one), not yet visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +87,13 @@ class EventStore(Protocol):
     async def send(self, messages: Sequence[NewMessage]) -> None:
         """Store messages; a message whose id is already stored in its queue is not stored again."""
 
-    async def claim(self, queue: str, limit: int, lease_s: float) -> list[Message]:
-        """Up to ``limit`` visible messages of ``queue``, oldest first, hidden for ``lease_s``."""
+    async def claim(self, queue: str, limit: int, lease_s: float,
+                    dead_letter: tuple[str, int] | None = None) -> list[Message]:
+        """Up to ``limit`` visible messages of ``queue``, oldest first, hidden for ``lease_s``.
+
+        With ``dead_letter`` = (queue, max_receive_count), visible messages already claimed that many times are
+        moved to that queue in the same transaction instead (same id, body and meta; visible at once, receive
+        count 0, ``sent_at`` kept: as SQS, retention counts from the original send)."""
 
     async def delete(self, message: Message, then_send: Sequence[NewMessage] = ()) -> bool:
         """Remove a claimed message (and store ``then_send`` with it); False when the receipt is stale."""
@@ -81,6 +101,20 @@ class EventStore(Protocol):
     async def release(self, message: Message, delay_s: float, *, counted: bool = True) -> bool:
         """Make a claimed message visible again after ``delay_s``; ``counted=False`` takes back its receive count
         (the claim did not get to try it). False when the receipt is stale."""
+
+    async def change_visibility(self, message: Message, timeout_s: float) -> bool:
+        """Hide a claimed message until ``timeout_s`` from now (0: visible at once), keeping its receipt;
+        False when the receipt is stale."""
+
+    async def purge(self, queue: str) -> int:
+        """Delete every message of ``queue``, claimed or not; returns how many."""
+
+    async def stats(self, queue: str) -> QueueStats:
+        """How many messages of ``queue`` are visible, in flight (claimed) and delayed."""
+
+    async def expire(self, queue: str, before: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` messages of ``queue`` sent before ``before`` (epoch seconds), claimed or not;
+        returns how many (fewer than ``limit``: none are left)."""
 
     async def next_visible(self, queue: str) -> float | None:
         """When the next message of ``queue`` becomes visible (epoch seconds), or None when it is empty."""

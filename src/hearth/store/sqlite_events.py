@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hearth.errors import ConfigError, ServiceError
-from hearth.store.events import HEARTBEAT_S, STALE_S, Message, NewMessage, ScheduleState
+from hearth.store.events import HEARTBEAT_S, STALE_S, Message, NewMessage, QueueStats, ScheduleState
 
 BUSY_TIMEOUT_S = 10.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: messages.first_received_at, and the retention index of user queues
 _T = TypeVar("_T")
 _Operation = Callable[[sqlite3.Connection], Any]
 
@@ -43,6 +43,7 @@ _SCHEMA = (
         receive_count INTEGER NOT NULL DEFAULT 0,
         receipt TEXT,
         owner TEXT,
+        first_received_at REAL,
         PRIMARY KEY (queue, id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at)",
@@ -59,10 +60,24 @@ _SCHEMA = (
         heartbeat REAL NOT NULL
     )""",
 )
-_CLAIM = """UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ?, owner = ?
+# Retention (``expire``) looks messages up by age; only user queues have a retention, so Hearth's own ("@async")
+# pay nothing for the index. A query uses it only when it repeats the index's condition word for word.
+_USER_QUEUE = "substr(queue, 1, 1) != '@'"
+_INDEXES = (f"CREATE INDEX IF NOT EXISTS messages_sent ON messages (queue, sent_at) WHERE {_USER_QUEUE}",)
+_CLAIM = """UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ?, owner = ?,
+                                first_received_at = coalesce(first_received_at, ?)
             WHERE queue = ? AND id IN (SELECT id FROM messages WHERE queue = ? AND visible_at <= ?
                                        ORDER BY visible_at LIMIT ?)
-            RETURNING id, body, meta, sent_at, receive_count"""
+            RETURNING id, body, meta, sent_at, receive_count, first_received_at"""
+MAX_DEAD_LETTER_MOVES = 1000  # per claim: the rest move on the next one
+# Messages received too often: copied to the dead-letter queue (an id already there is not copied twice), then
+# deleted here. Both statements pick the same rows: they run back to back in the writer's transaction.
+_TOO_OFTEN = ("SELECT id FROM messages WHERE queue = ? AND visible_at <= ? AND receive_count >= ? "
+              "ORDER BY visible_at LIMIT ?")
+_DEAD_LETTER_COPY = (f"INSERT INTO messages (queue, id, body, meta, sent_at, visible_at) "
+                     f"SELECT ?, id, body, meta, sent_at, ? FROM messages WHERE queue = ? AND id IN ({_TOO_OFTEN}) "
+                     "ON CONFLICT DO NOTHING")
+_DEAD_LETTER_DELETE = f"DELETE FROM messages WHERE queue = ? AND id IN ({_TOO_OFTEN})"
 
 
 class SqliteEvents:
@@ -97,6 +112,11 @@ class SqliteEvents:
                                   f"reads up to {SCHEMA_VERSION}: run a newer Hearth")
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA:
+                conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+            if "first_received_at" not in columns:  # a version 1 file
+                conn.execute("ALTER TABLE messages ADD COLUMN first_received_at REAL")
+            for statement in _INDEXES:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("INSERT INTO owners (token, host, pid, heartbeat) VALUES (?, ?, ?, ?)",
@@ -172,16 +192,22 @@ class SqliteEvents:
 
         await self._run(insert)
 
-    async def claim(self, queue_name: str, limit: int, lease_s: float) -> list[Message]:
+    async def claim(self, queue_name: str, limit: int, lease_s: float,
+                    dead_letter: tuple[str, int] | None = None) -> list[Message]:
         receipt = uuid.uuid4().hex
 
         def claim(conn: sqlite3.Connection) -> list[Message]:
             now = self.clock()
-            rows = conn.execute(_CLAIM, (now + lease_s, receipt, self.token, queue_name, queue_name, now,
+            if dead_letter is not None:
+                target, max_receives = dead_letter
+                picked = (queue_name, now, max_receives, MAX_DEAD_LETTER_MOVES)
+                conn.execute(_DEAD_LETTER_COPY, (target, now, queue_name, *picked))
+                conn.execute(_DEAD_LETTER_DELETE, (queue_name, *picked))
+            rows = conn.execute(_CLAIM, (now + lease_s, receipt, self.token, now, queue_name, queue_name, now,
                                          limit)).fetchall()
             rows.sort(key=lambda row: row[3])
-            return [Message(id, queue_name, body, meta, sent_at, count, receipt)
-                    for id, body, meta, sent_at, count in rows]
+            return [Message(id, queue_name, body, meta, sent_at, count, receipt, first)
+                    for id, body, meta, sent_at, count, first in rows]
 
         return await self._run(claim)
 
@@ -208,6 +234,40 @@ class SqliteEvents:
             ).rowcount == 1
 
         return await self._run(release)
+
+    async def change_visibility(self, message: Message, timeout_s: float) -> bool:
+        def change(conn: sqlite3.Connection) -> bool:
+            return conn.execute("UPDATE messages SET visible_at = ? WHERE queue = ? AND id = ? AND receipt = ?",
+                                (self.clock() + timeout_s, message.queue, message.id, message.receipt)).rowcount == 1
+
+        return await self._run(change)
+
+    async def purge(self, queue_name: str) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM messages WHERE queue = ?", (queue_name,)).rowcount
+
+        return await self._run(purge)
+
+    async def stats(self, queue_name: str) -> QueueStats:
+        def stats(conn: sqlite3.Connection) -> QueueStats:
+            now = self.clock()
+            visible, in_flight, delayed = conn.execute(
+                "SELECT count(*) FILTER (WHERE visible_at <= ?1), "
+                "count(*) FILTER (WHERE visible_at > ?1 AND receipt IS NOT NULL), "
+                "count(*) FILTER (WHERE visible_at > ?1 AND receipt IS NULL) FROM messages WHERE queue = ?2",
+                (now, queue_name)).fetchone()
+            return QueueStats(visible, in_flight, delayed)
+
+        return await self._run(stats)
+
+    async def expire(self, queue_name: str, before: float, limit: int = 1000) -> int:
+        def expire(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                f"DELETE FROM messages WHERE queue = ? AND id IN (SELECT id FROM messages INDEXED BY messages_sent "
+                f"WHERE queue = ? AND {_USER_QUEUE} AND sent_at < ? LIMIT ?)",  # noqa: S608 (constants only)
+                (queue_name, queue_name, before, limit)).rowcount
+
+        return await self._run(expire)
 
     async def next_visible(self, queue_name: str) -> float | None:
         def first(conn: sqlite3.Connection) -> float | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hearth.errors import ConfigError
-from hearth.store.events import STALE_S, NewMessage
+from hearth.store.events import STALE_S, NewMessage, QueueStats
 from hearth.store.sqlite_events import SqliteEvents
 
 
@@ -185,3 +185,123 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="schema version 99"):
         SqliteEvents(path)
     assert os.path.exists(path)
+
+
+def test_a_message_received_too_often_moves_to_the_dead_letter_queue_on_the_next_claim(
+        store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message("poison", body=b"p")])
+        sent_at = clock.now
+        dead = ("dlq", 2)
+        for receive in (1, 2):
+            [claimed] = await store.claim("q", 10, 5, dead_letter=dead)
+            assert claimed.receive_count == receive
+            clock.now += 6
+        await store.send([message("fine")])
+        assert [m.id for m in await store.claim("q", 10, 5, dead_letter=dead)] == ["fine"]  # poison moved
+        assert await store.count("q") == 1
+        [moved] = await store.claim("dlq", 10, 5)
+        assert (moved.id, moved.body, moved.meta, moved.receive_count) == ("poison", b"p", b'{"m":1}', 1)
+        assert moved.sent_at == sent_at  # retention counts from the original send, as SQS's does
+
+    run(store, body)
+
+
+def test_without_a_dead_letter_queue_claims_go_on_counting(store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message("m")])
+        for receive in range(1, 5):
+            [claimed] = await store.claim("q", 10, 1)
+            assert claimed.receive_count == receive
+            clock.now += 2
+        assert await store.count("dlq") == 0
+
+    run(store, body)
+
+
+def test_the_first_receive_time_is_kept_across_claims(store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message("m")])
+        first = clock.now + 3
+        clock.now = first
+        [claimed] = await store.claim("q", 1, 1)
+        clock.now += 5
+        [again] = await store.claim("q", 1, 1)
+        assert claimed.first_received_at == again.first_received_at == first
+
+    run(store, body)
+
+
+def test_change_visibility_moves_the_lease_and_a_stale_receipt_changes_nothing(
+        store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message("m")])
+        [claimed] = await store.claim("q", 1, 30)
+        assert await store.change_visibility(claimed, 0)
+        [again] = await store.claim("q", 1, 30)  # visible at once
+        assert not await store.change_visibility(claimed, 0)  # the first receipt is stale now
+        assert await store.claim("q", 1, 30) == []
+        assert await store.change_visibility(again, 100)
+        clock.now += 99
+        assert await store.claim("q", 1, 30) == []
+        clock.now += 1
+        assert len(await store.claim("q", 1, 30)) == 1
+
+    run(store, body)
+
+
+def test_stats_count_visible_in_flight_and_delayed_and_purge_empties_one_queue(
+        store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message("a"), message("b"), message("c"), message("later", delay_s=60),
+                          message("x", queue="other")])
+        await store.claim("q", 1, 30)
+        assert await store.stats("q") == QueueStats(visible=2, in_flight=1, delayed=1)
+        assert await store.stats("empty") == QueueStats(0, 0, 0)
+        assert await store.purge("q") == 4
+        assert await store.stats("q") == QueueStats(0, 0, 0)
+        assert await store.count("other") == 1
+
+    run(store, body)
+
+
+def test_expire_drops_old_messages_of_one_queue_in_bounded_passes(store: SqliteEvents, clock: Clock) -> None:
+    async def body() -> None:
+        await store.send([message(f"old{i}") for i in range(5)] + [message("elsewhere", queue="other")])
+        await store.send([NewMessage("async-old", "@async", b"{}")])
+        await store.claim("q", 1, 30)  # claimed messages expire too
+        clock.now += 100
+        await store.send([message("new")])
+        cutoff = clock.now - 50
+        assert await store.expire("q", cutoff, limit=3) == 3
+        assert await store.expire("q", cutoff, limit=3) == 2
+        assert await store.expire("q", cutoff, limit=3) == 0
+        assert [m.id for m in await store.claim("q", 10, 30)] == ["new"]
+        assert await store.count("other") == 1
+        assert await store.expire("@async", cutoff) == 0  # Hearth's own queues have no retention
+        assert await store.count("@async") == 1
+
+    run(store, body)
+
+
+def test_a_version_1_file_gains_the_first_receive_column(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "events.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE messages (queue TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, "
+                 "meta BLOB NOT NULL, sent_at REAL NOT NULL, visible_at REAL NOT NULL, "
+                 "receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT, owner TEXT, PRIMARY KEY (queue, id)) "
+                 "WITHOUT ROWID")
+    conn.execute("INSERT INTO messages VALUES ('q', 'kept', x'7b7d', x'', 1.0, 1.0, 0, NULL, NULL)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    async def body() -> None:
+        store = SqliteEvents(path, clock=clock)
+        try:
+            [claimed] = await store.claim("q", 1, 30)
+            assert (claimed.id, claimed.first_received_at) == ("kept", clock.now)
+        finally:
+            await store.close()
+
+    asyncio.run(body())
