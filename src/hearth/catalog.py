@@ -1,5 +1,5 @@
-"""The catalog: every function, version, alias, route, concurrency setting, asynchronous invocation config and site
-(a project's hosts, prefix, header rules and CORS) the platform serves.
+"""The catalog: every function, version, alias, route, concurrency setting, asynchronous invocation config, schedule,
+queue and site (a project's hosts, prefix, header rules and CORS) the platform serves.
 
 Every change goes through here — the Lambda API, ``hearth deploy`` (apply a project) and ``hearth dev`` (apply
 the manifest at start and after each edit). An operation validates, writes to the store, updates the in-memory
@@ -24,6 +24,7 @@ from typing import NamedTuple
 from hearth import errors
 from hearth.config.include import mounts
 from hearth.config.package import pack
+from hearth.config.queues import ATTRIBUTE_OF, queue_problem
 from hearth.model import (
     ALIAS_NAME,
     LATEST,
@@ -34,6 +35,7 @@ from hearth.model import (
     EventInvokeConfig,
     FunctionSpec,
     Project,
+    QueueSpec,
     RouteSpec,
     ScheduleSpec,
     SiteSpec,
@@ -96,6 +98,7 @@ class Catalog:
         # (function, qualifier) → its asynchronous invocation config; see event_invoke_config()
         self.event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dict(state.event_invoke_configs)
         self.schedules: dict[str, ScheduleSpec] = dict(state.schedules)  # by name, "<project>.<name>"
+        self.queues: dict[str, QueueSpec] = dict(state.queues)  # by name; their messages are in the event store
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -644,6 +647,7 @@ class Catalog:
             changes.extend(self._apply_site(site))
             changes.extend(self._apply_routes(project))
             changes.extend(self._apply_schedules(project))
+            changes.extend(self._apply_queues(project, prune=prune))
         return changes
 
     def _apply_schedules(self, project: Project) -> list[Change]:
@@ -762,6 +766,93 @@ class Catalog:
         self.put_site(site)
         return changes
 
+    # -- queues ------------------------------------------------------------------------------------------------
+    # Only their settings live here: their messages are in the event store, which the SQS API (api/sqs.py) and the
+    # platform's queue service (triggers/queues.py) reach. Deleting a queue here leaves its messages; the SQS API's
+    # DeleteQueue purges them explicitly.
+
+    def queue(self, name: str) -> QueueSpec:
+        """The queue named ``name``; ``QueueNotFound`` (SQS's QueueDoesNotExist) when there is none."""
+        found = self.queues.get(name)
+        if found is None:
+            raise errors.QueueNotFound(f"The specified queue {name} does not exist.")
+        return found
+
+    def create_queue(self, spec: QueueSpec) -> QueueSpec:
+        """Add a queue; as SQS's CreateQueue, creating an existing queue with the same settings returns it, and with
+        other settings is ``QueueNameExists``."""
+        existing = self.queues.get(spec.name)
+        if existing is not None:
+            if _same_queue(existing, spec):
+                return existing
+            raise errors.QueueNameExists(f"A queue already exists with the same name ({spec.name}) and different "
+                                         f"attributes: {_queue_difference(existing, spec)}")
+        self._check_queue(spec)
+        spec = dataclasses.replace(spec, created=spec.created or now_text())
+        self.store.put_queue(spec)
+        self.queues[spec.name] = spec
+        self._changed(None)
+        return spec
+
+    def update_queue(self, spec: QueueSpec) -> QueueSpec:
+        """Replace an existing queue's settings (and owner); returns what is stored (the stored spec, unwritten,
+        when nothing changed). Messages already in the queue stay."""
+        existing = self.queue(spec.name)
+        spec = dataclasses.replace(spec, created=existing.created)
+        if spec == existing:
+            return existing
+        self._check_queue(spec)
+        self.store.put_queue(spec)
+        self.queues[spec.name] = spec
+        self._changed(None)
+        return spec
+
+    def delete_queue(self, name: str) -> None:
+        """Forget a queue's settings (its messages are the caller's to purge); ``QueueNotFound`` if missing."""
+        self.queue(name)
+        self.store.delete_queue(name)
+        del self.queues[name]
+        self._changed(None)
+
+    def _check_queue(self, spec: QueueSpec) -> None:
+        problem = queue_problem(spec)
+        if problem is not None:
+            field, text = problem
+            raise errors.InvalidAttributeValue(f"Invalid value for the parameter {ATTRIBUTE_OF[field]} of queue "
+                                               f"{spec.name}: {text}")
+        if spec.dead_letter_queue is not None and spec.dead_letter_queue not in self.queues:
+            raise errors.InvalidAttributeValue(f"Invalid value for the parameter RedrivePolicy of queue {spec.name}: "
+                                               f"the dead-letter queue {spec.dead_letter_queue} does not exist; "
+                                               "create it first")
+
+    def _apply_queues(self, project: Project, *, prune: bool) -> list[Change]:
+        """Create or update the project's queues (its site owns them; one made through the API is adopted). A queue
+        the project no longer declares is kept with its messages, unless ``prune`` (``hearth dev``), which also
+        deletes other projects' queues; the messages of a pruned queue stay in the event store."""
+        site = project.name
+        wanted = {spec.name: dataclasses.replace(spec, site=site) for spec in project.queues}
+        changes = []
+        for spec in list(self.queues.values()):
+            if spec.name in wanted or spec.site == "" or (spec.site != site and not prune):
+                continue
+            if prune:
+                self.delete_queue(spec.name)
+                changes.append(Change("deleted", f"queue {spec.name}"))
+            else:
+                changes.append(Change("skipped", f"queue {spec.name}", "no longer in the manifest; kept with its "
+                                                                      "messages (aws sqs delete-queue deletes it)"))
+        for spec in _dead_letter_queues_first(wanted):
+            existing = self.queues.get(spec.name)
+            if existing is not None and existing.site not in ("", site):
+                raise errors.ResourceConflict(f"queue {spec.name} belongs to project {existing.site!r}; rename one")
+            if existing is None:
+                self.create_queue(spec)
+                action = "created"
+            else:
+                action = "unchanged" if self.update_queue(spec) is existing else "updated"
+            changes.append(Change(action, f"queue {spec.name}", _queue_detail(spec)))
+        return changes
+
     # -- helpers -----------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -779,6 +870,41 @@ def _async_detail(config: EventInvokeConfig) -> str:
     parts = [f"{config.maximum_retry_attempts} retries", f"max age {config.maximum_event_age_s}s"]
     parts += [f"{which} → {arn}" for which, arn in (("on success", config.on_success),
                                                      ("on failure", config.on_failure)) if arn is not None]
+    return ", ".join(parts)
+
+
+def _same_queue(a: QueueSpec, b: QueueSpec) -> bool:
+    """Equal settings, whoever declared them and whenever."""
+    return dataclasses.replace(a, site="", created="") == dataclasses.replace(b, site="", created="")
+
+
+def _queue_difference(a: QueueSpec, b: QueueSpec) -> str:
+    return ", ".join(f"{ATTRIBUTE_OF[f.name]} is {getattr(a, f.name)!r}, not {getattr(b, f.name)!r}"
+                     for f in dataclasses.fields(QueueSpec)
+                     if f.name in ATTRIBUTE_OF and getattr(a, f.name) != getattr(b, f.name))
+
+
+def _dead_letter_queues_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:
+    """``queues`` ordered so that a dead-letter queue among them comes before the queues that use it."""
+    ordered: list[QueueSpec] = []
+    placed: set[str] = set()
+    pending = list(queues.values())
+    while pending:
+        ready = [spec for spec in pending if spec.dead_letter_queue not in queues
+                 or spec.dead_letter_queue in placed] or pending[:1]  # a cycle: the existence check will say so
+        for spec in ready:
+            ordered.append(spec)
+            placed.add(spec.name)
+        pending = [spec for spec in pending if spec.name not in placed]
+    return ordered
+
+
+def _queue_detail(spec: QueueSpec) -> str:
+    parts = [f"visibility {spec.visibility_timeout_s} s", f"retention {spec.message_retention_s} s"]
+    if spec.delay_s:
+        parts.append(f"delay {spec.delay_s} s")
+    if spec.dead_letter_queue is not None:
+        parts.append(f"after {spec.max_receive_count} receives → {spec.dead_letter_queue}")
     return ", ".join(parts)
 
 

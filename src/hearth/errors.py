@@ -10,10 +10,18 @@ errors from this tree; nothing invents error strings at its call site.
     │   ├── ResourceNotFound             404  ResourceNotFoundException
     │   │   └── ProvisionedConfigNotFound  404  ProvisionedConcurrencyConfigNotFoundException
     │   ├── RouteNotFound                404  NotFound (gateway: no route matched)
+    │   │   └── QueueNotFound            400  QueueDoesNotExist (SQS)
     │   ├── InvalidParameterValue        400  InvalidParameterValueException
+    │   │   ├── InvalidAttributeName     400  InvalidAttributeName (SQS: a queue or message attribute)
+    │   │   ├── InvalidAttributeValue    400  InvalidAttributeValue (SQS)
+    │   │   ├── InvalidMessageContents   400  InvalidMessageContents (SQS)
+    │   │   ├── ReceiptHandleIsInvalid   400  ReceiptHandleIsInvalid (SQS)
+    │   │   ├── MessageNotInflight       400  MessageNotInflight (SQS)
+    │   │   └── InvalidBatchRequest      400  TooManyEntriesInBatchRequest, EmptyBatchRequest, … (SQS)
     │   ├── InvalidRequestContent        400  InvalidRequestContentException
     │   ├── RequestTooLarge              413  RequestTooLargeException
     │   ├── ResourceConflict             409  ResourceConflictException
+    │   │   └── QueueNameExists          400  QueueNameExists (SQS)
     │   ├── AccessDenied                 403  AccessDeniedException
     │   │   └── InvalidSignature         403  InvalidSignatureException
     │   └── TooManyRequests              429  TooManyRequestsException
@@ -129,6 +137,50 @@ class ResourceConflict(ClientError):
 
     error_type = "ResourceConflictException"
     status = 409
+
+
+class QueueNotFound(ResourceNotFound):
+    """No queue has that name (SQS answers 400, not 404)."""
+
+    error_type = "QueueDoesNotExist"
+    status = 400
+
+
+class QueueNameExists(ResourceConflict):
+    """A queue of that name exists with other settings (creating it again with the same ones is not an error)."""
+
+    error_type = "QueueNameExists"
+    status = 400
+
+
+class InvalidAttributeName(InvalidParameterValue):
+    error_type = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(InvalidParameterValue):
+    error_type = "InvalidAttributeValue"
+
+
+class InvalidMessageContents(InvalidParameterValue):
+    error_type = "InvalidMessageContents"
+
+
+class ReceiptHandleIsInvalid(InvalidParameterValue):
+    error_type = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(InvalidParameterValue):
+    """The receipt handle is of an earlier receive: the message was received again, or deleted."""
+
+    error_type = "MessageNotInflight"
+
+
+class InvalidBatchRequest(InvalidParameterValue):
+    """A batch request SQS refuses whole; ``error_type`` is SQS's name for what is wrong with it."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type  # type: ignore[misc]  # one of SQS's batch error names
 
 
 class AccessDenied(ClientError):

@@ -235,6 +235,8 @@ VISIBILITY_TIMEOUT_S_RANGE = (0, 43_200)  # SQS's bounds, here and below
 MESSAGE_RETENTION_S_RANGE = (60, 1_209_600)
 DELAY_S_RANGE = (0, 900)
 MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+RECEIVE_WAIT_S_RANGE = (0, 20)
+MAXIMUM_MESSAGE_SIZE_RANGE = (1024, 1_048_576)
 BATCH_SIZE_RANGE = (1, 10_000)  # Lambda's for SQS: more than 10 needs a batching window
 BATCHING_WINDOW_S_RANGE = (0, 300)
 MAXIMUM_CONCURRENCY_RANGE = (2, 1000)
@@ -495,6 +497,7 @@ class Project:
     hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
     prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)
     event_invoke_configs: tuple[EventInvokeConfig, ...] = ()  # ``[functions.NAME.async]``: each function's $LATEST
+    queues: tuple[QueueSpec, ...] = ()  # ``[queues.NAME]`` (the catalog sets their ``site``)
 
     @property
     def site(self) -> SiteSpec:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.config.include import check_includes, include_problem
+from hearth.config.queues import manifest_queues
 from hearth.config.schedules import function_schedules
 from hearth.config.vercel import is_vercel_project, load_vercel_project
 from hearth.errors import ConfigError
@@ -63,7 +64,7 @@ ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "c
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
-TOP_KEYS = {"functions", "routes", "headers", "cors", "gateway"}
+TOP_KEYS = {"functions", "routes", "headers", "cors", "gateway", "queues"}
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$")
@@ -238,9 +239,20 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
                                       'headers = { "Cache-Control" = "public, max-age=600" }',
                            line=source.top_level_line("headers"))
     headers = tuple(_response_headers(index, raw, cors is not None, source) for index, raw in enumerate(raw_headers))
+    queues = manifest_queues(data["queues"], _queue_error(source)) if "queues" in data else ()
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
                    provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix,
-                   event_invoke_configs=event_invoke_configs, schedules=tuple(schedules))
+                   event_invoke_configs=event_invoke_configs, schedules=tuple(schedules), queues=queues)
+
+
+def _queue_error(source: _Source) -> Callable[[str, str, str], ConfigError]:
+    """The error for a key of a ``[queues.NAME]`` table (its header's line when the key is not written)."""
+    def fail(table: str, key: str, problem: str) -> ConfigError:
+        line = (source.line_of(key, table) if key and table else None) or (
+            source.line_of("", table) if table else None) or source.top_level_line("queues")
+        return source.error(f"{table}.{key}" if key else table or "queues", problem, line=line)
+
+    return fail
 
 
 def _gateway(raw: Any, source: _Source) -> tuple[str, tuple[str, ...], str]:

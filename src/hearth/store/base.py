@@ -1,7 +1,7 @@
 """What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
 
 A store persists the control plane (functions, versions, aliases, provisioned concurrency, asynchronous invocation
-configs, routes, and the sites: each project's hosts, prefix, header rules and CORS) so that
+configs, schedules, queues, routes, and the sites: each project's hosts, prefix, header rules and CORS) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -30,6 +30,7 @@ from hearth.model import (
     HeaderRule,
     HeadersRule,
     LegacyRoute,
+    QueueSpec,
     RedirectRule,
     ResponseHeaders,
     RewriteRule,
@@ -65,6 +66,7 @@ class StoredState:
     sites: dict[str, SiteSpec] = dataclass_field(default_factory=dict)  # by name, in the order first stored
     event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dataclass_field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = dataclass_field(default_factory=dict)  # by name
+    queues: dict[str, QueueSpec] = dataclass_field(default_factory=dict)  # by name (their messages: event store)
 
 
 class Store(Protocol):
@@ -108,6 +110,12 @@ class Store(Protocol):
 
     def delete_schedule(self, name: str) -> None:
         """Forget a schedule."""
+
+    def put_queue(self, queue: QueueSpec) -> None:
+        """Insert or replace a queue's settings (its messages live in the event store)."""
+
+    def delete_queue(self, name: str) -> None:
+        """Forget a queue's settings."""
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
@@ -179,6 +187,16 @@ def encode_schedule(schedule: ScheduleSpec) -> bytes:
 def decode_schedule(data: bytes | str) -> ScheduleSpec:
     """The ScheduleSpec ``encode_schedule`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
     return ScheduleSpec(**_loads(data))
+
+
+def encode_queue(queue: QueueSpec) -> bytes:
+    """A QueueSpec as a JSON document."""
+    return _dumps(_fields(queue), f"queue {queue.name!r}")
+
+
+def decode_queue(data: bytes | str) -> QueueSpec:
+    """The QueueSpec ``encode_queue`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
+    return QueueSpec(**_loads(data))
 
 
 def encode_route(route: RouteSpec) -> bytes:

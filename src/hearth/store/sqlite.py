@@ -17,19 +17,21 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, RouteSpec, ScheduleSpec, SiteSpec
+from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, QueueSpec, RouteSpec, ScheduleSpec, SiteSpec
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
     decode_alias,
     decode_event_invoke_config,
     decode_function,
+    decode_queue,
     decode_route,
     decode_schedule,
     decode_site,
     encode_alias,
     encode_event_invoke_config,
     encode_function,
+    encode_queue,
     encode_route,
     encode_schedule,
     encode_site,
@@ -116,6 +118,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 5: schedules (their last tick and pause are in the event store, beside the events their ticks send)
         """CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            spec BLOB NOT NULL
+        )""",
+    ),
+    (  # 6: queues' settings (their messages are in the event store)
+        """CREATE TABLE queues (
             name TEXT PRIMARY KEY,
             spec BLOB NOT NULL
         )""",
@@ -288,7 +296,10 @@ class SqliteStore:
                 "SELECT function, qualifier, spec FROM event_invoke_configs ORDER BY function, qualifier")}
         schedules = {name: self._decode("schedule", repr(name), decode_schedule, spec)
                      for name, spec in conn.execute("SELECT name, spec FROM schedules ORDER BY name")}
-        return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs, schedules)
+        queues = {name: self._decode("queue", repr(name), decode_queue, spec)
+                  for name, spec in conn.execute("SELECT name, spec FROM queues ORDER BY name")}
+        return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs, schedules,
+                           queues)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -394,6 +405,17 @@ class SqliteStore:
     def delete_schedule(self, name: str) -> None:
         """Forget a schedule."""
         self._write(f"delete schedule {name!r}", (("DELETE FROM schedules WHERE name = ?", (name,)),))
+
+    def put_queue(self, queue: QueueSpec) -> None:
+        """Insert or replace a queue's settings."""
+        self._write(f"store queue {queue.name!r}", (
+            ("INSERT INTO queues (name, spec) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+             (queue.name, encode_queue(queue))),
+        ))
+
+    def delete_queue(self, name: str) -> None:
+        """Forget a queue's settings."""
+        self._write(f"delete queue {name!r}", (("DELETE FROM queues WHERE name = ?", (name,)),))
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

@@ -116,7 +116,7 @@ def test_bounds_are_inclusive(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, 'name = "demo"\n\n' + MINIMAL)
     assert message.startswith(f"{tmp_path.resolve() / 'hearth.toml'}:1: name: unknown key")
-    assert "allowed top-level keys: cors, functions, gateway, headers, routes" in message
+    assert "allowed top-level keys: cors, functions, gateway, headers, queues, routes" in message
 
 
 def test_unknown_top_level_table_names_its_line(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from hearth.model import (
     HeaderRule,
     HeadersRule,
     LegacyRoute,
+    QueueSpec,
     RedirectRule,
     ResponseHeaders,
     RewriteRule,
@@ -118,6 +119,10 @@ EVENT_CONFIG = EventInvokeConfig("hello", "live", maximum_retry_attempts=0, maxi
 SCHEDULE = ScheduleSpec("shop.nightly", "cron(0 3 ? * MON-FRI *)", timezone="Europe/Berlin", function="hello",
                         qualifier="live", input='{"ç": 1}', path="/api/cron", site="shop", missed="once", enabled=False)
 
+QUEUE = QueueSpec("orders", visibility_timeout_s=45, message_retention_s=3600, delay_s=2, receive_wait_s=20,
+                  maximum_message_size=2048, dead_letter_queue="orders-dlq", max_receive_count=3, site="shop",
+                  created="2026-11-21T16:06:46.123+0000")
+
 
 def test_the_fixture_spec_sets_every_field() -> None:
     # Guards the round-trip tests below: a new model field left at its default would not be exercised.
@@ -125,7 +130,8 @@ def test_the_fixture_spec_sets_every_field() -> None:
                           (ResponseHeaders, HEADERS[0]), (CorsSpec, CORS), (SiteSpec, SITE), (VercelSpec, VERCEL),
                           (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
                           (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
-                          (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG), (ScheduleSpec, SCHEDULE)):
+                          (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG), (ScheduleSpec, SCHEDULE),
+                          (QueueSpec, QUEUE)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -148,6 +154,10 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.put_schedule(SCHEDULE)
     store.put_schedule(ScheduleSpec("gone", "rate(1 day)"))
     store.delete_schedule("gone")
+    store.put_queue(QUEUE)
+    store.put_queue(QueueSpec("orders-dlq"))
+    store.put_queue(QueueSpec("gone"))
+    store.delete_queue("gone")
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -158,6 +168,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         sites={"shop": SITE, "blog": SiteSpec("blog")},
         event_invoke_configs={("hello", "live"): EVENT_CONFIG, ("other", "$LATEST"): EventInvokeConfig("other")},
         schedules={"shop.nightly": SCHEDULE},
+        queues={"orders": QUEUE, "orders-dlq": QueueSpec("orders-dlq")},
     )
     assert store.load() == expected
     store.close()
@@ -225,7 +236,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
         upgraded.close()
     assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     raw.close()
 
 
