@@ -17,7 +17,8 @@ errors from this tree; nothing invents error strings at its call site.
     │   │   ├── InvalidMessageContents   400  InvalidMessageContents (SQS)
     │   │   ├── ReceiptHandleIsInvalid   400  ReceiptHandleIsInvalid (SQS)
     │   │   ├── MessageNotInflight       400  MessageNotInflight (SQS)
-    │   │   └── InvalidBatchRequest      400  TooManyEntriesInBatchRequest, EmptyBatchRequest, … (SQS)
+    │   │   ├── InvalidBatchRequest      400  TooManyEntriesInBatchRequest, EmptyBatchRequest, … (SQS)
+    │   │   └── UnsupportedOperation     400  UnsupportedOperation (SQS: an operation Hearth does not serve)
     │   ├── InvalidRequestContent        400  InvalidRequestContentException
     │   ├── RequestTooLarge              413  RequestTooLargeException
     │   ├── ResourceConflict             409  ResourceConflictException
@@ -181,6 +182,10 @@ class InvalidBatchRequest(InvalidParameterValue):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type  # type: ignore[misc]  # one of SQS's batch error names
+
+
+class UnsupportedOperation(InvalidParameterValue):
+    error_type = "UnsupportedOperation"
 
 
 class AccessDenied(ClientError):

@@ -34,6 +34,7 @@ from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
 from hearth.telemetry.records import RecordLog
 from hearth.triggers.async_invoke import AsyncInvoker
+from hearth.triggers.queues import QueueService
 from hearth.triggers.scheduler import Scheduler
 
 REAP_INTERVAL_S = 0.25
@@ -60,14 +61,20 @@ class Platform:
         self.events = events or SqliteEvents(self._scratch / "events.db")
         self.async_invoker = AsyncInvoker(self, self.events, retry_delay_s=settings.async_retry_delay_s)
         self.scheduler = Scheduler(catalog, self.events)
+        self.queues = QueueService(catalog, self.events)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
+        # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.
+        self.control_url: str | None = None
         catalog.listeners.append(self._changed)
 
     async def start(self) -> None:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
         self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
-        self.runtime = PythonRuntime(self.limiter, self.settings.base_env, python=self.settings.python,
+        base_env = dict(self.settings.base_env)
+        if self.control_url is not None:
+            base_env["HEARTH_SQS_ENDPOINT"] = self.control_url  # boto3.client("sqs", endpoint_url=…)
+        self.runtime = PythonRuntime(self.limiter, base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
         self.runtimes["python"] = self.runtime
         self.runtimes["provided"] = ProvidedRuntime(self.runtime)
@@ -78,6 +85,7 @@ class Platform:
         self._reaper = asyncio.create_task(self._reap_forever())
         self.async_invoker.start()
         self.scheduler.start()
+        self.queues.start()
 
     async def invoke(self, function: str, request: InvokeRequest, qualifier: str | None = None,
                      headers: Mapping[str, str] | None = None) -> Invocation:
@@ -191,6 +199,7 @@ class Platform:
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""
         await self.scheduler.close()
+        await self.queues.close()
         await self.async_invoker.close()
         await self.events.close()
         if self._reaper is not None:

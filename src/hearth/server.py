@@ -67,6 +67,7 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    platform.control_url = url(control_sock)
     await platform.start()
     tune_gc()
     try:
@@ -77,6 +78,7 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
         platform.gateway_url = url(gateway_sock)
         announce(platform.gateway_url, url(control_sock))
         await stop.wait()
+        await platform.queues.close()  # long polls end now, so the servers drain at once
         await asyncio.gather(*(server.shutdown() for server in servers))
     finally:
         await platform.close()

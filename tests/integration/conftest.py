@@ -129,6 +129,14 @@ class Serve:
             config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
                                           max_pool_connections=16, parameter_validation=validate))
 
+    def sqs(self) -> Any:
+        """A boto3 SQS client on the control port with retries off."""
+        return boto3.client(
+            "sqs", endpoint_url=self.process.control, region_name="us-east-1",
+            aws_access_key_id=self.key["access_key_id"], aws_secret_access_key=self.key["secret_access_key"],
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
+                                          max_pool_connections=16))
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``hearth ARGS --endpoint … --data-dir …``: the key is found in the data folder, as a user's would be."""
         env = {k: v for k, v in os.environ.items()

@@ -34,10 +34,13 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /hearth/schedules                                  schedules: target, expression, next and last tick
     POST   /hearth/schedules/{name}/pause (or /resume)        stop (or restart) a schedule's firing
+    GET    /hearth/queues                                     queues: settings and message counts
+    POST   /                                                  SQS (X-Amz-Target: AmazonSQS.*; see api/sqs.py)
 
-Every other request is authenticated first (SigV4 as botocore signs, or a bearer token) unless the platform runs
-without authentication (``hearth dev`` on loopback). Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error
-body, which botocore turns into its exception classes.
+Every other request is authenticated first (SigV4 as botocore signs, for the ``lambda`` service, or ``sqs`` on
+SQS's route; or a bearer token) unless the platform runs without authentication (``hearth dev`` on loopback).
+Errors carry ``x-amzn-ErrorType`` and Lambda's JSON error body, which botocore turns into its exception classes;
+SQS's route answers SQS's JSON errors instead.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ from hearth.api.deploy import DeployApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
+from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
+from hearth.api.sqs import SqsApi, render_error
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -67,19 +72,23 @@ MAX_INVOKE_PAYLOAD = SYNC_PAYLOAD_LIMIT
 MAX_CODE_REQUEST = 70 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON
 MAX_DEPLOY_PACKAGE = 256 * 1024 * 1024
 Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]
+ErrorRenderer = Callable[[Send, errors.HearthError, str], Awaitable[None]]
 _NAME = r"(?P<name>[^/]+)"
 
 
 class _Route:
-    __slots__ = ("method", "pattern", "operation", "max_body", "public")
+    __slots__ = ("method", "pattern", "operation", "max_body", "public", "services", "render")
 
     def __init__(self, method: str, pattern: str, operation: Operation, max_body: int = 1024 * 1024,
-                 public: bool = False) -> None:
+                 public: bool = False, services: tuple[str, ...] = (auth.SERVICE,),
+                 render: ErrorRenderer | None = None) -> None:
         self.method = method
         self.pattern = re.compile("^" + pattern + "/?$")
         self.operation = operation
         self.max_body = max_body
         self.public = public
+        self.services = services  # what a SigV4 signature may be scoped to
+        self.render = render or _error
 
 
 class ControlApi:
@@ -94,6 +103,7 @@ class ControlApi:
         self.deploy_api = DeployApi(platform, platform.catalog.code)
         projects = ProjectsApi(platform)
         schedules = SchedulesApi(platform)
+        self.sqs_api = SqsApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -133,29 +143,36 @@ class ControlApi:
             _Route("GET", "/hearth/schedules", schedules.list_schedules),
             _Route("POST", "/hearth/schedules/" + _NAME + "/pause", schedules.pause),
             _Route("POST", "/hearth/schedules/" + _NAME + "/resume", schedules.resume),
+            _Route("GET", "/hearth/queues", self.list_queues),
+            _Route("POST", "", self.sqs_api.call, MAX_SQS_REQUEST, services=("sqs",), render=render_error),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request_id = new_request_id()
+        render: ErrorRenderer = _error
         try:
             route, params = self._match(scope["method"], scope["path"])
+            render = route.render
             body = await read_body(scope, receive, route.max_body)
+            caller = ""
             if self.lookup is not None and not route.public:
-                auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(), scope["query_string"],
-                            scope["headers"], body, self.lookup, self.clock())
+                credentials = auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(),
+                                          scope["query_string"], scope["headers"], body, self.lookup, self.clock(),
+                                          route.services)
+                caller = credentials.access_key_id
             headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-            response = await route.operation(ApiRequest(request_id, params, query, headers, body))
+            response = await route.operation(ApiRequest(request_id, params, query, headers, body, caller))
             if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
                 response.headers.append((b"x-amzn-requestid", request_id.encode()))
             await respond(send, response.status, response.headers, response.body)
         except errors.HearthError as error:
-            await _error(send, error, request_id)
+            await render(send, error, request_id)
         except Exception:
             log.exception("control API failed on request %s", request_id)
-            await _error(send, errors.ServiceError(f"Hearth failed on request {request_id}; see its log"),
+            await render(send, errors.ServiceError(f"Hearth failed on request {request_id}; see its log"),
                          request_id)
 
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
@@ -189,6 +206,19 @@ class ControlApi:
         records = self.platform.records.query(request.query.get("function"), request.query.get("request_id"),
                                               limit)
         return ok({"invocations": [_record_json(record) for record in records]})
+
+    async def list_queues(self, request: ApiRequest) -> ApiResponse:
+        listing = []
+        for spec in sorted(self.platform.catalog.queues.values(), key=lambda item: item.name):
+            stats = await self.platform.events.stats(spec.name)
+            listing.append({"name": spec.name, "arn": spec.arn, "site": spec.site, "visible": stats.visible,
+                            "in_flight": stats.in_flight, "delayed": stats.delayed,
+                            "visibility_timeout_s": spec.visibility_timeout_s,
+                            "message_retention_s": spec.message_retention_s, "delay_s": spec.delay_s,
+                            "dead_letter_queue": spec.dead_letter_queue,
+                            "max_receive_count": spec.max_receive_count,
+                            "receivers_waiting": self.platform.queues.waiting(spec.name)})
+        return ok({"queues": listing})
 
 def _record_json(record: InvocationRecord) -> dict[str, Any]:
     value = record._asdict()

@@ -4,8 +4,9 @@ The control API is never open. A request carries either
 
 * ``Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/lambda/aws4_request, SignedHeaders=…, Signature=…``
   with ``X-Amz-Date`` (or ``Date``): checked by recomputing the canonical request the way botocore builds it for
-  the ``lambda`` service. Any region is accepted, because the client signs with whatever region it is configured
-  for; the service must be ``lambda``, so a client pointed at the wrong service hears so instead of a bare mismatch.
+  the ``lambda`` service (``sqs`` for the SQS API: the caller says which ``services`` a request may be signed for).
+  Any region is accepted, because the client signs with whatever region it is configured for; the service must be
+  the right one, so a client pointed at the wrong service hears so instead of a bare mismatch.
 * ``Authorization: Bearer <token>``, for Hearth's own CLI and scripts.
 
 Presigned URLs (SigV4 in the query string) are refused: no Lambda client makes them, and a URL that carries a
@@ -121,8 +122,10 @@ def verify(
     body: bytes,
     lookup: Lookup,
     now: float,
+    services: Sequence[str] = (SERVICE,),
 ) -> Credentials:
     """The credentials that authenticate this request, or ``AccessDenied``/``InvalidSignature`` saying why not.
+    A SigV4 request must be signed for one of ``services`` (``lambda``; ``sqs`` on the SQS API).
 
     The arguments are the ASGI request parts: ``raw_path`` percent-encoded as the client sent and signed it (so
     without a ``root_path`` the server added), header names lower-case.
@@ -136,7 +139,7 @@ def verify(
         raise AccessDenied(_MISSING)
     scheme, _, rest = authorization.strip().partition(" ")
     if scheme == ALGORITHM:
-        return _verify_sigv4(method, raw_path, query_string, decoded, body, rest, lookup, now)
+        return _verify_sigv4(method, raw_path, query_string, decoded, body, rest, lookup, now, services)
     if scheme.lower() == "bearer":
         return _verify_bearer(rest.strip(), lookup)
     raise AccessDenied(f"Unsupported Authorization scheme {scheme!r}. {_MISSING}")
@@ -219,8 +222,9 @@ def _verify_sigv4(
     params: str,
     lookup: Lookup,
     now: float,
+    services: Sequence[str] = (SERVICE,),
 ) -> Credentials:
-    auth = _parse_authorization(params)
+    auth = _parse_authorization(params, services)
     found = lookup(auth.access_key_id)
     if found is None or found.access_key_id != auth.access_key_id:
         raise AccessDenied(
@@ -249,7 +253,7 @@ def _verify_sigv4(
     return found
 
 
-def _parse_authorization(params: str) -> _Authorization:
+def _parse_authorization(params: str, services: Sequence[str] = (SERVICE,)) -> _Authorization:
     fields: dict[str, str] = {}
     for part in params.split(","):
         name, equals, value = part.strip().partition("=")
@@ -265,8 +269,8 @@ def _parse_authorization(params: str) -> _Authorization:
         raise InvalidSignature(
             f"Credential should be KEY/YYYYMMDD/REGION/{SERVICE}/aws4_request, not {fields['Credential']!r}"
         )
-    if scope[3] != SERVICE:
-        raise InvalidSignature(f"Credential should be scoped to correct service: '{SERVICE}', not {scope[3]!r}")
+    if scope[3] not in services:
+        raise InvalidSignature(f"Credential should be scoped to correct service: '{services[0]}', not {scope[3]!r}")
     signed = tuple(fields["SignedHeaders"].split(";"))
     if "host" not in signed:
         raise InvalidSignature(f"'host' must be a SignedHeader in the Authorization header; expected: "

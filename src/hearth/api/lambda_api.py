@@ -41,6 +41,7 @@ class ApiRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    caller: str = ""  # the access key id that signed it ("" for a bearer token or without authentication)
 
     def json(self) -> dict[str, Any]:
         if not self.body.strip():

@@ -65,13 +65,15 @@ class ControlClient:
         self.credentials = credentials
         self.timeout_s = timeout_s
 
-    def call(self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None) -> Reply:
-        """Send one request; raises ``ClientFailure`` for an error answer or an unreachable endpoint."""
+    def call(self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None, *,
+             service: str = auth.SERVICE) -> Reply:
+        """Send one request (SigV4 signs it for ``service``: ``lambda``, or ``sqs`` for SQS's API); raises
+        ``ClientFailure`` for an error answer or an unreachable endpoint."""
         url = self.endpoint + path
         send = dict(headers or {})
         if self.credentials is not None:
             if self.credentials.access_key_id:
-                send = auth.sign(method, url, send, body, self.credentials)
+                send = auth.sign(method, url, send, body, self.credentials, service=service)
             else:
                 send["Authorization"] = f"Bearer {self.credentials.token}"
         request = urllib.request.Request(url, data=body if method in ("POST", "PUT") else None, method=method,
@@ -84,8 +86,11 @@ class ControlClient:
             detail = exc.read()
             kind = exc.headers.get("x-amzn-ErrorType") or str(exc.code)
             try:
-                message = json.loads(detail).get("message") or detail.decode(errors="replace")
-            except ValueError:
+                parsed = json.loads(detail)
+                message = parsed.get("message") or detail.decode(errors="replace")
+                if "__type" in parsed:  # the JSON protocol's error (SQS): "com.amazonaws.sqs#QueueDoesNotExist"
+                    kind = str(parsed["__type"]).rsplit("#", 1)[-1]
+            except (ValueError, AttributeError):
                 message = detail.decode(errors="replace")
             if exc.code == 403 and self.credentials is None:
                 message += ("; no credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "

@@ -1,5 +1,5 @@
 """The commands that talk to a running Hearth over its control API: invoke, deploy, publish, ls, rm, projects,
-rm-project."""
+rm-project, schedules, pause-schedule, resume-schedule, queues, send."""
 
 from __future__ import annotations
 
@@ -297,8 +297,63 @@ def resume_schedule(name: str, endpoint: str, data_dir: Path) -> None:
     _pause(name, "resume", endpoint, data_dir)
 
 
+@click.command()
+@_connection
+def queues(endpoint: str, data_dir: Path) -> None:
+    """List the queues: messages visible, in flight and delayed, and where failures go."""
+    try:
+        listing = _client(endpoint, data_dir).call("GET", "/hearth/queues").json()["queues"]
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "VISIBLE", "IN FLIGHT", "DELAYED", "DLQ"):
+        table.add_column(column)
+    for item in listing:
+        dead_letter = (f"{item['dead_letter_queue']} (after {item['max_receive_count']})"
+                       if item["dead_letter_queue"] else "-")
+        table.add_row(escape(item["name"]), str(item["visible"]), str(item["in_flight"]), str(item["delayed"]),
+                      escape(dead_letter))
+    if not listing:
+        out.print("no queues")
+    else:
+        _print_table(table)
+
+
+@click.command()
+@click.argument("queue")
+@click.option("--body", "-b", required=True, help="The message body: text, or @FILE to read it.")
+@click.option("--delay", type=click.IntRange(0, 900), default=None,
+              help="Seconds before the message becomes visible (default: the queue's).")
+@click.option("--attribute", "-a", "attributes", multiple=True, metavar="NAME=VALUE",
+              help="A String message attribute; repeat for more.")
+@_connection
+def send(queue: str, body: str, delay: int | None, attributes: tuple[str, ...], endpoint: str,
+         data_dir: Path) -> None:
+    """Send a message to a queue (SQS's SendMessage) and print its id."""
+    if body.startswith("@"):
+        try:
+            body = Path(body[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read {body[1:]}: {exc.strerror}", 2)
+    request: dict[str, Any] = {"QueueUrl": f"{endpoint.rstrip('/')}/000000000000/{queue}", "MessageBody": body}
+    if delay is not None:
+        request["DelaySeconds"] = delay
+    for item in attributes:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            _fail(f"--attribute {item!r}: write NAME=VALUE", 2)
+        request.setdefault("MessageAttributes", {})[name] = {"DataType": "String", "StringValue": value}
+    try:
+        reply = _client(endpoint, data_dir).call(
+            "POST", "/", json.dumps(request).encode(),
+            {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"}, service="sqs")
+    except ClientFailure as failure:
+        _fail(f"{failure.kind}: {failure.message}")
+    out.print(reply.json()["MessageId"])
+
+
 def register(group: click.Group) -> None:
     """Add the remote commands to the ``hearth`` group."""
     for command in (invoke, deploy, publish, list_functions, rm, projects, rm_project, schedules, pause_schedule,
-                    resume_schedule):
+                    resume_schedule, queues, send):
         group.add_command(command)

@@ -78,10 +78,11 @@ def botocore_signed(
     *,
     region: str = "us-east-1",
     secret: str = CREDS.secret_access_key,
+    service: str = "lambda",
 ) -> Asgi:
     """A request signed by botocore's SigV4Auth, as the server receives it."""
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
-    SigV4Auth(BotoCredentials(CREDS.access_key_id, secret), "lambda", region).add_auth(request)
+    SigV4Auth(BotoCredentials(CREDS.access_key_id, secret), service, region).add_auth(request)
     prepared: AWSPreparedRequest = request.prepare()
     assert isinstance(prepared.body, bytes | None)
     return on_the_wire(prepared.url, prepared.method, dict(prepared.headers.items()), prepared.body)
@@ -222,6 +223,20 @@ def test_sign_matches_botocore_and_verifies(
     assert ours.get("Date") == theirs.headers.get("Date")
 
     assert check(on_the_wire(url, method, ours, body)) == CREDS
+
+
+def test_a_request_signed_for_sqs_verifies_only_where_sqs_is_served() -> None:
+    body = b'{"QueueName": "q"}'
+    request = botocore_signed("POST", f"{ENDPOINT}/", body, {"X-Amz-Target": "AmazonSQS.GetQueueUrl",
+                                                             "Content-Type": "application/x-amz-json-1.0"},
+                              service="sqs")
+    assert verify(request.method, request.raw_path, request.query_string, request.headers, request.body, LOOKUP,
+                  NOW, ("sqs",)) == CREDS
+    with pytest.raises(InvalidSignature, match="scoped to correct service: 'lambda', not 'sqs'"):
+        check(request)
+    ours = sign("POST", f"{ENDPOINT}/", {}, body, CREDS, service="sqs", now=NOW)
+    assert verify("POST", b"/", b"", on_the_wire(f"{ENDPOINT}/", "POST", ours, body).headers, body, LOOKUP, NOW,
+                  ("sqs",)) == CREDS
 
 
 def test_sign_sends_host_without_the_default_port() -> None:
