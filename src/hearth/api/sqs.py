@@ -381,8 +381,8 @@ def _entries(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A batch request's entries, checked as SQS checks them (count, distinct and well-formed ids)."""
     entries = body.get("Entries")
     if not isinstance(entries, list) or not entries:
-        raise errors.InvalidBatchRequest("EmptyBatchRequest", "There should be at least one "
-                                                              "SendMessageBatchRequestEntry in the request.")
+        raise errors.InvalidBatchRequest("EmptyBatchRequest", "There should be at least one entry in the "
+                                                              "request (Entries).")
     if len(entries) > MAX_BATCH:
         raise errors.InvalidBatchRequest("TooManyEntriesInBatchRequest", f"Maximum number of entries per request "
                                                                          f"are {MAX_BATCH}. You have sent "
