@@ -27,12 +27,16 @@ from hearth.config.package import pack
 from hearth.config.queues import ATTRIBUTE_OF, queue_problem
 from hearth.model import (
     ALIAS_NAME,
+    BATCH_SIZE_RANGE,
+    BATCHING_WINDOW_S_RANGE,
     LATEST,
     MAX_EVENT_AGE_S_RANGE,
     MAX_RETRY_ATTEMPTS_RANGE,
+    MAXIMUM_CONCURRENCY_RANGE,
     AliasSpec,
     CorsSpec,
     EventInvokeConfig,
+    EventSourceMappingSpec,
     FunctionSpec,
     Project,
     QueueSpec,
@@ -48,6 +52,7 @@ from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodePackage, CodeStore
 
 VERSION_NUMBER = re.compile(r"^[1-9][0-9]*$")
+_MAPPING_IDS = uuid.UUID("0c9f3e55-8a55-4f3e-a2f0-2b6d8f7c1d44")  # namespace of a manifest's mappings' UUIDs
 Listener = Callable[[str | None], None]
 
 
@@ -99,6 +104,7 @@ class Catalog:
         self.event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dict(state.event_invoke_configs)
         self.schedules: dict[str, ScheduleSpec] = dict(state.schedules)  # by name, "<project>.<name>"
         self.queues: dict[str, QueueSpec] = dict(state.queues)  # by name; their messages are in the event store
+        self.event_source_mappings: dict[str, EventSourceMappingSpec] = dict(state.event_source_mappings)  # by UUID
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})
@@ -260,6 +266,9 @@ class Catalog:
                 del self.event_invoke_configs[key]
             for schedule in [spec for spec in self.schedules.values() if spec.function == name]:
                 self.delete_schedule(schedule.name)
+            for mapping_id in [mapping.uuid for mapping in self.event_source_mappings.values()
+                               if mapping.function == name]:
+                del self.event_source_mappings[mapping_id]  # the store's delete_function cascades to it
             remaining = tuple(route for route in self.routes if route.function != name)
             if remaining != self.routes:
                 self._set_routes(remaining)
@@ -475,6 +484,73 @@ class Catalog:
             self.delete_site(name)
         return removed
 
+    # -- event source mappings -----------------------------------------------------------------------------------
+
+    def event_source_mapping(self, key: str) -> EventSourceMappingSpec:
+        mapping = self.event_source_mappings.get(key)
+        if mapping is None:
+            raise errors.ResourceNotFound(f"The resource you requested does not exist. (Event source mapping {key})")
+        return mapping
+
+    def put_event_source_mapping(self, mapping: EventSourceMappingSpec) -> EventSourceMappingSpec:
+        """Create or replace a mapping after Lambda's checks (its function and qualifier exist; a batch of more
+        than 10 needs a batching window); returns what is stored."""
+        self.spec(mapping.function, mapping.qualifier)
+        if mapping.batch_size > 10 and mapping.maximum_batching_window_s < 1:
+            raise errors.InvalidParameterValue("Maximum batch window in seconds must be greater than 0 if maximum "
+                                               "batch size is greater than 10")
+        for value, name, (low, high) in ((mapping.batch_size, "BatchSize", BATCH_SIZE_RANGE),
+                                         (mapping.maximum_batching_window_s, "MaximumBatchingWindowInSeconds",
+                                          BATCHING_WINDOW_S_RANGE)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise errors.InvalidParameterValue(f"{name} must be a whole number from {low} to {high}")
+        queue = self.queues.get(mapping.queue)
+        timeout = self.spec(mapping.function, mapping.qualifier).timeout_s
+        if queue is not None and queue.visibility_timeout_s < timeout:
+            raise errors.InvalidParameterValue(f"Queue visibility timeout: {queue.visibility_timeout_s} seconds is "
+                                               f"less than Function timeout: {timeout:g} seconds; raise the queue's "
+                                               "visibility timeout (Lambda advises six times the function timeout)")
+        concurrency = mapping.maximum_concurrency
+        if concurrency is not None and not MAXIMUM_CONCURRENCY_RANGE[0] <= concurrency <= MAXIMUM_CONCURRENCY_RANGE[1]:
+            raise errors.InvalidParameterValue("ScalingConfig.MaximumConcurrency must be from 2 to 1000")
+        existing = self.event_source_mappings.get(mapping.uuid)
+        if existing is not None and dataclasses.replace(existing, last_modified="") == dataclasses.replace(
+                mapping, last_modified=""):
+            return existing
+        mapping = dataclasses.replace(mapping, last_modified=now_text())
+        self.store.put_event_source_mapping(mapping)
+        self.event_source_mappings[mapping.uuid] = mapping
+        self._changed(None)
+        return mapping
+
+    def delete_event_source_mapping(self, key: str) -> EventSourceMappingSpec:
+        mapping = self.event_source_mapping(key)
+        self.store.delete_event_source_mapping(key)
+        del self.event_source_mappings[key]
+        self._changed(None)
+        return mapping
+
+    def _apply_event_source_mappings(self, project: Project) -> list[Change]:
+        """The project's mappings (one per function and queue, with a UUID made from them and the project's name)
+        replace the ones it had: those of its site, or, for an unnamed project, those of its functions."""
+        wanted = {}
+        for mapping in project.event_source_mappings:
+            key = str(uuid.uuid5(_MAPPING_IDS, f"{project.name}/{mapping.function}/{mapping.queue}"))
+            wanted[key] = dataclasses.replace(mapping, uuid=key, site=project.name)
+        changes = []
+        for key, mapping in list(self.event_source_mappings.items()):
+            mine = mapping.site == project.name and (project.name or mapping.function in project.functions)
+            if mine and key not in wanted:
+                self.delete_event_source_mapping(key)
+                changes.append(Change("deleted", f"queue trigger {mapping.queue} → {mapping.function}"))
+        for key, mapping in wanted.items():
+            before = self.event_source_mappings.get(key)
+            stored = self.put_event_source_mapping(mapping)
+            action = "created" if before is None else "unchanged" if stored is before else "updated"
+            changes.append(Change(action, f"queue trigger {mapping.queue} → {mapping.function}",
+                                  f"batches of {mapping.batch_size}"))
+        return changes
+
     # -- asynchronous invocation configs -----------------------------------------------------------------------
 
     def event_invoke_config(self, function: str, qualifier: str | None = None) -> EventInvokeConfig:
@@ -648,6 +724,7 @@ class Catalog:
             changes.extend(self._apply_routes(project))
             changes.extend(self._apply_schedules(project))
             changes.extend(self._apply_queues(project, prune=prune))
+            changes.extend(self._apply_event_source_mappings(project))
         return changes
 
     def _apply_schedules(self, project: Project) -> list[Change]:

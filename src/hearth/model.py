@@ -106,6 +106,8 @@ class FunctionSpec:
     # e.g. "../pkg"): the package holds each at its root under its own name, and ``hearth dev`` runs the function
     # from a view of the project that has them too (config/include.py).
     include: tuple[str, ...] = ()
+    # Lambda's DeadLetterConfig: the queue ARN an asynchronous event goes to once its retries are exhausted.
+    dead_letter_arn: str | None = None
 
     @property
     def arn(self) -> str:
@@ -493,6 +495,7 @@ class Project:
     routing: VercelRouting = VercelRouting()  # vercel.json's rewrites, redirects, headers, routes, …
     static_dir: Path | None = None  # served as static files (Vercel: public/, outputDirectory or the root)
     schedules: tuple[ScheduleSpec, ...] = ()  # named within the project (the catalog qualifies them)
+    event_source_mappings: tuple[EventSourceMappingSpec, ...] = ()  # the catalog gives them their UUIDs
     name: str = ""  # ``[gateway] name``, else the folder's name; names its ``SiteSpec``
     hosts: tuple[str, ...] = ()  # ``[gateway] hosts``
     prefix: str = ""  # ``[gateway] prefix`` (the routes' paths already include it)

@@ -34,6 +34,7 @@ from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
 from hearth.telemetry.records import RecordLog
 from hearth.triggers.async_invoke import AsyncInvoker
+from hearth.triggers.queue_poller import QueuePollers
 from hearth.triggers.queues import QueueService
 from hearth.triggers.scheduler import Scheduler
 
@@ -62,6 +63,7 @@ class Platform:
         self.async_invoker = AsyncInvoker(self, self.events, retry_delay_s=settings.async_retry_delay_s)
         self.scheduler = Scheduler(catalog, self.events)
         self.queues = QueueService(catalog, self.events)
+        self.pollers = QueuePollers(self, self.events)  # event source mappings: queues feeding functions
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.
@@ -86,6 +88,7 @@ class Platform:
         self.async_invoker.start()
         self.scheduler.start()
         self.queues.start()
+        self.pollers.start()
 
     async def invoke(self, function: str, request: InvokeRequest, qualifier: str | None = None,
                      headers: Mapping[str, str] | None = None) -> Invocation:
@@ -129,6 +132,7 @@ class Platform:
         return pool
 
     def _changed(self, function: str | None) -> None:
+        self.pollers.sync()  # a mapping, its queue or its function may have changed
         if function is None:
             self.sites = SiteMap(self.catalog.routes, self.catalog.sites)
         elif self.runtime is not None:  # before start() there are no pools to sync
@@ -198,6 +202,7 @@ class Platform:
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""
+        await self.pollers.close()
         await self.scheduler.close()
         await self.queues.close()
         await self.async_invoker.close()

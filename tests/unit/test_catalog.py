@@ -18,6 +18,7 @@ from hearth.model import (
     LATEST,
     AliasSpec,
     CorsSpec,
+    EventSourceMappingSpec,
     FunctionSpec,
     HeaderRule,
     Project,
@@ -1034,3 +1035,25 @@ def test_deleting_a_project_or_pruning_takes_its_schedules(env: Env) -> None:
     catalog.apply(scheduled_project(env, "ops", ScheduleSpec("job", "rate(5 minutes)", function="job")))
     catalog.apply(site_project(env, "dev", "dev", "/dev"), prune=True)
     assert catalog.schedules == {} and env.stored().schedules == {}
+
+
+def triggered_project(env: Env, name: str, *mappings: EventSourceMappingSpec) -> Project:
+    return dataclasses.replace(site_project(env, name, "worker", f"/{name}"), event_source_mappings=mappings)
+
+
+def test_a_projects_queue_triggers_get_stable_uuids_and_replace_its_old_ones(env: Env) -> None:
+    catalog = env.catalog
+    jobs = EventSourceMappingSpec("", "jobs", "worker", batch_size=5)
+    changes = catalog.apply(triggered_project(env, "ops", jobs, EventSourceMappingSpec("", "other", "worker")))
+    assert [c.action for c in changes if c.subject.startswith("queue trigger")] == ["created", "created"]
+    first = {m.queue: m.uuid for m in catalog.event_source_mappings.values()}
+    changes = catalog.apply(triggered_project(env, "ops", dataclasses.replace(jobs, batch_size=7)))
+    assert {c.subject: c.action for c in changes if c.subject.startswith("queue trigger")} == {
+        "queue trigger other → worker": "deleted", "queue trigger jobs → worker": "updated"}
+    [mapping] = catalog.event_source_mappings.values()
+    assert (mapping.uuid, mapping.batch_size, mapping.site) == (first["jobs"], 7, "ops")
+    assert env.stored().event_source_mappings == catalog.event_source_mappings
+    with pytest.raises(errors.InvalidParameterValue, match="Maximum batch window in seconds must be greater"):
+        catalog.put_event_source_mapping(dataclasses.replace(mapping, batch_size=100))
+    catalog.delete_function("worker")
+    assert catalog.event_source_mappings == {} and env.stored().event_source_mappings == {}

@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, unquote
 from hearth import errors
 from hearth.api import auth
 from hearth.api.deploy import DeployApi
+from hearth.api.event_sources import EventSourceMappingApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
@@ -104,6 +105,7 @@ class ControlApi:
         projects = ProjectsApi(platform)
         schedules = SchedulesApi(platform)
         self.sqs_api = SqsApi(platform)
+        mappings = EventSourceMappingApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -140,6 +142,11 @@ class ControlApi:
             _Route("GET", "/hearth/invocations", self.invocations),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
+            _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),
+            _Route("GET", "/2015-03-31/event-source-mappings/?", mappings.list),
+            _Route("GET", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.get),
+            _Route("PUT", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.update),
+            _Route("DELETE", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.delete),
             _Route("GET", "/hearth/schedules", schedules.list_schedules),
             _Route("POST", "/hearth/schedules/" + _NAME + "/pause", schedules.pause),
             _Route("POST", "/hearth/schedules/" + _NAME + "/resume", schedules.resume),

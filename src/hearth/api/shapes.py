@@ -32,12 +32,13 @@ from hearth.model import (
     HeaderRule,
     function_arn,
     handler_problem,
+    parse_destination,
     runtime_family,
 )
 
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
-CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description")
+CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description", "DeadLetterConfig")
 EVENT_INVOKE_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 DESTINATIONS = (("OnSuccess", "on_success"), ("OnFailure", "on_failure"))  # Lambda's key, the model's field
 
@@ -72,6 +73,7 @@ def configuration(spec: FunctionSpec) -> dict[str, Any]:
         "Architectures": ["x86_64"],
         "EphemeralStorage": {"Size": 512},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": spec.log_group},
+        **({"DeadLetterConfig": {"TargetArn": spec.dead_letter_arn}} if spec.dead_letter_arn else {}),
     }
 
 
@@ -95,7 +97,7 @@ def event_invoke_config_shape(config: EventInvokeConfig) -> dict[str, Any]:
     """``FunctionEventInvokeConfig``: the qualified ``FunctionArn``, and ``LastModified`` in epoch seconds (a number,
     as Lambda returns it for this API, unlike a function's text)."""
     return {
-        "LastModified": _epoch_seconds(config.last_modified),
+        "LastModified": epoch_seconds(config.last_modified),
         "FunctionArn": function_arn(config.function, config.qualifier),
         "MaximumRetryAttempts": config.maximum_retry_attempts,
         "MaximumEventAgeInSeconds": config.maximum_event_age_s,
@@ -104,7 +106,7 @@ def event_invoke_config_shape(config: EventInvokeConfig) -> dict[str, Any]:
     }
 
 
-def _epoch_seconds(text: str) -> float:
+def epoch_seconds(text: str) -> float:
     """Lambda's ``LastModified`` text (``2026-11-21T10:10:10.123+0000``) as epoch seconds; 0 for none."""
     if not text:
         return 0.0
@@ -210,12 +212,29 @@ def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> Functio
             raise errors.InvalidParameterValue(f"Environment variable name {bad[0]!r} is not valid: start with a "
                                                "letter, then letters, digits and '_'")
         changes["env"] = dict(variables)
+    if "DeadLetterConfig" in body:
+        changes["dead_letter_arn"] = dead_letter_arn(body["DeadLetterConfig"])
     updated = dataclasses.replace(spec, **changes)
     problem = handler_problem(updated.runtime, updated.handler)
     if problem is not None:
         raise errors.InvalidParameterValue(f"Handler {updated.handler!r} is not valid for {updated.runtime}: "
                                            f"{problem}")
     return updated
+
+
+def dead_letter_arn(config: Any) -> str | None:
+    """``DeadLetterConfig.TargetArn``: a queue's ARN, or None (an empty one removes it)."""
+    arn = config.get("TargetArn") if isinstance(config, Mapping) else None
+    if arn in (None, ""):
+        return None
+    try:
+        target = parse_destination(str(arn))
+    except ValueError as exc:
+        raise errors.InvalidParameterValue(f"DeadLetterConfig.TargetArn {arn!r} is not valid: {exc}") from None
+    if target.kind != "queue":
+        raise errors.InvalidParameterValue(f"DeadLetterConfig.TargetArn {arn!r} must be a queue's ARN (Hearth has "
+                                           "no SNS topics)")
+    return str(arn)
 
 
 def _whole(value: Any, name: str, bounds: tuple[int, int]) -> int:

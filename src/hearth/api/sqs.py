@@ -343,16 +343,11 @@ async def render_error(send: Send, error: errors.HearthError, request_id: str) -
                                                        "message": error.message}))
 
 
-def receipt_handle(message: Message) -> str:
-    """The opaque handle of one receive of ``message``."""
-    return base64.urlsafe_b64encode(f"{message.queue}\n{message.id}\n{message.receipt}".encode()).decode().rstrip("=")
-
-
 def _message(message: Message, system: list[str], patterns: list[str]) -> dict[str, Any]:
     """One received message in ReceiveMessage's shape, with the attributes asked for."""
     body = message.body.decode()
     meta = messages.decode(message.meta)
-    item: dict[str, Any] = {"MessageId": message.id, "ReceiptHandle": receipt_handle(message),
+    item: dict[str, Any] = {"MessageId": message.id, "ReceiptHandle": messages.receipt_handle(message),
                             "MD5OfBody": messages.md5_of_body(body), "Body": body}
     values = {"SenderId": meta.sender or ACCOUNT_ID, "SentTimestamp": str(int(message.sent_at * 1000)),
               "ApproximateReceiveCount": str(message.receive_count),

@@ -18,6 +18,7 @@ from typing import Any
 from hearth.config.include import check_includes, include_problem
 from hearth.config.queues import manifest_queues
 from hearth.config.schedules import function_schedules
+from hearth.config.triggers import function_queue_triggers
 from hearth.config.vercel import is_vercel_project, load_vercel_project
 from hearth.errors import ConfigError
 from hearth.gateway.policy import compile_source
@@ -33,10 +34,12 @@ from hearth.model import (
     MAX_EVENT_AGE_S_RANGE,
     MAX_RETRY_ATTEMPTS_RANGE,
     MEMORY_MB_RANGE,
+    QUEUE_NAME,
     TIMEOUT_S_RANGE,
     AliasSpec,
     CorsSpec,
     EventInvokeConfig,
+    EventSourceMappingSpec,
     FunctionSpec,
     HeaderRule,
     Project,
@@ -55,7 +58,8 @@ MANIFEST_NAME = "hearth.toml"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
-                 "description", "aliases", "include", "async", "schedule", "schedules"}
+                 "description", "aliases", "include", "async", "schedule", "schedules",
+                 "queues", "dead_letter_queue"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
@@ -219,8 +223,10 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     event_invoke_configs = tuple(_async(name, raw["async"], source) for name, raw in raw_functions.items()
                                  if "async" in raw)
     schedules: list[ScheduleSpec] = []
+    mappings: list[EventSourceMappingSpec] = []
     for name, raw in raw_functions.items():
         schedules.extend(function_schedules(name, raw, _key_error(source, f"functions.{name}")))
+        mappings.extend(function_queue_triggers(name, raw, _key_error(source, f"functions.{name}")))
     local = [spec.name for spec in schedules]
     clash = next((name for name in local if local.count(name) > 1), None)
     if clash is not None:
@@ -242,7 +248,8 @@ def parse_manifest(data: dict[str, Any], root: Path, source: _Source) -> Project
     queues = manifest_queues(data["queues"], _queue_error(source)) if "queues" in data else ()
     return Project(root=root, functions=functions, routes=routes, manifest=source.path, aliases=tuple(aliases),
                    provisioned=provisioned, headers=headers, cors=cors, name=name, hosts=hosts, prefix=prefix,
-                   event_invoke_configs=event_invoke_configs, schedules=tuple(schedules), queues=queues)
+                   event_invoke_configs=event_invoke_configs, schedules=tuple(schedules), queues=queues,
+                   event_source_mappings=tuple(mappings))
 
 
 def _queue_error(source: _Source) -> Callable[[str, str, str], ConfigError]:
@@ -310,9 +317,10 @@ def _key_error(source: _Source, table: str) -> Callable[[str, str], ConfigError]
     """The error for a key of ``table`` (``schedules[0].expression`` points at its table's key ``schedules``)."""
     def fail(key: str, problem: str) -> ConfigError:
         found = re.match(r"^(\w+)\[(\d+)\]\.(\w+)$", key)
-        if found is not None:  # a key of the n-th [[table.name]]
-            return source.error(f"{table}.{key}", problem, found.group(3), f"{table}.{found.group(1)}",
-                                int(found.group(2)))
+        if found is not None:  # a key of the n-th [[table.name]], or that table's line when the key is missing
+            inner, occurrence = f"{table}.{found.group(1)}", int(found.group(2))
+            line = source.line_of(found.group(3), inner, occurrence) or source.line_of("", inner, occurrence)
+            return source.error(f"{table}.{key}", problem, line=line)
         return source.error(f"{table}.{key}", problem, key.split("[", 1)[0], table)
 
     return fail
@@ -364,6 +372,10 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
     bad_env = [k for k in env if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
     if bad_env:
         raise fail("env", f"invalid variable name {bad_env[0]!r}; use letters, digits and '_'")
+    dead_letter = raw.get("dead_letter_queue")
+    if dead_letter is not None and (not isinstance(dead_letter, str) or not QUEUE_NAME.match(dead_letter)):
+        raise fail("dead_letter_queue", 'must be a queue name, e.g. "failed-events": where an asynchronous event '
+                                        "goes once its retries are exhausted")
     include = raw.get("include", [])
     if not isinstance(include, list) or not all(isinstance(item, str) for item in include):
         raise fail("include", 'must be a list of folders relative to the project folder, e.g. include = ["../pkg"]')
@@ -383,6 +395,7 @@ def _function(name: str, raw: Any, root: Path, source: _Source) -> FunctionSpec:
         env=dict(env),
         description=description,
         server=server,
+        dead_letter_arn=queue_arn(dead_letter) if dead_letter else None,
         include=tuple(include),
     )
 

@@ -26,6 +26,7 @@ from hearth.model import (
     AliasSpec,
     CorsSpec,
     EventInvokeConfig,
+    EventSourceMappingSpec,
     FunctionSpec,
     HeaderRule,
     HeadersRule,
@@ -67,6 +68,7 @@ class StoredState:
     event_invoke_configs: dict[tuple[str, str], EventInvokeConfig] = dataclass_field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = dataclass_field(default_factory=dict)  # by name
     queues: dict[str, QueueSpec] = dataclass_field(default_factory=dict)  # by name (their messages: event store)
+    event_source_mappings: dict[str, EventSourceMappingSpec] = dataclass_field(default_factory=dict)  # by UUID
 
 
 class Store(Protocol):
@@ -116,6 +118,12 @@ class Store(Protocol):
 
     def delete_queue(self, name: str) -> None:
         """Forget a queue's settings."""
+
+    def put_event_source_mapping(self, mapping: EventSourceMappingSpec) -> None:
+        """Insert or replace an event source mapping."""
+
+    def delete_event_source_mapping(self, uuid: str) -> None:
+        """Forget an event source mapping."""
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""
@@ -197,6 +205,16 @@ def encode_queue(queue: QueueSpec) -> bytes:
 def decode_queue(data: bytes | str) -> QueueSpec:
     """The QueueSpec ``encode_queue`` wrote; raises ``ValueError`` or ``TypeError`` on a damaged document."""
     return QueueSpec(**_loads(data))
+
+
+def encode_event_source_mapping(mapping: EventSourceMappingSpec) -> bytes:
+    """An EventSourceMappingSpec as a JSON document."""
+    return _dumps(_fields(mapping), f"event source mapping {mapping.uuid}")
+
+
+def decode_event_source_mapping(data: bytes | str) -> EventSourceMappingSpec:
+    """The EventSourceMappingSpec ``encode_event_source_mapping`` wrote; raises ``ValueError`` or ``TypeError``."""
+    return EventSourceMappingSpec(**_loads(data))
 
 
 def encode_route(route: RouteSpec) -> bytes:

@@ -17,12 +17,22 @@ from typing import TypeVar
 
 from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
-from hearth.model import AliasSpec, EventInvokeConfig, FunctionSpec, QueueSpec, RouteSpec, ScheduleSpec, SiteSpec
+from hearth.model import (
+    AliasSpec,
+    EventInvokeConfig,
+    EventSourceMappingSpec,
+    FunctionSpec,
+    QueueSpec,
+    RouteSpec,
+    ScheduleSpec,
+    SiteSpec,
+)
 from hearth.store.base import (
     FunctionRecord,
     StoredState,
     decode_alias,
     decode_event_invoke_config,
+    decode_event_source_mapping,
     decode_function,
     decode_queue,
     decode_route,
@@ -30,6 +40,7 @@ from hearth.store.base import (
     decode_site,
     encode_alias,
     encode_event_invoke_config,
+    encode_event_source_mapping,
     encode_function,
     encode_queue,
     encode_route,
@@ -125,6 +136,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 6: queues' settings (their messages are in the event store)
         """CREATE TABLE queues (
             name TEXT PRIMARY KEY,
+            spec BLOB NOT NULL
+        )""",
+    ),
+    (  # 7: event source mappings (queue → function); a mapping may outlive its queue, not its function
+        """CREATE TABLE event_source_mappings (
+            uuid TEXT PRIMARY KEY,
+            function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
             spec BLOB NOT NULL
         )""",
     ),
@@ -298,8 +316,10 @@ class SqliteStore:
                      for name, spec in conn.execute("SELECT name, spec FROM schedules ORDER BY name")}
         queues = {name: self._decode("queue", repr(name), decode_queue, spec)
                   for name, spec in conn.execute("SELECT name, spec FROM queues ORDER BY name")}
+        mappings = {uuid: self._decode("event source mapping", uuid, decode_event_source_mapping, spec)
+                    for uuid, spec in conn.execute("SELECT uuid, spec FROM event_source_mappings ORDER BY uuid")}
         return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs, schedules,
-                           queues)
+                           queues, mappings)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -416,6 +436,19 @@ class SqliteStore:
     def delete_queue(self, name: str) -> None:
         """Forget a queue's settings."""
         self._write(f"delete queue {name!r}", (("DELETE FROM queues WHERE name = ?", (name,)),))
+
+    def put_event_source_mapping(self, mapping: EventSourceMappingSpec) -> None:
+        """Insert or replace an event source mapping (of a stored function)."""
+        self._write(f"store event source mapping {mapping.uuid}", (
+            ("INSERT INTO event_source_mappings (uuid, function, spec) VALUES (?, ?, ?) ON CONFLICT (uuid) "
+             "DO UPDATE SET function = excluded.function, spec = excluded.spec",
+             (mapping.uuid, mapping.function, encode_event_source_mapping(mapping))),
+        ))
+
+    def delete_event_source_mapping(self, uuid: str) -> None:
+        """Forget an event source mapping."""
+        self._write(f"delete event source mapping {uuid}", (
+            ("DELETE FROM event_source_mappings WHERE uuid = ?", (uuid,)),))
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

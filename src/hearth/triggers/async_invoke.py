@@ -18,7 +18,9 @@ event, by the function's ``EventInvokeConfig`` (``Catalog.event_invoke_config``)
 An event given up goes to the ``on_failure`` destination, if any, as an invocation record (Lambda's shape:
 ``requestContext{requestId, functionArn, condition, approximateInvokeCount}``, ``requestPayload``,
 ``responseContext``, ``responsePayload``). A function destination is an asynchronous invocation of it, stored in
-the same transaction as the deletion; a queue destination waits for queues (logged and dropped for now).
+the same transaction as the deletion; a queue destination is a message in that queue. An event given up also
+goes, as it came, to the function's dead-letter queue (``DeadLetterConfig``), with Lambda's ``RequestID``,
+``ErrorCode`` and ``ErrorMessage`` attributes.
 
 A schedule's Vercel cron is an event too (meta ``path``): it GETs the path on the gateway (``_get``), as its
 project's host and with ``CRON_SECRET``; any answer ends it (Vercel does not retry a cron), no answer retries it.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,9 +43,10 @@ import orjson
 
 from hearth import errors
 from hearth.ids import new_request_id
-from hearth.model import LATEST, EventInvokeConfig, function_arn
+from hearth.model import ACCOUNT_ID, LATEST, EventInvokeConfig, function_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.store.events import ASYNC_QUEUE, HEARTBEAT_S, EventStore, Message, NewMessage
+from hearth.triggers import queue_messages
 
 if TYPE_CHECKING:
     from hearth.catalog import Catalog
@@ -192,8 +196,9 @@ class AsyncInvoker:
             await self._later(message, meta, config, self._backoff(age), counted=False, reason=error.message)
             return
         if invocation.error is None:
-            await self.store.delete(message, self._destination(config.on_success, message, meta, "Success",
-                                                               invocation))
+            then = self._destination(config.on_success, message, meta, "Success", invocation)
+            await self.store.delete(message, then)
+            self._notify(then)
             return
         if message.receive_count <= config.maximum_retry_attempts:
             delay = self.retry_delay_s * 2 ** (message.receive_count - 1)
@@ -254,21 +259,55 @@ class AsyncInvoker:
                        invocation: Invocation | None) -> None:
         log.warning("asynchronous event %s of %s given up (%s after %d attempts)", message.id, meta["function"],
                     condition, message.receive_count)
-        await self.store.delete(message, self._destination(config.on_failure, message, meta, condition, invocation))
+        then = self._destination(config.on_failure, message, meta, condition, invocation)
+        then.extend(self._dead_letter(message, meta, invocation))
+        await self.store.delete(message, then)
+        self._notify(then)
+
+    def _dead_letter(self, message: Message, meta: Mapping[str, Any],
+                     invocation: Invocation | None) -> list[NewMessage]:
+        """The event itself, for the function's dead-letter queue (Lambda's ``DeadLetterConfig``), with Lambda's
+        attributes ``RequestID``, ``ErrorCode`` and ``ErrorMessage``."""
+        try:
+            spec = self.platform.catalog.spec(meta["function"], meta["qualifier"])
+        except errors.ResourceNotFound:
+            return []
+        if spec.dead_letter_arn is None:
+            return []
+        error = invocation.error if invocation is not None else None
+        attributes = {"RequestID": message.id, "ErrorCode": "200" if error is not None else "EventAgeExceeded",
+                      "ErrorMessage": error.message if error is not None else "the event was too old to run"}
+        return self._to_queue(spec.dead_letter_arn, message.id, message.body, attributes)
 
     def _destination(self, arn: str | None, message: Message, meta: Mapping[str, Any], condition: str,
                      invocation: Invocation | None) -> list[NewMessage]:
         """The message that takes the invocation record to ``arn``: none when there is no destination."""
         if arn is None:
             return []
+        record = orjson.dumps(invocation_record(message, meta, condition, invocation, self.clock()))
         if not arn.startswith(_FUNCTION_ARN_PREFIX):
-            log.warning("the invocation record of event %s is not sent to %s: queue destinations are not "
-                        "supported yet", message.id, arn)
-            return []
+            return self._to_queue(arn, message.id, record, {})
         name, _, qualifier = arn[len(_FUNCTION_ARN_PREFIX):].partition(":")
-        record = invocation_record(message, meta, condition, invocation, self.clock())
         destination = {"function": name, "qualifier": qualifier or None}
-        return [NewMessage(new_request_id(), ASYNC_QUEUE, orjson.dumps(record), orjson.dumps(destination))]
+        return [NewMessage(new_request_id(), ASYNC_QUEUE, record, orjson.dumps(destination))]
+
+    def _to_queue(self, arn: str, event_id: str, body: bytes, attributes: Mapping[str, str]) -> list[NewMessage]:
+        """A message for the queue ``arn`` names, with string attributes; none (logged) if it does not exist."""
+        name = arn.rsplit(":", 1)[-1]
+        queue = self.platform.catalog.queues.get(name)
+        if queue is None:
+            log.warning("the record of asynchronous event %s is lost: queue %s does not exist", event_id, name)
+            return []
+        meta = queue_messages.MessageMeta({key: {"DataType": "String", "StringValue": value}
+                                           for key, value in attributes.items()}, ACCOUNT_ID)
+        return [NewMessage(str(uuid.uuid4()), name, body, queue_messages.encode(meta), float(queue.delay_s))]
+
+    def _notify(self, sent: list[NewMessage]) -> None:
+        for message in sent:
+            if message.queue == ASYNC_QUEUE:
+                self._wake.set()
+            else:
+                self.platform.queues.notify(message.queue)
 
 
 def invocation_record(message: Message, meta: Mapping[str, Any], condition: str, invocation: Invocation | None,

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from hearth import errors
+from hearth.store.events import Message
 
 MAX_ATTRIBUTES = 10
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -157,3 +158,9 @@ def _value_bytes(value: Mapping[str, str]) -> bytes:
     if "BinaryValue" in value:
         return base64.b64decode(value["BinaryValue"])
     return value["StringValue"].encode()
+
+
+def receipt_handle(message: Message) -> str:
+    """The opaque handle of one receive of ``message`` (ReceiveMessage's ``ReceiptHandle``, a record's
+    ``receiptHandle``): its queue, id and claim receipt."""
+    return base64.urlsafe_b64encode(f"{message.queue}\n{message.id}\n{message.receipt}".encode()).decode().rstrip("=")

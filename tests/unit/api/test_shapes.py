@@ -269,3 +269,18 @@ def test_a_request_sets_only_what_it_names() -> None:
 def test_a_bad_request_says_what_to_send(body: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.InvalidParameterValue, match=message):
         shapes.event_invoke_config_from(EventInvokeConfig("hello"), body)
+
+
+def test_a_dead_letter_config_is_a_queue_arn_set_shown_and_removed() -> None:
+    base = FunctionSpec(name="f", handler="app.handler", code_dir=Path("/x"))
+    arn = "arn:aws:sqs:us-east-1:000000000000:failed"
+    with_dlq = shapes.update_configuration(base, {"DeadLetterConfig": {"TargetArn": arn}})
+    assert with_dlq.dead_letter_arn == arn
+    assert shapes.configuration(with_dlq)["DeadLetterConfig"] == {"TargetArn": arn}
+    assert "DeadLetterConfig" not in shapes.configuration(base)
+    assert shapes.update_configuration(with_dlq, {"DeadLetterConfig": {}}).dead_letter_arn is None
+    with pytest.raises(errors.InvalidParameterValue, match="must be a queue's ARN"):
+        shapes.update_configuration(base, {"DeadLetterConfig": {"TargetArn": "arn:aws:lambda:us-east-1:"
+                                                                              "000000000000:function:g"}})
+    with pytest.raises(errors.InvalidParameterValue, match="DeadLetterConfig.TargetArn 'nope' is not valid"):
+        shapes.update_configuration(base, {"DeadLetterConfig": {"TargetArn": "nope"}})

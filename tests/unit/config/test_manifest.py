@@ -128,8 +128,8 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     message = config_error(tmp_path, MINIMAL + "\nmemroy_mb = 256\n")
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
-        "allowed: aliases, async, concurrency, description, env, handler, idle_timeout_s, include, memory_mb, "
-        "runtime, schedule, schedules, timeout_s"
+        "allowed: aliases, async, concurrency, dead_letter_queue, description, env, handler, idle_timeout_s, "
+        "include, memory_mb, queues, runtime, schedule, schedules, timeout_s"
     )
 
 
@@ -668,3 +668,35 @@ def test_bad_schedules_are_named(tmp_path: Path, text: str, message: str) -> Non
     error = config_error(tmp_path, MINIMAL + text + "\n")
     assert message in error, error
     assert re.search(r"hearth\.toml:\d+: ", error), error  # the line of the key, or of its table
+
+
+# -- queue triggers and dead-letter queues --------------------------------------------------------------------------
+
+
+def test_queue_triggers_and_a_dead_letter_queue_are_read(tmp_path: Path) -> None:
+    project = load(tmp_path, '[functions.worker]\nhandler = "app.main"\ndead_letter_queue = "failed"\n\n'
+                             '[[functions.worker.queues]]\nqueue = "jobs"\nbatch_size = 50\n'
+                             'maximum_batching_window_s = 2\nmaximum_concurrency = 3\n'
+                             'report_batch_item_failures = true\n\n'
+                             '[[functions.worker.queues]]\nqueue = "other"\nenabled = false\nqualifier = "live"\n')
+    assert project.functions["worker"].dead_letter_arn == "arn:aws:sqs:us-east-1:000000000000:failed"
+    jobs, other = project.event_source_mappings
+    assert (jobs.queue, jobs.function, jobs.batch_size, jobs.maximum_batching_window_s, jobs.maximum_concurrency,
+            jobs.report_batch_item_failures, jobs.enabled) == ("jobs", "worker", 50, 2, 3, True, True)
+    assert (other.queue, other.enabled, other.qualifier, other.batch_size) == ("other", False, "live", 10)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[functions.hello.queues]]\nbatch_size = 5', "functions.hello.queues[0].queue: required"),
+    ('[[functions.hello.queues]]\nqueue = "jobs"\nbatch_size = 11',
+     "functions.hello.queues[0].batch_size: more than 10 messages per batch needs maximum_batching_window_s"),
+    ('[[functions.hello.queues]]\nqueue = "jobs"\nmaximum_concurrency = 1',
+     "functions.hello.queues[0].maximum_concurrency: must be a whole number from 2 to 1000"),
+    ('[[functions.hello.queues]]\nqueue = "jobs"\n[[functions.hello.queues]]\nqueue = "jobs"',
+     "functions.hello.queues[1].queue: queue 'jobs' already triggers hello"),
+    ('dead_letter_queue = "no spaces"', "functions.hello.dead_letter_queue: must be a queue name"),
+])
+def test_bad_queue_triggers_are_named(tmp_path: Path, text: str, message: str) -> None:
+    error = config_error(tmp_path, MINIMAL + text + "\n")
+    assert message in error, error
+    assert re.search(r"hearth\.toml:\d+: ", error), error

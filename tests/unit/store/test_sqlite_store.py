@@ -16,6 +16,7 @@ from hearth.model import (
     AliasSpec,
     CorsSpec,
     EventInvokeConfig,
+    EventSourceMappingSpec,
     FunctionSpec,
     HeaderRule,
     HeadersRule,
@@ -67,6 +68,7 @@ def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> Fu
         version=version, description="says hello", code_sha256="ab" * 32, code_size=1234,
         revision_id=f"rev-{version}", last_modified="2026-11-21T16:06:46.000+0000",
         server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8), include=("../pkg", "../shared.py"),
+        dead_letter_arn="arn:aws:sqs:us-east-1:000000000000:failed",
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]
@@ -116,6 +118,10 @@ SITE = SiteSpec("shop", hosts=("shop.example.com", "*.shop.example"), prefix="/v
 EVENT_CONFIG = EventInvokeConfig("hello", "live", maximum_retry_attempts=0, maximum_event_age_s=60,
                                  on_success=function_arn("other", "ç"), on_failure=queue_arn("dlq"),
                                  last_modified="2026-11-21T16:06:46.123+0000")
+MAPPING = EventSourceMappingSpec("0c9f3e55-8a55-4f3e-a2f0-2b6d8f7c1d44", "jobs", "hello", qualifier="live",
+                                 batch_size=100, maximum_batching_window_s=5, maximum_concurrency=3,
+                                 report_batch_item_failures=True, enabled=False, site="shop",
+                                 last_modified="2026-11-21T16:06:46.123+0000")
 SCHEDULE = ScheduleSpec("shop.nightly", "cron(0 3 ? * MON-FRI *)", timezone="Europe/Berlin", function="hello",
                         qualifier="live", input='{"ç": 1}', path="/api/cron", site="shop", missed="once", enabled=False)
 
@@ -131,7 +137,7 @@ def test_the_fixture_spec_sets_every_field() -> None:
                           (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
                           (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
                           (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG), (ScheduleSpec, SCHEDULE),
-                          (QueueSpec, QUEUE)):
+                          (QueueSpec, QUEUE), (EventSourceMappingSpec, MAPPING)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -158,6 +164,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
     store.put_queue(QueueSpec("orders-dlq"))
     store.put_queue(QueueSpec("gone"))
     store.delete_queue("gone")
+    store.put_event_source_mapping(MAPPING)
     expected = StoredState(
         functions={"hello": record("hello", last_version=2),
                    "other": FunctionRecord(spec("other"), None, 0, "2026-01-01")},
@@ -169,6 +176,7 @@ def test_every_record_survives_a_restart_exactly(store: SqliteStore, path: Path)
         event_invoke_configs={("hello", "live"): EVENT_CONFIG, ("other", "$LATEST"): EventInvokeConfig("other")},
         schedules={"shop.nightly": SCHEDULE},
         queues={"orders": QUEUE, "orders-dlq": QueueSpec("orders-dlq")},
+        event_source_mappings={MAPPING.uuid: MAPPING},
     )
     assert store.load() == expected
     store.close()
@@ -236,7 +244,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
         upgraded.close()
     assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     raw.close()
 
 
