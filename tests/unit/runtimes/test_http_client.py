@@ -220,3 +220,56 @@ def test_response_headers_drop_hop_by_hop_and_connection_named() -> None:
            (b"set-cookie", b"b=2"), (b"proxy-authenticate", b"Basic")]
     assert response_headers(raw) == [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"),
                                      (b"set-cookie", b"b=2")]
+
+
+def test_the_connection_leaves_hop_by_hop_response_headers_out_as_it_parses() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\n"
+                         b"X-Hop: 1\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\n"
+                         b"Proxy-Authenticate: Basic\r\n\r\n" + encode_chunk(b"hi") + b"0\r\n\r\n")
+        writer.close()
+
+    async def scenario(pool: ConnectionPool) -> list[Any]:
+        return [await exchange(pool) for _ in range(2)]
+
+    first, second = run(handler, scenario)
+    assert first[:3] == (200, [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1")], b"hi")
+    assert second[1:] == first[1:3] + (True,)  # the named header is left out again; the connection was reused
+
+
+def test_take_hands_over_what_arrived_without_waiting() -> None:
+    body_wanted: asyncio.Queue[None] = asyncio.Queue()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
+        await writer.drain()
+        for piece in (b"abc", b"def"):
+            await body_wanted.get()
+            writer.write(piece)
+            await writer.drain()
+        await reader.read()
+        writer.close()
+
+    async def scenario(pool: ConnectionPool) -> list[Any]:
+        connection, _ = await pool.acquire()
+        connection.begin()
+        assert not connection.head_arrived()
+        connection.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        seen: list[Any] = [await connection.response_head(), connection.take()]  # the head, no body yet
+        for _ in range(2):
+            body_wanted.put_nowait(None)
+            while (taken := connection.take()) is None:
+                await connection.wait()
+            seen.append(taken)
+        seen.append(connection.reusable)
+        pool.release(connection)
+        return seen
+
+    assert run(handler, scenario) == [(200, [(b"content-length", b"6")]), None, (b"abc", True), (b"def", False),
+                                      True]

@@ -9,6 +9,11 @@ delimited by ``Content-Length``, by chunked encoding or by the end of the connec
 A request's head and (when it is small) its body leave in one ``write``: an HTTP message written in two
 ``send()`` calls can wait ~40 ms on loopback for the peer's delayed ACK (Nagle), and every connection sets
 ``TCP_NODELAY`` for the same reason.
+
+The proxy is on the path of every request, so the common case costs no wait that is not needed: an idle
+connection is taken without one (``reuse``), and the response's head and body are looked at where they are
+(``head_arrived``, ``take``) before a future is made to wait for them (``wait``); a small response that arrives
+in one piece costs one wait in all.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ import httptools
 HIGH_WATER = 256 * 1024  # response bytes queued before reading from the server pauses
 LOW_WATER = 64 * 1024
 Headers = list[tuple[bytes, bytes]]
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
+                        b"proxy-connection", b"proxy-authenticate", b"proxy-authorization"})
+_NOTED = HOP_BY_HOP | {b"content-length"}  # response headers ``on_header`` looks at more closely
+PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})  # name no other header
 
 
 class BackendError(Exception):
@@ -29,19 +38,25 @@ class BackendError(Exception):
 
 
 class Connection(asyncio.Protocol):
-    """One TCP connection to the server; see the module docstring."""
+    """One TCP connection to the server; see the module docstring.
+
+    An exchange is ``begin``, ``write`` (the head, then any body), then the response: ``status`` is set once its
+    head arrived, and ``take`` hands over the body bytes queued so far. ``wait`` gives a future that is done at
+    the next step (head, body bytes, end, failure); ``response_head`` and ``read`` are the same as coroutines.
+    ``headers`` are the response's end-to-end headers, names lower-case: the hop-by-hop ones (RFC 9110 §7.6.1,
+    and those its ``Connection`` names) concern this connection only and are left out as they are parsed.
+    """
 
     def __init__(self, pool: ConnectionPool | None = None) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.status = 0
+        self.status = 0  # of the current response, once its head arrived
         self.headers: Headers = []
         self.reusable = False  # set when a whole response arrived and the server keeps the connection open
         self.timed_out = False
         self.received = False  # any byte of the current response arrived (a retry is no longer safe)
         self._loop = asyncio.get_running_loop()
-        self._head: asyncio.Future[None] | None = None
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._complete = False
@@ -52,24 +67,23 @@ class Connection(asyncio.Protocol):
         self._framed = False  # Content-Length or chunked; otherwise the body ends with the connection
         self._informational = False
         self._no_body = False
+        self._named: list[bytes] = []  # the values of a Connection header that names other headers
 
     # -- the caller's side -------------------------------------------------------------------------------------
 
     def begin(self, head_request: bool = False) -> None:
         """Prepare for the next exchange (``head_request``: a HEAD, whose response has no body)."""
         self.status = 0
-        self.headers = []
         self.reusable = False
         self.received = False
-        self._head = self._loop.create_future()
         self._complete = False
-        self._framed = False
         self._no_body = head_request
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.transport is None or self._error is not None:
+        transport = self.transport
+        if transport is None or self._error is not None:
             raise self._error or BackendError("the connection to the server is closed")
-        self.transport.write(data)
+        transport.write(data)
 
     async def drain(self) -> None:
         """Wait until the socket accepts more of the request body."""
@@ -82,23 +96,35 @@ class Connection(asyncio.Protocol):
     def writing_paused(self) -> bool:
         return self._drain is not None
 
+    def wait(self) -> asyncio.Future[None]:
+        """A future done at the exchange's next step: the response head, body bytes, its end or a failure."""
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
+
+    def head_arrived(self) -> bool:
+        """Whether the response's status and headers are in; raises ``BackendError`` when they never will be."""
+        if self.status:
+            return True
+        if self._error is not None:
+            raise self._error
+        return False
+
     async def response_head(self) -> tuple[int, Headers]:
-        """Wait for the response's status and headers (names lower-case); raises ``BackendError``."""
-        assert self._head is not None
-        if not self._head.done():
-            await self._head
-        if self.status == 0:
-            raise self._error or BackendError("no response")
+        """Wait for the response's status and headers; raises ``BackendError``."""
+        while not self.head_arrived():
+            await self.wait()
         return self.status, self.headers
 
-    async def read(self) -> tuple[bytes, bool]:
-        """The next body bytes queued (all of them at once) and whether more follow; raises ``BackendError``."""
-        while not self._chunks and not self._complete:
+    def take(self) -> tuple[bytes, bool] | None:
+        """The body bytes queued (all of them at once) and whether more follow, or None when there are none yet;
+        raises ``BackendError`` once the queue is empty and the connection failed."""
+        chunks = self._chunks
+        if not chunks:
+            if self._complete:
+                return b"", False
             if self._error is not None:
                 raise self._error
-            waiter = self._waiter = self._loop.create_future()
-            await waiter
-        chunks = self._chunks
+            return None
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
@@ -106,6 +132,14 @@ class Connection(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
         return data, not self._complete
+
+    async def read(self) -> tuple[bytes, bool]:
+        """The next body bytes queued (all of them at once) and whether more follow; raises ``BackendError``."""
+        while True:
+            taken = self.take()
+            if taken is not None:
+                return taken
+            await self.wait()
 
     def expire(self) -> None:
         """The request's deadline passed: give up on it (``DeadlineSweep`` calls this)."""
@@ -140,7 +174,7 @@ class Connection(asyncio.Protocol):
             self.abort()
 
     def eof_received(self) -> bool | None:
-        if self._head is not None and self._head.done() and not self._complete and not self._framed:
+        if self.status and not self._complete and not self._framed:
             self._finish()  # a close-delimited body ends here
         return None
 
@@ -149,8 +183,7 @@ class Connection(asyncio.Protocol):
         self.reusable = False
         if self.pool is not None:
             self.pool.forget(self)
-        if self._head is not None and self._head.done() and not self._complete and not self._framed \
-                and self._error is None and self.status:
+        if self.status and not self._complete and not self._framed and self._error is None:
             self._finish()
         elif not self._complete:
             self._fail(BackendError("the server closed the connection" + (f": {exc}" if exc else "")))
@@ -174,11 +207,20 @@ class Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.headers = []
         self._framed = False
+        if self._named:
+            self._named = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower()):
-            self._framed = True
+        if name in _NOTED:
+            if name == b"content-length":
+                self._framed = True
+            else:  # hop-by-hop: noted, not kept
+                if name == b"transfer-encoding":
+                    self._framed = self._framed or b"chunked" in value.lower()
+                elif name == b"connection" and value not in PLAIN_CONNECTION:
+                    self._named.append(value)
+                return
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -186,13 +228,15 @@ class Connection(asyncio.Protocol):
         if 100 <= status < 200:  # an interim response (103 Early Hints): the real one follows
             self._informational = True
             return
+        if self._named:
+            named = connection_tokens(b",".join(self._named))
+            self.headers = [(name, value) for name, value in self.headers if name not in named]
         self.status = status
-        head = self._head
-        if head is not None and not head.done():
-            head.set_result(None)
         if self._no_body:
             self._finish()
             self.close()  # the parser would wait for a body a HEAD response does not have: never reuse it
+        else:
+            self._wake()
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
@@ -226,9 +270,6 @@ class Connection(asyncio.Protocol):
     def _fail(self, error: BackendError) -> None:
         if self._error is None:
             self._error = error
-        head = self._head
-        if head is not None and not head.done():
-            head.set_result(None)
         self._wake()
         drain = self._drain
         if drain is not None and not drain.done():
@@ -249,15 +290,27 @@ class ConnectionPool:
 
     async def acquire(self) -> tuple[Connection, bool]:
         """An idle connection, or a new one; the flag says whether it was reused. Raises ``OSError``."""
+        connection = self.reuse()
+        if connection is not None:
+            return connection, True
+        return await self.connect(), False
+
+    def reuse(self) -> Connection | None:
+        """The most recently used idle connection that is still open, if any (no wait)."""
         idle = self.idle
         while idle:
             connection = idle.pop()
-            if connection.transport is not None and not connection.transport.is_closing():
-                return connection, True
+            transport = connection.transport
+            if transport is not None and not transport.is_closing():
+                return connection
+        return None
+
+    async def connect(self) -> Connection:
+        """A new connection; raises ``OSError``."""
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(lambda: Connection(self), self.host, self.port)
         self.opened += 1
-        return connection, False
+        return connection
 
     def release(self, connection: Connection) -> None:
         """Take a connection back after its exchange: kept when the response allows it, closed otherwise."""
@@ -279,6 +332,11 @@ class ConnectionPool:
         for connection in self.idle:
             connection.close()
         self.idle.clear()
+
+
+def connection_tokens(value: bytes) -> set[bytes]:
+    """The header names (lower-case) a ``Connection`` header's value lists."""
+    return {token.strip().lower() for token in value.split(b",") if token.strip()}
 
 
 def encode_chunk(data: bytes) -> bytes:

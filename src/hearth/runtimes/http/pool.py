@@ -24,7 +24,7 @@ import collections
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hearth import errors
@@ -91,17 +91,8 @@ class ServerPool:
                     finish: FinishHeaders) -> None:
         """Proxy one HTTP request, or an upgraded connection (a WebSocket) for as long as it lasts; raises the
         ``HearthError`` to answer with when no response was started."""
-        timeout_s = self.spec.timeout_s
-        upgrade = upgrade_requested(scope) is not None
-
-        async def proxy(instance: ServerProcess) -> Outcome:
-            if upgrade:
-                return await forward_upgrade(instance, scope, receive, send, request_id, finish)
-            return await forward(instance, scope, receive, send, request_id, finish, timeout_s)
-
-        await self._serve(request_id, proxy)
-
-    async def _serve(self, request_id: str, proxy: Callable[[ServerProcess], Awaitable[Outcome]]) -> None:
+        # One coroutine from here to the proxy, with the common case (a slot free, the server running) taken
+        # without a wait: each await and each frame between the gateway and the socket is paid per request.
         started_at = time.time()
         begun = time.perf_counter()
         function = self.spec.name
@@ -111,15 +102,21 @@ class ServerPool:
         init_ms: float | None = None
         init_lines: tuple[str, ...] = ()
         try:
+            if not self._take_slot():
+                try:
+                    await self._wait_slot()
+                except errors.TooManyRequests:
+                    self._record_throttle(request_id, started_at)
+                    raise
             try:
-                await self._slot()
-            except errors.TooManyRequests:
-                self._record_throttle(request_id, started_at)
-                raise
-            try:
-                instance, init_ms, init_lines = await self._instance()
+                instance = self.current
+                if instance is None or not instance.ready or instance.retired:
+                    instance, init_ms, init_lines = await self._instance()
                 token = instance.enter()
-                outcome = await proxy(instance)
+                if upgrade_requested(scope) is None:
+                    outcome = await forward(instance, scope, receive, send, request_id, finish, self.spec.timeout_s)
+                else:
+                    outcome = await forward_upgrade(instance, scope, receive, send, request_id, finish)
             except errors.FunctionFailure as failure:  # the server could not be started
                 outcome = Outcome("error", failure)
             finally:
@@ -140,12 +137,17 @@ class ServerPool:
                 f"Rate exceeded: function {function!r} is at its concurrency limit of "
                 f"{self.concurrency.limit_of(function)}; retry later or raise `concurrency` in the manifest")
 
-    async def _slot(self) -> None:
-        """Take one of the ``max_concurrency`` slots, waiting in a bounded queue for a short while."""
-        limit = self.spec.server.max_concurrency if self.spec.server is not None else 1
-        if self.in_flight < limit and not self._waiting:
+    def _take_slot(self) -> bool:
+        """Take one of the ``max_concurrency`` slots if one is free and nobody waits for one."""
+        server = self.spec.server
+        if self.in_flight < (server.max_concurrency if server is not None else 1) and not self._waiting:
             self.in_flight += 1
-            return
+            return True
+        return False
+
+    async def _wait_slot(self) -> None:
+        """Wait for one of the ``max_concurrency`` slots in a bounded queue, for a short while."""
+        limit = self.spec.server.max_concurrency if self.spec.server is not None else 1
         if len(self._waiting) >= limit:
             raise self._too_many(limit)
         waiter = asyncio.get_running_loop().create_future()

@@ -27,16 +27,21 @@ from typing import TYPE_CHECKING
 from hearth import errors
 from hearth.asgi import Headers, Receive, Scope, Send
 from hearth.gateway.forwarded import FORWARDED, Forwarded
-from hearth.runtimes.http.client import LAST_CHUNK, BackendError, Connection, encode_chunk
+from hearth.runtimes.http.client import (
+    HOP_BY_HOP,
+    LAST_CHUNK,
+    PLAIN_CONNECTION,
+    BackendError,
+    Connection,
+    connection_tokens,
+    encode_chunk,
+)
 
 if TYPE_CHECKING:
     from hearth.runtimes.http.process import ServerProcess
 
-HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
-                        b"proxy-connection", b"proxy-authenticate", b"proxy-authorization"})
 _REQUEST_DROPPED = HOP_BY_HOP | {b"expect", b"forwarded", b"x-forwarded-for", b"x-forwarded-proto",
                                  b"x-forwarded-host", b"x-forwarded-port", b"x-amzn-requestid"}
-_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})  # name no other header
 _NO_BODY, _LENGTH, _CHUNKED = 0, 1, 2
 FinishHeaders = Callable[[Headers], Headers]
 
@@ -50,10 +55,6 @@ class Outcome:
     started: bool = False  # the response head went to the client: an error can only cut the response off
 
 
-def _connection_tokens(value: bytes) -> set[bytes]:
-    return {token.strip().lower() for token in value.split(b",") if token.strip()}
-
-
 def upstream_headers(scope: Scope, request_id: str) -> tuple[Headers, int]:
     """The headers to send to the server (see the module docstring) and how the request body is framed."""
     headers: Headers = []
@@ -65,7 +66,7 @@ def upstream_headers(scope: Scope, request_id: str) -> tuple[Headers, int]:
             if name == b"transfer-encoding":
                 framing = _CHUNKED
             elif name == b"connection":
-                named = _connection_tokens(value)
+                named = connection_tokens(value)
                 if named - {b"keep-alive", b"close"}:
                     dropped = dropped | named
             continue
@@ -117,8 +118,8 @@ def response_headers(raw: Headers) -> Headers:
     """The server's response headers without the hop-by-hop ones (and those its ``Connection`` names)."""
     dropped = HOP_BY_HOP
     for name, value in raw:
-        if name == b"connection" and value not in _PLAIN_CONNECTION:
-            dropped = dropped | _connection_tokens(value)
+        if name == b"connection" and value not in PLAIN_CONNECTION:
+            dropped = dropped | connection_tokens(value)
     return [(name, value) for name, value in raw if name not in dropped]
 
 
@@ -147,32 +148,41 @@ async def forward(instance: ServerProcess, scope: Scope, receive: Receive, send:
     deadlines = instance.runtime.deadlines
     head_request = scope["method"] == "HEAD"
     pump: asyncio.Task[None] | None = None
-    connection: Connection | None = None
+    connection = connections.reuse()  # a keep-alive connection is taken without a wait
+    retry = connection is not None and not more
     try:
-        for attempt in (0, 1):
-            try:
-                connection, reused = await connections.acquire()
-            except OSError:
-                return await _failed(instance, None, timeout_s)
+        while True:
+            if connection is None:
+                try:
+                    connection = await connections.connect()
+                except OSError:
+                    return await _failed(instance, None, timeout_s)
             connection.begin(head_request)
             deadlines.add(connection, timeout_s)
             try:
                 connection.write(data)
                 if more:
                     pump = asyncio.get_running_loop().create_task(_pump(receive, connection, framing == _CHUNKED))
-                status, headers = await connection.response_head()
+                while not connection.head_arrived():
+                    await connection.wait()
                 break
             except BackendError:
                 deadlines.discard(connection)
-                if attempt == 0 and reused and not more and not connection.received and not connection.timed_out:
-                    continue  # the server had closed this idle connection: send it again on a new one
+                if retry and not connection.received and not connection.timed_out:
+                    retry = False  # the server had closed this idle connection: send it again on a new one
+                    connection = None
+                    continue
                 return await _failed(instance, connection, timeout_s)
-        assert connection is not None
         outcome = Outcome(started=True)
-        await send({"type": "http.response.start", "status": status, "headers": finish(response_headers(headers))})
+        await send({"type": "http.response.start", "status": connection.status,
+                    "headers": finish(connection.headers)})
         try:
             while True:
-                chunk, more_body = await connection.read()
+                taken = connection.take()
+                if taken is None:
+                    await connection.wait()
+                    continue
+                chunk, more_body = taken
                 await send({"type": "http.response.body", "body": chunk, "more_body": more_body})
                 if not more_body:
                     break
