@@ -30,6 +30,12 @@ def record(event, context):
         raise RuntimeError("asked to fail")
     time.sleep(event.get("sleep", 0))
     return {"ok": event.get("id")}
+
+
+def drain(event, context):
+    """A queue's batch: one line per message, as record() writes one per event."""
+    for message in event["Records"]:
+        record(json.loads(message["body"]), context)
 '''
 
 
@@ -41,7 +47,11 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
     (root / "hearth.toml").write_text(f'[functions.record]\nhandler = "app.record"\ntimeout_s = 10\n'
                                       f'env = {{ OUT = "{out}" }}\n\n'
                                       '[[routes]]\npath = "/hook/{id}"\nmethods = ["POST"]\nfunction = "record"\n'
-                                      'async = true\n')
+                                      'async = true\n\n'
+                                      '[queues.work]\nvisibility_timeout_s = 10\n\n'
+                                      f'[functions.drain]\nhandler = "app.drain"\ntimeout_s = 10\n'
+                                      f'env = {{ OUT = "{out}" }}\n\n'
+                                      '[[functions.drain.queues]]\nqueue = "work"\nbatch_size = 5\n')
     return root, out
 
 
@@ -114,7 +124,7 @@ def test_the_cli_queues_an_event(served: tuple[Serve, Path]) -> None:
     assert refused.returncode == 1 and "ResourceNotFoundException" in refused.stderr
 
 
-def test_no_accepted_event_is_lost_across_twenty_sigkills(tmp_path: Path) -> None:
+def test_no_accepted_event_or_message_is_lost_across_twenty_sigkills(tmp_path: Path) -> None:
     root, out = project(tmp_path)
     data = tmp_path / "data"
     accepted: set[str] = set()
@@ -122,13 +132,18 @@ def test_no_accepted_event_is_lost_across_twenty_sigkills(tmp_path: Path) -> Non
     serve = Serve(data, "--async-retry-delay", str(RETRY_DELAY_S), "--quiet")
     serve.deploy(root)
     for round_ in range(20):
-        client = serve.client()
+        client, sqs = serve.client(), serve.sqs()
+        queue = sqs.get_queue_url(QueueName="work")["QueueUrl"]
         for n in range(15):
             event_id = f"r{round_}-e{n}"
             reply = client.invoke(FunctionName="record", InvocationType="Event",
                                   Payload=json.dumps({"id": event_id, "sleep": chooser.uniform(0, 0.05)}))
             assert reply["StatusCode"] == 202
             accepted.add(event_id)
+            message_id = f"r{round_}-m{n}"
+            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"id": message_id,
+                                                                     "sleep": chooser.uniform(0, 0.05)}))
+            accepted.add(message_id)
         time.sleep(chooser.uniform(0, 0.2))  # kill at a random point: some done, some running, some waiting
         serve.process.kill()
         serve = Serve(data, "--async-retry-delay", str(RETRY_DELAY_S), "--quiet")
@@ -138,4 +153,4 @@ def test_no_accepted_event_is_lost_across_twenty_sigkills(tmp_path: Path) -> Non
     finally:
         serve.stop()
     duplicates = len(attempts(out)) - len({a["id"] for a in attempts(out)})
-    print(f"{len(accepted)} events, {duplicates} ran more than once")
+    print(f"{len(accepted)} events and messages, {duplicates} ran more than once")
