@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth import errors
+from hearth.api.auth import new_credentials
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
@@ -68,6 +69,9 @@ class Platform:
         self.gateway_url: str | None = None  # set once the gateway listens
         # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.
         self.control_url: str | None = None
+        # What functions sign their SQS calls with (as Lambda hands a function its role's keys): good for the SQS
+        # API only, and only as long as this process runs.
+        self.function_credentials = new_credentials(frozenset({"sqs"}))
         catalog.listeners.append(self._changed)
 
     async def start(self) -> None:
@@ -76,6 +80,9 @@ class Platform:
         base_env = dict(self.settings.base_env)
         if self.control_url is not None:
             base_env["HEARTH_SQS_ENDPOINT"] = self.control_url  # boto3.client("sqs", endpoint_url=…)
+            base_env["AWS_ENDPOINT_URL_SQS"] = self.control_url  # or plain boto3.client("sqs") (botocore ≥ 1.31)
+        base_env["AWS_ACCESS_KEY_ID"] = self.function_credentials.access_key_id
+        base_env["AWS_SECRET_ACCESS_KEY"] = self.function_credentials.secret_access_key
         self.runtime = PythonRuntime(self.limiter, base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
         self.runtimes["python"] = self.runtime

@@ -311,3 +311,31 @@ def test_messages_survive_a_restart(tmp_path: Path) -> None:
         assert kept["MessageAttributes"]["b"]["BinaryValue"] == b"\x00\x01"
     finally:
         second.stop()
+
+
+def test_a_function_sends_with_plain_boto3_and_its_key_is_good_for_sqs_only(serve: Serve, sqs: Any,
+                                                                             tmp_path: Path) -> None:
+    project = tmp_path / "sender"
+    project.mkdir()
+    (project / "app.py").write_text(
+        "import boto3\n\n"
+        "def handler(event, context):\n"
+        "    client = boto3.client('sqs')  # endpoint, region and keys all come from the environment\n"
+        "    url = client.get_queue_url(QueueName='outbox')['QueueUrl']\n"
+        "    sent = client.send_message(QueueUrl=url, MessageBody=event['body'])['MessageId']\n"
+        "    try:\n"
+        "        boto3.client('lambda', endpoint_url=url.rsplit('/', 2)[0]).list_functions()\n"
+        "        denied = None\n"
+        "    except Exception as exc:\n"
+        "        denied = type(exc).__name__ + ': ' + str(exc)\n"
+        "    return {'sent': sent, 'denied': denied}\n")
+    (project / "hearth.toml").write_text('[functions.sender]\nhandler = "app.handler"\ntimeout_s = 30\n\n'
+                                         '[queues.outbox]\n')
+    serve.deploy(project)
+    answer = json.loads(serve.client().invoke(FunctionName="sender", Payload=b'{"body": "from inside"}')
+                        ["Payload"].read())
+    url = sqs.get_queue_url(QueueName="outbox")["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert (message["MessageId"], message["Body"]) == (answer["sent"], "from inside")
+    assert answer["denied"] is not None and "AccessDenied" in answer["denied"] and "only call sqs" in \
+        answer["denied"], answer

@@ -99,6 +99,9 @@ class ControlApi:
                  clock: Callable[[], float] = time.time) -> None:
         self.platform = platform
         self.lookup = lookup
+        if lookup is not None:  # the admin key, and the SQS-only key functions sign with
+            functions = auth.keyring([platform.function_credentials])
+            self.lookup = lambda key: lookup(key) or functions(key)
         self.clock = clock
         self.lambda_api = LambdaApi(platform, platform.catalog.code)
         self.deploy_api = DeployApi(platform, platform.catalog.code)
@@ -168,6 +171,10 @@ class ControlApi:
                 credentials = auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(),
                                           scope["query_string"], scope["headers"], body, self.lookup, self.clock(),
                                           route.services)
+                if not credentials.allows(route.services):
+                    raise errors.AccessDenied(f"The key {credentials.access_key_id} is a function's and may only "
+                                              f"call {', '.join(sorted(credentials.services or ()))}; use the admin "
+                                              "key for this operation")
                 caller = credentials.access_key_id
             headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))

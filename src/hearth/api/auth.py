@@ -75,6 +75,12 @@ class Credentials:
     # Kept out of repr so a logged or printed Credentials never shows a secret.
     secret_access_key: str = field(repr=False)
     token: str = field(repr=False)
+    # The services these credentials may call; None: all of them (the admin key). Functions get a key for "sqs".
+    services: frozenset[str] | None = None
+
+    def allows(self, services: Sequence[str]) -> bool:
+        """Whether these credentials may call an operation of one of ``services``."""
+        return self.services is None or any(service in self.services for service in services)
 
 
 Lookup = Callable[[str], Credentials | None]
@@ -89,12 +95,14 @@ def keyring(credentials: Iterable[Credentials]) -> Lookup:
     return index.get
 
 
-def new_credentials() -> Credentials:
-    """A fresh admin key pair and token: ``HK`` + 18 of [A-Z0-9], a 40-character secret, ``hearth_`` + 43."""
+def new_credentials(services: frozenset[str] | None = None) -> Credentials:
+    """A fresh key pair and token: ``HK`` + 18 of [A-Z0-9], a 40-character secret, ``hearth_`` + 43; ``services``
+    limits what they may call (None: everything, an admin key)."""
     return Credentials(
         access_key_id="HK" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(18)),
         secret_access_key="".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)),
         token="hearth_" + secrets.token_urlsafe(32),
+        services=services,
     )
 
 
