@@ -33,6 +33,7 @@ from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
+from hearth.telemetry.metrics import Metrics
 from hearth.telemetry.records import RecordLog
 from hearth.triggers.async_invoke import AsyncInvoker
 from hearth.triggers.queue_poller import QueuePollers
@@ -65,6 +66,8 @@ class Platform:
         self.scheduler = Scheduler(catalog, self.events)
         self.queues = QueueService(catalog, self.events)
         self.pollers = QueuePollers(self, self.events)  # event source mappings: queues feeding functions
+        self.metrics = Metrics(self)
+        self.records.sinks.append(self.metrics.observe)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.

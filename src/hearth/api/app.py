@@ -32,6 +32,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
+    GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
     GET    /hearth/schedules                                  schedules: target, expression, next and last tick
     POST   /hearth/schedules/{name}/pause (or /resume)        stop (or restart) a schedule's firing
     GET    /hearth/queues                                     queues: settings and message counts
@@ -64,6 +65,7 @@ from hearth.api.sqs import SqsApi, render_error
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
+from hearth.telemetry.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from hearth.platform import Platform
@@ -150,6 +152,7 @@ class ControlApi:
             _Route("GET", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.get),
             _Route("PUT", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.update),
             _Route("DELETE", "/2015-03-31/event-source-mappings/(?P<uuid>[^/]+)", mappings.delete),
+            _Route("GET", "/metrics", self.metrics),
             _Route("GET", "/hearth/schedules", schedules.list_schedules),
             _Route("POST", "/hearth/schedules/" + _NAME + "/pause", schedules.pause),
             _Route("POST", "/hearth/schedules/" + _NAME + "/resume", schedules.resume),
@@ -202,6 +205,10 @@ class ControlApi:
             raise errors.InvalidParameterValue(f"{method} is not an operation on {path}; "
                                                f"use {' or '.join(sorted(set(allowed)))}")
         raise errors.ResourceNotFound(f"No control API operation at {method} {path}")
+
+    async def metrics(self, request: ApiRequest) -> ApiResponse:
+        body = await self.platform.metrics.render()
+        return ApiResponse(200, body, [(b"content-type", CONTENT_TYPE.encode())])
 
     async def health(self, request: ApiRequest) -> ApiResponse:
         limiter = self.platform.limiter

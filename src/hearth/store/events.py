@@ -71,6 +71,7 @@ class QueueStats:
     visible: int  # can be claimed now
     in_flight: int  # claimed, their lease not yet over
     delayed: int  # sent with a delay (or released with one), not yet visible
+    oldest_sent_at: float | None = None  # epoch seconds of the oldest message; None when the queue is empty
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,12 +251,12 @@ class SqliteEvents:
     async def stats(self, queue_name: str) -> QueueStats:
         def stats(conn: sqlite3.Connection) -> QueueStats:
             now = self.clock()
-            visible, in_flight, delayed = conn.execute(
+            visible, in_flight, delayed, oldest = conn.execute(
                 "SELECT count(*) FILTER (WHERE visible_at <= ?1), "
                 "count(*) FILTER (WHERE visible_at > ?1 AND receipt IS NOT NULL), "
-                "count(*) FILTER (WHERE visible_at > ?1 AND receipt IS NULL) FROM messages WHERE queue = ?2",
-                (now, queue_name)).fetchone()
-            return QueueStats(visible, in_flight, delayed)
+                "count(*) FILTER (WHERE visible_at > ?1 AND receipt IS NULL), min(sent_at) "
+                "FROM messages WHERE queue = ?2", (now, queue_name)).fetchone()
+            return QueueStats(visible, in_flight, delayed, oldest)
 
         return await self._run(stats)
 

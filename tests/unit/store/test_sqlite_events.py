@@ -256,8 +256,8 @@ def test_stats_count_visible_in_flight_and_delayed_and_purge_empties_one_queue(
         await store.send([message("a"), message("b"), message("c"), message("later", delay_s=60),
                           message("x", queue="other")])
         await store.claim("q", 1, 30)
-        assert await store.stats("q") == QueueStats(visible=2, in_flight=1, delayed=1)
-        assert await store.stats("empty") == QueueStats(0, 0, 0)
+        assert await store.stats("q") == QueueStats(visible=2, in_flight=1, delayed=1, oldest_sent_at=clock.now)
+        assert await store.stats("empty") == QueueStats(0, 0, 0, None)
         assert await store.purge("q") == 4
         assert await store.stats("q") == QueueStats(0, 0, 0)
         assert await store.count("other") == 1
