@@ -173,13 +173,7 @@ class AsyncInvoker:
             await self._get(message, meta)
             return
         function, qualifier = meta["function"], meta["qualifier"]
-        try:
-            config = self.platform.catalog.event_invoke_config(function, qualifier)
-        except errors.ResourceNotFound:
-            log.warning("asynchronous event %s dropped: function %s%s no longer exists", message.id, function,
-                        f":{qualifier}" if qualifier else "")
-            await self.store.delete(message)
-            return
+        config = self.platform.catalog.event_invoke_config(function, qualifier)  # Lambda's defaults if none
         age = self.clock() - message.sent_at
         if age > config.maximum_event_age_s:
             await self._give_up(message, meta, config, "EventAgeExceeded", None)
@@ -188,8 +182,9 @@ class AsyncInvoker:
                                 client_context=meta.get("client_context"))
         try:
             invocation = await self.platform.invoke(function, request, qualifier)
-        except errors.ResourceNotFound:
-            log.warning("asynchronous event %s dropped: function %s no longer exists", message.id, function)
+        except errors.ResourceNotFound:  # deleted since the event was accepted
+            log.warning("asynchronous event %s dropped: function %s%s no longer exists", message.id, function,
+                        f":{qualifier}" if qualifier else "")
             await self.store.delete(message)
             return
         except errors.HearthError as error:  # throttled, or Hearth could not run it: not the function's attempt
