@@ -129,7 +129,12 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         note(f"memory limits: {platform.limiter.description}")
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
-            note(f"route {methods} {route.path} → {route.target}")
+            note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}")
+        for schedule in catalog.schedules.values():
+            zone = f" {schedule.timezone}" if schedule.timezone != "UTC" else ""
+            note(f"schedule {schedule.name}: {schedule.expression}{zone} → {schedule.target}")
+        for mapping in catalog.event_source_mappings.values():
+            note(f"queue {mapping.queue} → {mapping.function} (batches of {mapping.batch_size})")
         for change in changes:
             if change.action == "skipped":
                 note(f"{change.subject} skipped: {change.detail}")
