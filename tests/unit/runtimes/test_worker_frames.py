@@ -1,15 +1,10 @@
-"""The instance's frame loop: frames that fit its receive buffer, and frames that arrive in pieces or exceed it;
-and how it waits for the next frame (woken once per invocation, not again when the platform reads its reply)."""
+"""The instance's frame loop: frames that fit its receive buffer, and frames that arrive in pieces or exceed it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
 import socket
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -26,13 +21,6 @@ def _echo(event: object, context: object) -> object:
 @pytest.fixture
 def instance() -> Iterator[socket.socket]:
     """A forked child serving ``_echo`` on one end of a socketpair; the test holds the other end."""
-    with _serving() as (ours, _):
-        yield ours
-
-
-@contextlib.contextmanager
-def _serving() -> Iterator[tuple[socket.socket, int]]:
-    """The fixture's child, and its pid."""
     ours, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
@@ -44,7 +32,7 @@ def _serving() -> Iterator[tuple[socket.socket, int]]:
     theirs.close()
     ours.settimeout(10)
     try:
-        yield ours, pid
+        yield ours
     finally:
         ours.close()
         _, status = os.waitpid(pid, 0)
@@ -81,43 +69,3 @@ def test_a_frame_split_inside_its_header(instance: socket.socket) -> None:
     instance.sendall(frame[:3])
     instance.sendall(frame[3:])
     assert _read_result(instance) == {"n": 2}
-
-
-def _proc(pid: int, name: str) -> str:
-    return (Path("/proc") / str(pid) / name).read_text()
-
-
-def _voluntary_switches(pid: int) -> int:
-    for line in _proc(pid, "status").splitlines():
-        if line.startswith("voluntary_ctxt_switches:"):
-            return int(line.split()[1])
-    raise AssertionError("no voluntary_ctxt_switches in /proc/PID/status")
-
-
-def _wait_until_asleep(pid: int) -> None:
-    """Until the child is blocked again (waiting for its next frame), at most 10 s."""
-    deadline = time.monotonic() + 10
-    while _proc(pid, "stat").rpartition(")")[2].split()[0] != "S":
-        assert time.monotonic() < deadline, "the instance did not go back to waiting"
-        os.sched_yield()
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts context switches in /proc")
-def test_reading_the_reply_does_not_wake_the_instance() -> None:
-    """Each invocation wakes the instance once. Reading its reply frees buffer space on its socket, which wakes a
-    task blocked in recv(2) on that socket for nothing (a context switch in and out); one waiting in poll(2) for
-    POLLIN sleeps on."""
-    rounds = 40
-    with _serving() as (channel, pid):
-        channel.sendall(_invoke_frame({"n": 0}))
-        assert _read_result(channel) == {"n": 0}
-        _wait_until_asleep(pid)
-        before = _voluntary_switches(pid)
-        for number in range(rounds):
-            channel.sendall(_invoke_frame({"n": number}))
-            select.select([channel], [], [], 10)  # the reply is there...
-            _wait_until_asleep(pid)  # ... and the instance waits for the next frame: now read the reply
-            assert _read_result(channel) == {"n": number}
-        _wait_until_asleep(pid)
-        switches = _voluntary_switches(pid) - before
-    assert switches <= rounds * 1.25, f"{switches} voluntary context switches for {rounds} invocations"

@@ -11,7 +11,6 @@ import fcntl
 import importlib
 import os
 import resource
-import select
 import socket
 import sys
 import termios
@@ -229,14 +228,7 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
     buffer = _RECV_BUFFER
     view = memoryview(buffer)
     header_size = protocol.HEADER.size
-    # Wait in poll(2), not in a blocking recv: when the platform reads this instance's reply, the kernel frees the
-    # reply's buffer on our socket and wakes every task sleeping on it (unix_write_space), a recv sleeper included,
-    # which then finds no data and sleeps again. A poll sleeper is woken only for what it asked for (POLLIN); the
-    # spurious wake-up cost a pair of context switches on almost every invocation under load.
-    wait = select.poll()
-    wait.register(channel, select.POLLIN)
     while True:
-        wait.poll()
         size = recv_into(buffer)  # usually the whole frame in one call
         if not size:
             os._exit(0)
