@@ -536,6 +536,7 @@ class InvocationRecord(NamedTuple):
     error_type: str | None
     log_lines: tuple[str, ...] = ()
     init_log_lines: tuple[str, ...] = ()
+    trace_id: str | None = None  # the X-Ray form (``Root=1-…;Parent=…;Sampled=…``) of the invocation's trace
 
     @property
     def cold(self) -> bool:

@@ -17,6 +17,7 @@ import orjson
 
 from hearth import errors
 from hearth.api import shapes
+from hearth.gateway.tracing import trace_of
 from hearth.model import LATEST, VERSION_QUALIFIER, EventInvokeConfig, FunctionSpec, function_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
@@ -353,11 +354,13 @@ class LambdaApi:
         id_header = (b"x-amzn-requestid", request.request_id.encode())
         if invocation_type == "DryRun":
             return ApiResponse(204, b"", [id_header])
-        call = InvokeRequest(request.request_id, event, trigger="invoke",
+        caller = [(name.encode(), request.headers[name].encode("latin-1"))
+                  for name in ("traceparent", "x-amzn-trace-id") if name in request.headers]
+        call = InvokeRequest(request.request_id, event, trigger="invoke", trace_id=trace_of(caller).xray(),
                              client_context=_client_context(request.headers.get("x-amz-client-context")))
         if invocation_type == "Event":  # stored durably, then run by the platform's dispatcher
             await self.platform.async_invoker.accept(name, qualifier, request.body.strip() or b"{}",
-                                                     request.request_id, call.client_context)
+                                                     request.request_id, call.client_context, call.trace_id)
             return ApiResponse(202, b"", [id_header, (b"x-amz-executed-version", spec.version.encode())])
         invocation = await self.platform.invoke(name, call, qualifier, request.headers)
         out = [id_header, (b"x-amz-executed-version", invocation.record.version.encode())]

@@ -43,6 +43,7 @@ from hearth.gateway.routes import Match, strip_prefix
 from hearth.gateway.sites import Front
 from hearth.gateway.static import StaticFile
 from hearth.gateway.streaming import StreamedResponse
+from hearth.gateway.tracing import TRACEPARENT, XRAY, trace_of
 from hearth.gateway.vercel_site import VercelSite, params_query, replace_headers, send_static
 from hearth.ids import new_request_id
 from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
@@ -125,24 +126,29 @@ class Gateway:
                 f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
                 'runtime = "http" take WebSocket connections')
         seen = strip_prefix(scope, route.strip_prefix) if route.strip_prefix else scope
+        trace = trace_of(scope["headers"])
+        traced = ((TRACEPARENT, trace.traceparent().encode()), (XRAY, trace.xray().encode()))
+        seen = dict(seen, headers=replace_headers(list(seen["headers"]), traced))  # what the function sees
         version = (EXECUTED_VERSION_HEADER, spec.version.encode())
         policy = front.policy(route)
 
         def finish(headers: Headers) -> Headers:  # of a response that streams (a server's, or an entry point's)
-            return self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header, version)
+            return self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header, version,
+                                         *traced)
 
         if server:
-            await self.platform.server(spec).serve(seen, receive, send, request_id, finish)
+            await self.platform.server(spec).serve(seen, receive, send, request_id, finish, trace.xray())
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
         event = build_event(seen, body, match, request_id)
         if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
             await self.platform.async_invoker.accept(route.function, route.qualifier, orjson.dumps(event),
-                                                     request_id)
-            return 202, [id_header, _JSON], orjson.dumps({"requestId": request_id})
+                                                     request_id, trace_id=trace.xray())
+            return 202, [id_header, _JSON, *traced], orjson.dumps({"requestId": request_id})
         stream = StreamedResponse(send, receive, finish)
         try:
-            invocation = await self.platform.run(spec, InvokeRequest(request_id, event, stream=stream))
+            invocation = await self.platform.run(spec, InvokeRequest(request_id, event, trace_id=trace.xray(),
+                                                                     stream=stream))
         except Exception:
             if not stream.started:
                 raise
@@ -156,6 +162,7 @@ class Gateway:
         status, headers, data = map_result(invocation.payload)
         headers.append(id_header)
         headers.append(version)
+        headers.extend(traced)
         return status, headers, data
 
     async def _vercel(self, site: VercelSite, front: Front, scope: Scope, receive: Receive, send: Send,

@@ -81,11 +81,13 @@ class AsyncInvoker:
         self._closing = False
 
     async def accept(self, function: str, qualifier: str | None, payload: bytes, request_id: str,
-                     client_context: str | None = None) -> None:
+                     client_context: str | None = None, trace_id: str | None = None) -> None:
         """Store an event for ``function[:qualifier]`` (already known to exist); returns once it is durable."""
         meta = {"function": function, "qualifier": qualifier}
         if client_context is not None:
             meta["client_context"] = client_context
+        if trace_id is not None:
+            meta["trace_id"] = trace_id
         await self.store.send([NewMessage(request_id, ASYNC_QUEUE, payload, orjson.dumps(meta))])
         self._wake.set()
 
@@ -179,7 +181,7 @@ class AsyncInvoker:
             await self._give_up(message, meta, config, "EventAgeExceeded", None)
             return
         request = InvokeRequest(message.id, orjson.Fragment(message.body), trigger="async",
-                                client_context=meta.get("client_context"))
+                                client_context=meta.get("client_context"), trace_id=meta.get("trace_id"))
         try:
             invocation = await self.platform.invoke(function, request, qualifier)
         except errors.ResourceNotFound:  # deleted since the event was accepted

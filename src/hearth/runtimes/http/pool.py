@@ -88,7 +88,7 @@ class ServerPool:
     # -- serving ---------------------------------------------------------------------------------------------
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, request_id: str,
-                    finish: FinishHeaders) -> None:
+                    finish: FinishHeaders, trace_id: str | None = None) -> None:
         """Proxy one HTTP request, or an upgraded connection (a WebSocket) for as long as it lasts; raises the
         ``HearthError`` to answer with when no response was started."""
         # One coroutine from here to the proxy, with the common case (a slot free, the server running) taken
@@ -124,7 +124,7 @@ class ServerPool:
                 self._free_slot()
         finally:
             self.concurrency.release(function)
-        self._record(request_id, started_at, begun, instance, init_ms, init_lines, lines, outcome)
+        self._record(request_id, started_at, begun, instance, init_ms, init_lines, lines, outcome, trace_id)
         if outcome.error is not None and not outcome.started:
             raise outcome.error
 
@@ -229,7 +229,8 @@ class ServerPool:
     # -- records -----------------------------------------------------------------------------------------------
 
     def _record(self, request_id: str, started_at: float, begun: float, instance: ServerProcess | None,
-                init_ms: float | None, init_lines: tuple[str, ...], lines: list[str], outcome: Outcome) -> None:
+                init_ms: float | None, init_lines: tuple[str, ...], lines: list[str], outcome: Outcome,
+                trace_id: str | None = None) -> None:
         duration_ms = (time.perf_counter() - begun) * 1000.0 - (init_ms or 0.0)
         error = outcome.error
         self.records.add(InvocationRecord(
@@ -238,7 +239,7 @@ class ServerPool:
             billed_ms=max(math.ceil(max(duration_ms, 0.0) + (init_ms or 0.0)), 1), memory_mb=self.spec.memory_mb,
             max_memory_mb=instance.max_memory_mb() if instance is not None else 0, init_ms=init_ms,
             status=outcome.status, error_type=error.error_type if error is not None else None,
-            log_lines=tuple(lines), init_log_lines=init_lines))
+            log_lines=tuple(lines), init_log_lines=init_lines, trace_id=trace_id))
 
     def _record_throttle(self, request_id: str, started_at: float) -> None:
         self.records.add(InvocationRecord(

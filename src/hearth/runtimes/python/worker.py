@@ -269,7 +269,12 @@ class _Runner:
 
     def invoke(self, body: bytes | memoryview) -> tuple[bytes, bool]:
         message = orjson.loads(body)
-        context = LambdaContext(self.spec, message["id"], message["deadline_ms"], message.get("trace_id"))
+        trace_id = message.get("trace_id")
+        if trace_id:  # as Lambda's Python runtime sets it, for the X-Ray SDK and anything that reads it
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        elif "_X_AMZN_TRACE_ID" in os.environ:
+            del os.environ["_X_AMZN_TRACE_ID"]
+        context = LambdaContext(self.spec, message["id"], message["deadline_ms"], trace_id)
         started = time.perf_counter()
         fatal = False
         try:
