@@ -33,6 +33,7 @@ from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
+from hearth.telemetry.logstore import LogStore
 from hearth.telemetry.metrics import Metrics
 from hearth.telemetry.records import RecordLog
 from hearth.triggers.async_invoke import AsyncInvoker
@@ -66,8 +67,12 @@ class Platform:
         self.scheduler = Scheduler(catalog, self.events)
         self.queues = QueueService(catalog, self.events)
         self.pollers = QueuePollers(self, self.events)  # event source mappings: queues feeding functions
-        self.metrics = Metrics(self)
+        # Every record and instance output, kept on disk for ``hearth logs`` (the sink only enqueues).
+        self.logs = LogStore(settings.log_dir or self._scratch / "logs", retention_s=settings.log_retention_s,
+                             max_bytes=settings.log_max_bytes)
+        self.metrics = Metrics(self)  # after the log store: it reports the store's drops
         self.records.sinks.append(self.metrics.observe)
+        self.records.sinks.append(self.logs.append)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.
@@ -80,6 +85,7 @@ class Platform:
     async def start(self) -> None:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
         self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
+        self.logs.start()
         base_env = dict(self.settings.base_env)
         if self.control_url is not None:
             base_env["HEARTH_SQS_ENDPOINT"] = self.control_url  # boto3.client("sqs", endpoint_url=…)
@@ -225,4 +231,5 @@ class Platform:
             await asyncio.sleep(0)  # let kill reports arrive before the zygote goes
             for runtime in reversed(self.runtimes.values()):  # the Python runtime (the zygote) last
                 await runtime.close()
+        await asyncio.to_thread(self.logs.close)  # after the pools: the last records are written too
         shutil.rmtree(self._scratch, ignore_errors=True)

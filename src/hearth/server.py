@@ -79,6 +79,7 @@ async def run(platform: Platform, gateway_sock: socket.socket, control_sock: soc
         announce(platform.gateway_url, url(control_sock))
         await stop.wait()
         await platform.queues.close()  # long polls end now, so the servers drain at once
+        platform.logs.end_follows()  # and so do `hearth logs --follow` streams
         await asyncio.gather(*(server.shutdown() for server in servers))
     finally:
         await platform.close()

@@ -29,7 +29,8 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/health                                     readiness (never needs credentials)
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
     GET    /hearth/instances                                  live instances
-    GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records
+    GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records (in memory)
+    GET    /hearth/logs?function=&since=&filter=&follow=1&…   the log store: query, or follow as a stream (api/logs.py)
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -46,6 +47,7 @@ SQS's route answers SQS's JSON errors instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -58,6 +60,7 @@ from hearth.api import auth
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
+from hearth.api.logs import LogsApi
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
 from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
@@ -111,6 +114,7 @@ class ControlApi:
         schedules = SchedulesApi(platform)
         self.sqs_api = SqsApi(platform)
         mappings = EventSourceMappingApi(platform)
+        logs = LogsApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -145,6 +149,7 @@ class ControlApi:
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
+            _Route("GET", "/hearth/logs", logs.logs),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),
@@ -184,6 +189,9 @@ class ControlApi:
             response = await route.operation(ApiRequest(request_id, params, query, headers, body, caller))
             if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
                 response.headers.append((b"x-amzn-requestid", request_id.encode()))
+            if response.stream is not None:
+                await _stream(send, receive, response)
+                return
             await respond(send, response.status, response.headers, response.body)
         except errors.HearthError as error:
             await render(send, error, request_id)
@@ -241,10 +249,42 @@ class ControlApi:
                             "receivers_waiting": self.platform.queues.waiting(spec.name)})
         return ok({"queues": listing})
 
+
 def _record_json(record: InvocationRecord) -> dict[str, Any]:
     value = record._asdict()
     value["cold"] = record.cold
     return value
+
+
+async def _stream(send: Send, receive: Receive, response: ApiResponse) -> None:
+    """Send ``response.body``, then each chunk of its stream, until the stream ends or the client goes away."""
+    assert response.stream is not None
+    stream = response.stream
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body, "more_body": True})
+        while True:
+            chunk = asyncio.ensure_future(anext(stream))
+            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
+            if not chunk.done():  # the client disconnected: nobody reads the rest
+                chunk.cancel()
+                await asyncio.gather(chunk, return_exceptions=True)
+                return
+            try:
+                body = chunk.result()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        gone.cancel()
+        await stream.aclose()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _error(send: Send, error: errors.HearthError, request_id: str) -> None:

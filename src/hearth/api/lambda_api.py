@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ class ApiResponse:
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: AsyncGenerator[bytes, None] | None = None  # a body sent chunk by chunk after ``body``, until it ends
 
 
 def ok(value: Any, status: int = 200) -> ApiResponse:

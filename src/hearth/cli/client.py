@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,29 @@ class ControlClient:
              service: str = auth.SERVICE) -> Reply:
         """Send one request (SigV4 signs it for ``service``: ``lambda``, or ``sqs`` for SQS's API); raises
         ``ClientFailure`` for an error answer or an unreachable endpoint."""
+        request = self._request(method, path, body, headers, service)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                return Reply(response.status, headers, response.read())
+        except (urllib.error.URLError, ConfigError) as exc:
+            raise self._failure(exc) from None
+
+    def lines(self, path: str, timeout_s: float) -> Iterator[bytes]:
+        """GET ``path`` and yield its body line by line as it arrives (a streamed answer); ``timeout_s`` bounds
+        each wait for more. Raises ``ClientFailure`` as ``call`` does."""
+        request = self._request("GET", path, b"", None, auth.SERVICE)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                yield from response
+        except (urllib.error.URLError, ConfigError) as exc:
+            raise self._failure(exc) from None
+        except TimeoutError:
+            raise ClientFailure("ConnectionError", f"Hearth at {self.endpoint} sent nothing for {timeout_s:.0f} s "
+                                "(not even a keep-alive)") from None
+
+    def _request(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None,
+                 service: str) -> urllib.request.Request:
         url = self.endpoint + path
         send = dict(headers or {})
         if self.credentials is not None:
@@ -76,15 +99,16 @@ class ControlClient:
                 send = auth.sign(method, url, send, body, self.credentials, service=service)
             else:
                 send["Authorization"] = f"Bearer {self.credentials.token}"
-        request = urllib.request.Request(url, data=body if method in ("POST", "PUT") else None, method=method,
-                                         headers=send)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                headers = {name.lower(): value for name, value in response.headers.items()}
-                return Reply(response.status, headers, response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()
-            kind = exc.headers.get("x-amzn-ErrorType") or str(exc.code)
+        return urllib.request.Request(url, data=body if method in ("POST", "PUT") else None, method=method,
+                                      headers=send)
+
+    def _failure(self, error: urllib.error.URLError | ConfigError) -> ClientFailure:
+        """What an error answer, an unreachable endpoint or unusable credentials mean for the caller."""
+        if isinstance(error, ConfigError):
+            return ClientFailure("ConfigError", error.message)
+        if isinstance(error, urllib.error.HTTPError):
+            detail = error.read()
+            kind = error.headers.get("x-amzn-ErrorType") or str(error.code)
             try:
                 parsed = json.loads(detail)
                 message = parsed.get("message") or detail.decode(errors="replace")
@@ -92,12 +116,9 @@ class ControlClient:
                     kind = str(parsed["__type"]).rsplit("#", 1)[-1]
             except (ValueError, AttributeError):
                 message = detail.decode(errors="replace")
-            if exc.code == 403 and self.credentials is None:
+            if error.code == 403 and self.credentials is None:
                 message += ("; no credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
                             "HEARTH_TOKEN, or use --data-dir to point at the server's data folder")
-            raise ClientFailure(kind, message, exc.code) from None
-        except urllib.error.URLError as exc:
-            raise ClientFailure("ConnectionError", f"cannot reach Hearth at {self.endpoint} ({exc.reason}); is "
-                                "`hearth serve` (or `hearth dev`) running? use --endpoint") from None
-        except ConfigError as exc:
-            raise ClientFailure("ConfigError", exc.message) from None
+            return ClientFailure(kind, message, error.code)
+        return ClientFailure("ConnectionError", f"cannot reach Hearth at {self.endpoint} ({error.reason}); is "
+                             "`hearth serve` (or `hearth dev`) running? use --endpoint")

@@ -13,19 +13,23 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
 
 from hearth import __version__
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
+from hearth.cli.logs import logs
 from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
     MEMORY_ENFORCEMENT,
     Settings,
     instance_base_env,
+    parse_duration,
     parse_networks,
+    parse_size,
 )
 from hearth.errors import HearthError
 
@@ -66,6 +70,12 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
                      type=click.FloatRange(0.0, 3600.0), metavar="SECONDS",
                      help="Wait before retrying a failed asynchronous invocation (doubled for the second retry; "
                           "Lambda waits 60 s)."),
+        click.option("--log-retention", default="7d", show_default=True, metavar="DURATION",
+                     envvar="HEARTH_LOG_RETENTION",
+                     help="Delete stored logs older than this (e.g. 7d, 12h); read them with `hearth logs`."),
+        click.option("--log-max-size", default="1GiB", show_default=True, metavar="SIZE",
+                     envvar="HEARTH_LOG_MAX_SIZE",
+                     help="Delete the oldest stored logs while they take more than this (e.g. 1GiB, 500MB)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -80,10 +90,12 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
               help="Answer function errors as a production server does: no details in the response body.")
 @click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
               type=click.Path(file_okay=False, path_type=Path),
-              help="Where the admin key is kept when --host is not loopback (authentication is then on).")
+              help="Where the admin key is kept when --host is not loopback (authentication is then on); when "
+                   "given, logs are kept in its logs/ folder (else in a scratch folder removed at exit).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
         concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-        async_retry_delay_s: float, no_watch: bool, hide_errors: bool, data_dir: Path) -> None:
+        async_retry_delay_s: float, log_retention: str, log_max_size: str, no_watch: bool, hide_errors: bool,
+        data_dir: Path) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
@@ -96,13 +108,17 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
     from hearth.telemetry.records import RecordLog
 
     scratch = tempfile.TemporaryDirectory(prefix="hearth-dev-")  # published versions' snapshots live here
+    # Logs persist only where the user named a data folder; by default they live (and die) with the dev server.
+    data_dir_given = click.get_current_context().get_parameter_source("data_dir") != ParameterSource.DEFAULT
     try:
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             base_env=instance_base_env(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
-                            async_retry_delay_s=async_retry_delay_s)
+                            async_retry_delay_s=async_retry_delay_s,
+                            log_dir=data_dir.expanduser() / "logs" if data_dir_given else None,
+                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size))
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
         changes = catalog.apply(project, prune=True)
@@ -165,7 +181,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
           concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-          async_retry_delay_s: float, show_errors: bool) -> None:
+          async_retry_delay_s: float, log_retention: str, log_max_size: str, show_errors: bool) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
@@ -183,7 +199,8 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             base_env=instance_base_env(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
-                            async_retry_delay_s=async_retry_delay_s)
+                            async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
+                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size))
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
@@ -253,6 +270,7 @@ def _run(coroutine: object) -> None:
 
 
 remote.register(cli)
+cli.add_command(logs)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The commands that talk to a running Hearth over its control API: invoke, deploy, publish, ls, rm, projects,
-rm-project, schedules, pause-schedule, resume-schedule, queues, send."""
+rm-project, schedules, pause-schedule, resume-schedule, queues, send (and ``logs``, in cli/logs.py, which shares
+``connection``, ``client`` and ``fail``)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ _UNBOUNDED_WIDTH = 10_000  # a table is as wide as its widest values; this only 
 _ACTION_STYLE = {"created": "green", "updated": "yellow", "deleted": "red", "skipped": "magenta", "unchanged": "dim"}
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = 1) -> NoReturn:
     errors_out.print(f"[bold red]error[/]: {escape(message)}")
     sys.exit(code)
 
 
-def _connection(func: Callable[..., Any]) -> Callable[..., Any]:
+def connection(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options every remote command shares: where Hearth is and where its key is."""
     func = click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
                         type=click.Path(file_okay=False, path_type=Path),
@@ -42,7 +43,7 @@ def _connection(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _client(endpoint: str, data_dir: Path) -> ControlClient:
+def client(endpoint: str, data_dir: Path) -> ControlClient:
     return ControlClient(endpoint, find_credentials(os.environ, data_dir))
 
 
@@ -58,7 +59,7 @@ def _function_path(name: str, suffix: str = "", qualifier: str | None = None) ->
 @click.option("--logs", is_flag=True, help="Also print the invocation's log tail to stderr.")
 @click.option("--async", "run_async", is_flag=True,
               help="Invoke asynchronously (InvocationType Event): print the request id once the event is stored.")
-@_connection
+@connection
 def invoke(name: str, data: str, qualifier: str | None, logs: bool, run_async: bool, endpoint: str,
            data_dir: Path) -> None:
     """Invoke a function and print its result (exit status 1 on a function error), or with --async, queue it."""
@@ -66,20 +67,20 @@ def invoke(name: str, data: str, qualifier: str | None, logs: bool, run_async: b
         try:
             data = Path(data[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot read {data[1:]}: {exc.strerror}", 2)
+            fail(f"cannot read {data[1:]}: {exc.strerror}", 2)
     try:
         json.loads(data)
     except json.JSONDecodeError as exc:
-        _fail(f"--data is not valid JSON: {exc}", 2)
+        fail(f"--data is not valid JSON: {exc}", 2)
     if run_async and logs:
-        _fail("--logs needs a synchronous invocation; an asynchronous one has no result to wait for", 2)
+        fail("--logs needs a synchronous invocation; an asynchronous one has no result to wait for", 2)
     headers = {"Content-Type": "application/json", **({"X-Amz-Log-Type": "Tail"} if logs else {}),
                **({"X-Amz-Invocation-Type": "Event"} if run_async else {})}
     try:
-        reply = _client(endpoint, data_dir).call("POST", _function_path(name, "/invocations", qualifier),
+        reply = client(endpoint, data_dir).call("POST", _function_path(name, "/invocations", qualifier),
                                                  data.encode(), headers)
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     if run_async:
         out.print(f"accepted {reply.headers.get('x-amzn-requestid', '')} ({name}"
                   f"{':' + qualifier if qualifier else ''}, status {reply.status})")
@@ -96,7 +97,7 @@ def invoke(name: str, data: str, qualifier: str | None, logs: bool, run_async: b
 @click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--installer", default="auto", show_default=True, type=click.Choice(["auto", "uv", "pip"]),
               help="What installs requirements.txt into the package.")
-@_connection
+@connection
 def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> None:
     """Package a project folder (installing its requirements.txt) and deploy it to a running `hearth serve`."""
     from hearth.config.include import included
@@ -120,13 +121,13 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
                 manifest = project.manifest.read_bytes()
             status.update(f"uploading {package.sha256[:12]} ({package.unzipped_size / 1e6:.1f} MB unzipped, "
                           f"{len(package.data) / 1e6:.1f} MB zipped)")
-            reply = _client(endpoint, data_dir).call("POST", "/hearth/deploy", manifest + package.data, {
+            reply = client(endpoint, data_dir).call("POST", "/hearth/deploy", manifest + package.data, {
                 "Content-Type": "application/vnd.hearth.deploy", "X-Hearth-Manifest-Length": str(len(manifest)),
                 "X-Hearth-Project": project.name, "X-Hearth-Layout": project.layout})
     except HearthError as error:
-        _fail(error.message, 2)
+        fail(error.message, 2)
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     result = reply.json()
     stored = "stored" if result["package"]["stored"] else "already stored"
     out.print(f"package {result['package']['sha256'][:12]} ({package.files} files, {stored})")
@@ -148,36 +149,36 @@ def _text_of(path: Path) -> str | None:
 @click.command()
 @click.argument("name")
 @click.option("--description", default="", help="A note kept with the version.")
-@_connection
+@connection
 def publish(name: str, description: str, endpoint: str, data_dir: Path) -> None:
     """Publish $LATEST as an immutable numbered version (no new version if nothing changed)."""
     body = json.dumps({"Description": description} if description else {}).encode()
     try:
-        reply = _client(endpoint, data_dir).call("POST", _function_path(name, "/versions"), body,
+        reply = client(endpoint, data_dir).call("POST", _function_path(name, "/versions"), body,
                                                  {"Content-Type": "application/json"})
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     version = reply.json()
     out.print(f"{name}: version {version['Version']} ({version['FunctionArn']})")
 
 
 @click.command(name="ls")
-@_connection
+@connection
 def list_functions(endpoint: str, data_dir: Path) -> None:
     """List the functions of a running Hearth."""
-    client = _client(endpoint, data_dir)
+    control = client(endpoint, data_dir)
     functions: list[dict[str, Any]] = []
     marker = ""
     try:
         for _ in range(10_000):  # bounded: one page per 50 functions
-            reply = client.call("GET", f"/2015-03-31/functions/?MaxItems=50{'&Marker=' + marker if marker else ''}")
+            reply = control.call("GET", f"/2015-03-31/functions/?MaxItems=50{'&Marker=' + marker if marker else ''}")
             page = reply.json()
             functions.extend(page["Functions"])
             marker = page.get("NextMarker", "")
             if not marker:
                 break
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "CODE", "LAST MODIFIED"):
         table.add_column(column)
@@ -200,24 +201,24 @@ def _print_table(table: Table) -> None:
 @click.command()
 @click.argument("name")
 @click.option("--qualifier", "-q", default=None, help="Delete only this published version.")
-@_connection
+@connection
 def rm(name: str, qualifier: str | None, endpoint: str, data_dir: Path) -> None:
     """Delete a function (its versions, aliases and routes too), or one version of it."""
     try:
-        _client(endpoint, data_dir).call("DELETE", _function_path(name, "", qualifier))
+        client(endpoint, data_dir).call("DELETE", _function_path(name, "", qualifier))
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     out.print(f"deleted {name}{':' + qualifier if qualifier else ''}")
 
 
 @click.command()
-@_connection
+@connection
 def projects(endpoint: str, data_dir: Path) -> None:
     """List the projects on the gateway: hosts, prefix, header rules, CORS and routes."""
     try:
-        listing = _client(endpoint, data_dir).call("GET", "/hearth/projects").json()["projects"]
+        listing = client(endpoint, data_dir).call("GET", "/hearth/projects").json()["projects"]
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "HOSTS", "PREFIX", "HEADER RULES", "CORS", "ROUTES"):
         table.add_column(column)
@@ -235,13 +236,13 @@ def projects(endpoint: str, data_dir: Path) -> None:
 
 @click.command(name="rm-project")
 @click.argument("name")
-@_connection
+@connection
 def rm_project(name: str, endpoint: str, data_dir: Path) -> None:
     """Take a project off the gateway: its hosts, prefix, header rules, CORS and routes (not its functions)."""
     try:
-        reply = _client(endpoint, data_dir).call("DELETE", f"/hearth/projects/{quote(name, safe='')}")
+        reply = client(endpoint, data_dir).call("DELETE", f"/hearth/projects/{quote(name, safe='')}")
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     result = reply.json()
     count = len(result["routes"])
     out.print(f"deleted project {escape(name)} ({count} route{'s' if count != 1 else ''})")
@@ -250,13 +251,13 @@ def rm_project(name: str, endpoint: str, data_dir: Path) -> None:
 
 
 @click.command()
-@_connection
+@connection
 def schedules(endpoint: str, data_dir: Path) -> None:
     """List the schedules: target, expression, next and last tick, paused or not."""
     try:
-        listing = _client(endpoint, data_dir).call("GET", "/hearth/schedules").json()["schedules"]
+        listing = client(endpoint, data_dir).call("GET", "/hearth/schedules").json()["schedules"]
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "TARGET", "EXPRESSION", "NEXT (UTC)", "LAST (UTC)", "STATE"):
         table.add_column(column)
@@ -273,9 +274,9 @@ def schedules(endpoint: str, data_dir: Path) -> None:
 
 def _pause(name: str, action: str, endpoint: str, data_dir: Path) -> None:
     try:
-        reply = _client(endpoint, data_dir).call("POST", f"/hearth/schedules/{quote(name, safe='')}/{action}")
+        reply = client(endpoint, data_dir).call("POST", f"/hearth/schedules/{quote(name, safe='')}/{action}")
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     item = reply.json()
     after = f"; next tick {item['next']} UTC" if item["next"] else ""
     out.print(f"{'paused' if item['paused'] else 'resumed'} schedule {escape(name)}{after}")
@@ -283,7 +284,7 @@ def _pause(name: str, action: str, endpoint: str, data_dir: Path) -> None:
 
 @click.command(name="pause-schedule")
 @click.argument("name")
-@_connection
+@connection
 def pause_schedule(name: str, endpoint: str, data_dir: Path) -> None:
     """Stop a schedule from firing (until resume-schedule; a redeploy keeps the pause)."""
     _pause(name, "pause", endpoint, data_dir)
@@ -291,20 +292,20 @@ def pause_schedule(name: str, endpoint: str, data_dir: Path) -> None:
 
 @click.command(name="resume-schedule")
 @click.argument("name")
-@_connection
+@connection
 def resume_schedule(name: str, endpoint: str, data_dir: Path) -> None:
     """Let a paused schedule fire again, from its next tick (ticks passed while paused do not fire)."""
     _pause(name, "resume", endpoint, data_dir)
 
 
 @click.command()
-@_connection
+@connection
 def queues(endpoint: str, data_dir: Path) -> None:
     """List the queues: messages visible, in flight and delayed, and where failures go."""
     try:
-        listing = _client(endpoint, data_dir).call("GET", "/hearth/queues").json()["queues"]
+        listing = client(endpoint, data_dir).call("GET", "/hearth/queues").json()["queues"]
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "VISIBLE", "IN FLIGHT", "DELAYED", "DLQ"):
         table.add_column(column)
@@ -326,7 +327,7 @@ def queues(endpoint: str, data_dir: Path) -> None:
               help="Seconds before the message becomes visible (default: the queue's).")
 @click.option("--attribute", "-a", "attributes", multiple=True, metavar="NAME=VALUE",
               help="A String message attribute; repeat for more.")
-@_connection
+@connection
 def send(queue: str, body: str, delay: int | None, attributes: tuple[str, ...], endpoint: str,
          data_dir: Path) -> None:
     """Send a message to a queue (SQS's SendMessage) and print its id."""
@@ -334,21 +335,21 @@ def send(queue: str, body: str, delay: int | None, attributes: tuple[str, ...], 
         try:
             body = Path(body[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot read {body[1:]}: {exc.strerror}", 2)
+            fail(f"cannot read {body[1:]}: {exc.strerror}", 2)
     request: dict[str, Any] = {"QueueUrl": f"{endpoint.rstrip('/')}/000000000000/{queue}", "MessageBody": body}
     if delay is not None:
         request["DelaySeconds"] = delay
     for item in attributes:
         name, equals, value = item.partition("=")
         if not equals or not name:
-            _fail(f"--attribute {item!r}: write NAME=VALUE", 2)
+            fail(f"--attribute {item!r}: write NAME=VALUE", 2)
         request.setdefault("MessageAttributes", {})[name] = {"DataType": "String", "StringValue": value}
     try:
-        reply = _client(endpoint, data_dir).call(
+        reply = client(endpoint, data_dir).call(
             "POST", "/", json.dumps(request).encode(),
             {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"}, service="sqs")
     except ClientFailure as failure:
-        _fail(f"{failure.kind}: {failure.message}")
+        fail(f"{failure.kind}: {failure.message}")
     out.print(reply.json()["MessageId"])
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hearth.errors import ConfigError
 
@@ -13,6 +15,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MEMORY_ENFORCEMENT = ("auto", "cgroup", "rlimit")
 DEFAULT_CONCURRENCY_LIMIT = 1000
+DEFAULT_LOG_RETENTION_S = 7 * 86400.0
+DEFAULT_LOG_MAX_BYTES = 1024 ** 3
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|K|M|G|T)?$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4, "kib": 1024, "k": 1024,
+               "mib": 1024 ** 2, "m": 1024 ** 2, "gib": 1024 ** 3, "g": 1024 ** 3, "tib": 1024 ** 4, "t": 1024 ** 4}
 
 
 def instance_base_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -36,6 +45,23 @@ def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def parse_duration(value: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` (a bare number is seconds) → seconds; raises ``ConfigError``."""
+    found = _DURATION.match(value.strip())
+    if not found or float(found.group(1)) <= 0:
+        raise ConfigError(f"{value!r} is not a duration: use a positive number with s, m, h, d or w (e.g. 7d, 12h)")
+    return float(found.group(1)) * _DURATION_UNITS[found.group(2) or "s"]
+
+
+def parse_size(value: str) -> int:
+    """``1GiB``, ``500MB``, ``64M`` (a bare number is bytes; K/M/G/T are binary) → bytes; raises ``ConfigError``."""
+    found = _SIZE.match(value.strip())
+    if not found or float(found.group(1)) <= 0:
+        raise ConfigError(f"{value!r} is not a size: use a positive number with B, KiB, MiB, GiB, KB, MB or GB "
+                          "(e.g. 1GiB, 500MB)")
+    return int(float(found.group(1)) * _SIZE_UNITS[(found.group(2) or "b").lower()])
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the platform runs; ``expose_errors`` is on for ``hearth dev`` and off for a production server."""
@@ -51,6 +77,9 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)
     https_redirect: bool = False  # 301 to https for requests a trusted proxy says came over http
     async_retry_delay_s: float = 60.0  # before an asynchronous event's first retry (Lambda's); doubles per retry
+    log_dir: Path | None = None  # the log store's folder (telemetry/logstore.py); None: scratch, removed at exit
+    log_retention_s: float = DEFAULT_LOG_RETENTION_S  # whole segments older than this are deleted
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES  # then the oldest while the store is larger
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
@@ -61,6 +90,8 @@ class Settings:
                 raise ConfigError(f"{name} must be from 0 to 65535 (0 picks a free port), got {port}")
         if self.concurrency_limit < 1:
             raise ConfigError(f"concurrency limit must be at least 1, got {self.concurrency_limit}")
+        if self.log_retention_s <= 0 or self.log_max_bytes <= 0:
+            raise ConfigError("log retention and log size must be positive")
         if self.https_redirect and not self.trusted_proxies:
             raise ConfigError("--https-redirect needs --trusted-proxy: only a trusted proxy (the TLS terminator in "
                               "front of Hearth) can say that a client used plain http")

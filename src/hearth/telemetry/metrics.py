@@ -11,7 +11,8 @@ Two kinds:
 - **read at scrape** (``render`` takes a snapshot, then the collector reports it): ``hearth_concurrent_executions``
   (busy instances) and ``hearth_instances{function,version,state,provisioned}`` from the pools;
   ``hearth_async_events{state}`` and ``hearth_async_oldest_event_age_seconds`` from the event store's ``@async``
-  queue; ``hearth_queue_messages{queue,state}`` and ``hearth_queue_oldest_message_age_seconds{queue}`` per queue.
+  queue; ``hearth_queue_messages{queue,state}`` and ``hearth_queue_oldest_message_age_seconds{queue}`` per queue;
+  ``hearth_log_records_dropped_total{reason}`` from the log store (``full``: its queue; ``unwritable``: its folder).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hearth.model import InvocationRecord
@@ -133,3 +134,9 @@ class _ScrapeCollector(Collector):
                     queue_messages.add_metric([queue, state], count)
                 queue_age.add_metric([queue], age)
         yield from (async_events, async_age, queue_messages, queue_age)
+        store = self.metrics.platform.logs
+        dropped = CounterMetricFamily("hearth_log_records_dropped", "Records the log store could not keep.",
+                                      labels=["reason"])
+        dropped.add_metric(["full"], store.dropped_full)
+        dropped.add_metric(["unwritable"], store.dropped_unwritable)
+        yield dropped

@@ -1,0 +1,126 @@
+"""The log store's entries and the three ways they are shown: console text, Hearth's JSON, Lambda's JSON.
+
+An *entry* is one stored JSON object: an invocation (the record's fields and its console lines) or an instance's
+own output (``http`` servers' lines no invocation owns). Each line carries a time::
+
+    {"type": "invocation", "time": END, "request_id": …, "function": …, "version": …, "trigger": …, "start": …,
+     "duration_ms": …, "billed_ms": …, "memory_mb": …, "max_memory_mb": …, "init_ms": …, "status": …,
+     "error_type": …, "cold": …, "lines": [{"time": …, "message": …}, …]}
+    {"type": "output", "time": T, "function": …, "version": …, "instance_id": …, "lines": [...]}
+
+Per-line times are an approximation: instances' output reaches the platform as lines without times (the capture
+in ``runtimes/logs.py`` keeps none), so Init lines and START get the record's start, and the function's own
+lines, END and REPORT its end (start + duration). An instance's own output gets the time the platform received it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from hearth.errors import InvalidParameterValue
+from hearth.model import InvocationRecord
+from hearth.telemetry.console import format_record
+from hearth.telemetry.records import InstanceOutput
+
+Entry = dict[str, Any]
+FORMATS = ("text", "json", "lambda-json")
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Lambda's telemetry statuses are success, failure, error and timeout; Hearth's are finer.
+_LAMBDA_STATUS = {"success": "success", "error": "error", "timeout": "timeout", "oom": "failure",
+                  "crash": "failure", "throttled": "failure"}
+
+
+def record_entry(record: InvocationRecord) -> Entry:
+    """The stored entry of one invocation (see the module docstring for its line times)."""
+    end = record.start + record.duration_ms / 1000
+    start, finish = round(record.start, 3), round(end, 3)
+    lines = []
+    if record.status != "throttled":  # a throttled call never ran: no lines, as the console prints none
+        before = len(record.init_log_lines) + 1  # Init lines and START
+        for index, line in enumerate(format_record(record)):
+            lines.append({"time": start if index < before else finish, "message": line})
+    return {"type": "invocation", "time": finish, "request_id": record.request_id, "function": record.function,
+            "version": record.version, "trigger": record.trigger, "start": start,
+            "duration_ms": round(record.duration_ms, 3), "billed_ms": record.billed_ms,
+            "memory_mb": record.memory_mb, "max_memory_mb": record.max_memory_mb,
+            "init_ms": None if record.init_ms is None else round(record.init_ms, 3), "status": record.status,
+            "error_type": record.error_type, "cold": record.cold, "lines": lines}
+
+
+def output_entry(output: InstanceOutput, received: float) -> Entry:
+    """The stored entry of an instance's own output, timed when the platform received it."""
+    moment = round(received, 3)
+    return {"type": "output", "time": moment, "function": output.function, "version": output.version,
+            "instance_id": output.instance_id, "lines": [{"time": moment, "message": line} for line in output.lines]}
+
+
+def text_lines(entry: Entry, prefix_function: bool = False) -> list[str]:
+    """The entry's lines as the ``hearth dev`` console prints them (``[function] `` first if asked)."""
+    lines = [line["message"] for line in entry["lines"]]
+    if prefix_function:
+        return [f"[{entry['function']}] {line}" for line in lines]
+    return lines
+
+
+def iso_time(moment: float) -> str:
+    """``2024-05-15T12:00:00.123Z``, as Lambda's JSON logs write times."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def lambda_events(entry: Entry) -> list[dict[str, Any]]:
+    """The entry in Lambda's JSON log format: ``platform.start``, the function's lines as ``function`` events,
+    ``platform.runtimeDone`` and ``platform.report`` (Init lines are ``function`` events before the start)."""
+    lines = entry["lines"]
+    if entry["type"] == "output":
+        return [{"time": iso_time(line["time"]), "type": "function", "message": line["message"]} for line in lines]
+    if not lines:
+        return []
+    rid = entry["request_id"]
+    messages = [line["message"] for line in lines]
+    init_count = messages.index(f"START RequestId: {rid} Version: {entry['version']}")  # Init lines come first
+    events: list[dict[str, Any]] = []
+    for line in lines[:init_count]:
+        events.append({"time": iso_time(line["time"]), "type": "function", "message": line["message"],
+                       "requestId": rid})
+    start, *own, end, report = lines[init_count:]
+    events.append({"time": iso_time(start["time"]), "type": "platform.start",
+                   "record": {"requestId": rid, "version": entry["version"]}})
+    for line in own:
+        events.append({"time": iso_time(line["time"]), "type": "function", "message": line["message"],
+                       "requestId": rid})
+    status = _LAMBDA_STATUS.get(entry["status"], "failure")
+    done: dict[str, Any] = {"requestId": rid, "status": status}
+    if entry["error_type"]:
+        done["errorType"] = entry["error_type"]
+    events.append({"time": iso_time(end["time"]), "type": "platform.runtimeDone", "record": done})
+    metrics: dict[str, Any] = {"durationMs": entry["duration_ms"], "billedDurationMs": entry["billed_ms"],
+                               "memorySizeMB": entry["memory_mb"], "maxMemoryUsedMB": entry["max_memory_mb"]}
+    if entry["init_ms"] is not None:
+        metrics["initDurationMs"] = entry["init_ms"]
+    events.append({"time": iso_time(report["time"]), "type": "platform.report",
+                   "record": {**done, "metrics": metrics}})
+    return events
+
+
+def parse_moment(value: str, now: float) -> float:
+    """A point in time as epoch seconds: relative to ``now`` (``10m``, ``2h``, ``7d``), epoch seconds, or ISO 8601
+    (a time without zone is UTC); raises ``InvalidParameterValue`` naming the forms."""
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        return now - float(relative.group(1)) * _UNIT_S[relative.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameterValue(f"{value!r} is not a time: use a duration back from now (30s, 10m, 2h, 7d), "
+                                    "epoch seconds or ISO 8601 (2024-05-15T12:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
