@@ -42,6 +42,9 @@ def test_a_trace_goes_through_to_the_function_and_back(tmp_path: Path) -> None:
             assert reply.headers["x-amzn-trace-id"] == xray
             assert seen == {"header": xray, "context": xray, "env": xray, "traceparent": reply.headers["traceparent"]}
             assert hearth.record(reply.headers["x-amzn-requestid"])["trace_id"] == xray
+            logged = httpx.get(f"{hearth.control}/hearth/logs", timeout=30,
+                               params={"request_id": reply.headers["x-amzn-requestid"], "format": "json"}).json()
+            assert [entry["trace_id"] for entry in logged] == [xray]  # the log store keeps it too
 
             fresh = client.get("/traced")
             new_trace = re.fullmatch(r"00-([0-9a-f]{32})-[0-9a-f]{16}-00", fresh.headers["traceparent"])
