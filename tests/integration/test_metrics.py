@@ -60,6 +60,9 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
         assert value(samples, "hearth_cold_starts_total", function="ok", version="$LATEST") == 1
         assert value(samples, "hearth_invocation_duration_seconds_count", function="ok") == 4
         assert value(samples, "hearth_init_duration_seconds_count", function="ok") == 1
+        assert value(samples, "hearth_invocation_duration_seconds_bucket", function="ok", le="+Inf") == 4
+        assert value(samples, "hearth_invocation_duration_seconds_bucket", function="ok", le="900.0") == 4
+        assert value(samples, "hearth_invocation_duration_seconds_sum", function="ok") > 0
         assert value(samples, "hearth_concurrent_executions", function="slow") == 1
         assert value(samples, "hearth_instances", function="ok", version="$LATEST", state="idle",
                      provisioned="false") == 1

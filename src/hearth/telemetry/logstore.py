@@ -1,7 +1,9 @@
 """The durable log store: every invocation record and every instance's own output, in append-only segment files.
 
-``append`` is a ``RecordLog`` sink and only enqueues (a length check and a ``deque.append``; the writer thread is
-woken only when it sleeps). The writer thread takes everything waiting, turns it into entries
+``append`` is a ``RecordLog`` sink and only enqueues (a length check and a ``deque.append``). The writer thread
+wakes every ``WRITE_INTERVAL_S`` (or at once when a quarter of the queue is waiting, or on ``flush``), not on every
+record: a wake-up per record made the writer take the interpreter's lock while the event loop served the next
+request (+100 µs p50 at one connection, measured). It takes everything waiting, turns it into entries
 (``logformat.py``: one JSON object per line), writes the batch with one ``write``, fsyncs at most once per
 ``fsync_interval_s``, and hands the batch to followers with one wake-up of their loop. When the queue is full, or
 the folder cannot be written (missing, not a folder, disk full), records are dropped and counted (``dropped``):
@@ -35,7 +37,7 @@ from typing import BinaryIO, NamedTuple
 import orjson
 
 from hearth.model import InvocationRecord
-from hearth.telemetry.logformat import Entry, output_entry, record_entry
+from hearth.telemetry.logformat import Entry, output_entry, readable, stored_record
 from hearth.telemetry.records import InstanceOutput
 
 log = logging.getLogger("hearth.logs")
@@ -46,6 +48,7 @@ SEGMENT_BYTES = 16 * 1024 ** 2
 QUEUE_CAPACITY = 10_000  # records waiting for the writer
 FOLLOW_CAPACITY = 1_000  # entries waiting for one follower
 FSYNC_INTERVAL_S = 1.0
+WRITE_INTERVAL_S = 0.1  # how long a record may wait to be written (and shown to followers) when all is quiet
 RETENTION_CHECK_S = 60.0
 SKEW_S = 60.0  # how far a record's time may precede the segment it is written to
 SUFFIX = ".jsonl"
@@ -137,6 +140,7 @@ class LogStore:
         self._handled = 0
         self._idle = True
         self._wake = threading.Event()
+        self._wake_at = max(1, queue_capacity // 4)  # this many waiting wakes the writer before its interval
         self._done = threading.Condition()
         self._lock = threading.Lock()  # the position and the followers, shared by the writer and the loop
         self._followers: list[Follower] = []
@@ -163,7 +167,7 @@ class LogStore:
             return
         self._queue.append((item, self.clock()))
         self._enqueued += 1
-        if self._idle:
+        if self._idle and len(self._queue) >= self._wake_at:
             self._idle = False
             self._wake.set()
 
@@ -177,6 +181,7 @@ class LogStore:
         """Wait until everything queued before this call is written (or dropped); False on timeout. Blocks: call it
         from a thread, never on the event loop."""
         target = self._enqueued
+        self._wake.set()
         with self._done:
             return self._done.wait_for(lambda: self._handled >= target or self._thread is None, timeout_s)
 
@@ -223,7 +228,7 @@ class LogStore:
 
     def _write_forever(self) -> None:
         while True:
-            self._wake.wait(self.fsync_interval_s)
+            self._wake.wait(min(self.fsync_interval_s, WRITE_INTERVAL_S))
             self._wake.clear()
             while True:
                 batch = []
@@ -242,19 +247,22 @@ class LogStore:
                 return
 
     def _write(self, batch: list[tuple[InvocationRecord | InstanceOutput, float]]) -> None:
-        entries = []
+        # Invocations are stored as their records' fields (``stored_record``): one C call each, since this thread
+        # shares the interpreter with the event loop; their console lines are made when they are read.
+        items = []
         for item, received in batch:
             try:
-                entries.append(record_entry(item) if isinstance(item, InvocationRecord)
-                               else output_entry(item, received))
+                items.append(stored_record(item) if isinstance(item, InvocationRecord)
+                             else orjson.dumps(output_entry(item, received)))
             except Exception:  # a malformed record must not stop the writer
                 log.exception("log store: cannot encode a record; dropped")
                 self.dropped_unwritable += 1
-        data = b"".join(orjson.dumps(entry) + b"\n" for entry in entries)
+        entries = [orjson.loads(item) for item in items] if self._followers else []
+        data = b"\n".join(items) + b"\n" if items else b""
         try:
             self._write_bytes(data)
         except OSError as exc:
-            self.dropped_unwritable += len(entries)
+            self.dropped_unwritable += len(items)
             self._close_file()  # a partial line may be left: the next batch starts a new segment
             if not self._failing:
                 self._failing = True
@@ -267,6 +275,8 @@ class LogStore:
             with self._lock:
                 self._segment = Position(self._segment.segment, self._segment.offset + len(data))
                 followers = list(self._followers)
+            if followers:
+                entries = [readable(entry) for entry in entries]
             for follower in followers:
                 try:
                     follower.loop.call_soon_threadsafe(follower._deliver, entries)
@@ -377,8 +387,9 @@ class LogStore:
         ``since``/``until`` bound an entry's time (an invocation's end); ``text`` is a substring of one of its
         lines; ``request_id`` and ``status`` match invocations only. Segments outside the window are not opened.
         """
+        # ``text`` may be in a line made when read (START, END, REPORT): it is matched after ``readable``.
         needles = [_json_fragment("function", function), _json_fragment("request_id", request_id),
-                   _json_fragment("status", status), orjson.dumps(text)[1:-1] if text else None]
+                   _json_fragment("status", status)]
         found: list[Entry] = []
         for segment in self.window(since, until, upto):
             cut = upto.offset if upto is not None and segment.start_ms == upto.segment else None
@@ -386,8 +397,8 @@ class LogStore:
                 if any(needle is not None and needle not in raw for needle in needles):
                     continue
                 try:
-                    entry = orjson.loads(raw)
-                except orjson.JSONDecodeError:
+                    entry = readable(orjson.loads(raw))
+                except (orjson.JSONDecodeError, TypeError, KeyError):
                     continue  # a torn line
                 if matches(entry, function, request_id, since, until, status, text):
                     found.append(entry)

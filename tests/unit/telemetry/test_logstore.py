@@ -98,9 +98,9 @@ def test_instance_output_is_stored_with_the_time_it_arrived(tmp_path: Path, cloc
 
 
 def test_segments_roll_by_size(tmp_path: Path, clock: Clock, stores: list[LogStore]) -> None:
-    store = open_store(stores, tmp_path / "logs", clock, segment_bytes=1000)
+    store = open_store(stores, tmp_path / "logs", clock, segment_bytes=300)
     for index in range(6):
-        write(store, record(f"r{index}"))  # ~600 bytes each: one entry per segment
+        write(store, record(f"r{index}"))  # ~280 bytes each: one entry per segment
     assert len(store.segments()) == 6
     assert ids(store.query()) == [f"r{index}" for index in range(6)]
 
@@ -128,12 +128,12 @@ def test_retention_by_age_deletes_whole_old_segments(tmp_path: Path, clock: Cloc
 
 
 def test_retention_by_size_deletes_the_oldest_segments(tmp_path: Path, clock: Clock, stores: list[LogStore]) -> None:
-    store = open_store(stores, tmp_path / "logs", clock, max_bytes=4000)  # segments of 1000 bytes
+    store = open_store(stores, tmp_path / "logs", clock, max_bytes=2000)  # segments of 500 bytes
     for index in range(12):
         write(store, record(f"r{index}"))
     store.close()
     total = sum(os.path.getsize(segment.path) for segment in store.segments())
-    assert total <= 4000
+    assert total <= 2000
     kept = ids(store.query(limit=1000))
     assert kept[-1] == "r11" and "r0" not in kept
     assert kept == [f"r{index}" for index in range(12 - len(kept), 12)]  # the newest, without a gap

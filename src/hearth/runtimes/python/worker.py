@@ -258,6 +258,10 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
             os._exit(1)
 
 
+_ENVIRON: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]  # see _Runner.invoke
+_TRACE_KEY = b"_X_AMZN_TRACE_ID"
+
+
 class _Runner:
     """Runs one invocation from its INVOKE body to the reply frame; ``fatal`` means the instance must end."""
 
@@ -270,10 +274,13 @@ class _Runner:
     def invoke(self, body: bytes | memoryview) -> tuple[bytes, bool]:
         message = orjson.loads(body)
         trace_id = message.get("trace_id")
-        if trace_id:  # as Lambda's Python runtime sets it, for the X-Ray SDK and anything that reads it
-            os.environ["_X_AMZN_TRACE_ID"] = trace_id
-        elif "_X_AMZN_TRACE_ID" in os.environ:
-            del os.environ["_X_AMZN_TRACE_ID"]
+        # _X_AMZN_TRACE_ID, as Lambda's Python runtime sets it for the X-Ray SDK and anything that reads
+        # os.environ. Written into os.environ's mapping without putenv(3): glibc's setenv grew an idle instance by
+        # ~0.4 MiB (measured, 64 instances); so a subprocess the handler starts does not inherit it.
+        if trace_id:
+            _ENVIRON[_TRACE_KEY] = trace_id.encode()
+        else:
+            _ENVIRON.pop(_TRACE_KEY, None)
         context = LambdaContext(self.spec, message["id"], message["deadline_ms"], trace_id)
         started = time.perf_counter()
         fatal = False
