@@ -30,6 +30,11 @@ def flaky(event, context):
     if event.get("fail"):
         raise ValueError("asked to fail")
     return {"done": event.get("n")}
+
+def audit(event, context):
+    """A failure destination: writes the invocation record it receives."""
+    with open(os.environ["OUT"] + ".audit", "a") as out:
+        out.write(json.dumps({"audit": event, "request_id": context.aws_request_id}) + "\\n")
 '''
 
 
@@ -62,6 +67,11 @@ dead_letter_queue = "failed"
 [functions.flaky.async]
 maximum_retry_attempts = 0
 on_success = "arn:aws:sqs:us-east-1:000000000000:records"
+on_failure = "audit"
+
+[functions.audit]
+handler = "app.audit"
+env = {{ OUT = "{out}" }}
 '''
 
 
@@ -129,7 +139,8 @@ def test_a_reported_failure_is_retried_then_redriven_to_the_dead_letter_queue(se
 
 def test_failed_asynchronous_events_go_to_the_dead_letter_queue_and_records_to_destinations(
         served: tuple[Serve, Path]) -> None:
-    serve, _ = served
+    serve, out = served
+    audit = out.with_name(out.name + ".audit")
     lam = serve.client()
     failed = lam.invoke(FunctionName="flaky", InvocationType="Event", Payload=json.dumps({"fail": True, "n": 1}))
     lam.invoke(FunctionName="flaky", InvocationType="Event", Payload=json.dumps({"n": 2}))
@@ -138,6 +149,13 @@ def test_failed_asynchronous_events_go_to_the_dead_letter_queue_and_records_to_d
     attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
     assert attributes["RequestID"] == failed["ResponseMetadata"]["RequestId"]
     assert attributes["ErrorMessage"] == "asked to fail"
+    assert poll(lambda: bool(seen(audit)), 10)
+    [audited] = [line["audit"] for line in seen(audit)]
+    assert audited["requestContext"]["condition"] == "RetriesExhausted"
+    assert audited["requestContext"]["requestId"] == failed["ResponseMetadata"]["RequestId"]
+    assert audited["requestPayload"] == {"fail": True, "n": 1}
+    assert audited["responseContext"]["functionError"] == "Unhandled"
+    assert audited["responsePayload"]["errorMessage"] == "asked to fail"
     [record] = receive_all(serve, "records", 1)
     body = json.loads(record["Body"])
     assert body["requestContext"]["condition"] == "Success" and body["requestPayload"] == {"n": 2}
