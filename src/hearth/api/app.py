@@ -31,6 +31,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/instances                                  live instances
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records (in memory)
     GET    /hearth/logs?function=&since=&filter=&follow=1&…   the log store: query, or follow as a stream (api/logs.py)
+    GET    /hearth/stats?function=&since=&until=              rate, errors, duration percentiles, cold starts
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -65,6 +66,7 @@ from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
 from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
+from hearth.api.stats import StatsApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -150,6 +152,7 @@ class ControlApi:
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
             _Route("GET", "/hearth/logs", logs.logs),
+            _Route("GET", "/hearth/stats", StatsApi(platform).stats),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),

@@ -21,6 +21,7 @@ from hearth import __version__
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.cli.logs import logs
+from hearth.cli.stats import stats
 from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
@@ -271,6 +272,7 @@ def _run(coroutine: object) -> None:
 
 remote.register(cli)
 cli.add_command(logs)
+cli.add_command(stats)
 
 
 def main() -> None:

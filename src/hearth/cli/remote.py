@@ -188,10 +188,10 @@ def list_functions(endpoint: str, data_dir: Path) -> None:
     if not functions:
         out.print("no functions")
     else:
-        _print_table(table)
+        print_table(table)
 
 
-def _print_table(table: Table) -> None:
+def print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:  # a pipe or a file has no width: print whole values rather than cut them to rich's 80-column guess
@@ -231,7 +231,7 @@ def projects(endpoint: str, data_dir: Path) -> None:
     if not listing:
         out.print("no projects")
     else:
-        _print_table(table)
+        print_table(table)
 
 
 @click.command(name="rm-project")
@@ -269,7 +269,7 @@ def schedules(endpoint: str, data_dir: Path) -> None:
     if not listing:
         out.print("no schedules")
     else:
-        _print_table(table)
+        print_table(table)
 
 
 def _pause(name: str, action: str, endpoint: str, data_dir: Path) -> None:
@@ -317,7 +317,7 @@ def queues(endpoint: str, data_dir: Path) -> None:
     if not listing:
         out.print("no queues")
     else:
-        _print_table(table)
+        print_table(table)
 
 
 @click.command()

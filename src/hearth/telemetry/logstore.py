@@ -406,6 +406,16 @@ class LogStore:
                         return found[::-1]
         return found[::-1]
 
+    def scan(self, since: float | None, until: float | None) -> Iterator[Entry]:
+        """Every stored object of the segments that may hold ``[since, until]``, newest segment first, as stored
+        (an invocation's record fields, not its ``readable`` entry); blocking, for whole-window summaries."""
+        for segment in self.window(since, until, None):
+            for raw in _lines(segment.path, None):
+                try:
+                    yield orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue  # a torn line
+
     def window(self, since: float | None, until: float | None, upto: Position | None) -> Iterator[Segment]:
         """The segments that may hold entries in ``[since, until]``, newest first."""
         segments = self.segments()
