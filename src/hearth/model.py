@@ -537,6 +537,7 @@ class InvocationRecord(NamedTuple):
     log_lines: tuple[str, ...] = ()
     init_log_lines: tuple[str, ...] = ()
     trace_id: str | None = None  # the X-Ray form (``Root=1-…;Parent=…;Sampled=…``) of the invocation's trace
+    alias: str | None = None  # the alias the caller named (the version that ran is ``version``)
 
     @property
     def cold(self) -> bool:

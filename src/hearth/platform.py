@@ -110,6 +110,8 @@ class Platform:
                      headers: Mapping[str, str] | None = None) -> Invocation:
         """Run one invocation of ``function[:qualifier]`` (an alias picks its version by ``headers`` and weight);
         raises ``ResourceNotFound`` or ``TooManyRequests``."""
+        if qualifier is not None and qualifier != LATEST and not qualifier.isdigit():
+            request.alias = qualifier
         return await self.run(self.catalog.resolve(function, qualifier, headers), request)
 
     async def run(self, spec: FunctionSpec, request: InvokeRequest) -> Invocation:

@@ -89,6 +89,7 @@ def test_schedules_fire_once_per_tick_and_survive_a_sigkill(tmp_path: Path) -> N
         tick = datetime.strptime(str(event["time"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert tick.second == 0 and float(str(first["at"])) - tick.timestamp() < 10
         assert first["request_id"] == event["id"]  # the tick's event id is the invocation's request id
+        assert serve.native("/hearth/invocations", request_id=event["id"])["invocations"][0]["trigger"] == "schedule"
         [cron] = lines(crons)
         assert (cron["path"], cron["authorization"], cron["agent"], cron["host"]) == (
             "/api/cron?from=cron", "Bearer s3cret", "vercel-cron/1.0", "web.test")

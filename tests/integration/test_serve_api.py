@@ -181,7 +181,7 @@ def test_publish_versions(client: Any) -> None:
     assert client.publish_version(FunctionName="api-versions")["Version"] == "3"  # numbers are never reused
 
 
-def test_aliases_crud(client: Any) -> None:
+def test_aliases_crud(serve: Serve, client: Any) -> None:
     create(client, "api-alias")
     client.publish_version(FunctionName="api-alias")
     client.update_function_configuration(FunctionName="api-alias", Environment={"Variables": {"V": "2"}})
@@ -203,7 +203,11 @@ def test_aliases_crud(client: Any) -> None:
     with pytest.raises(client.exceptions.ResourceConflictException):
         client.update_alias(FunctionName="api-alias", Name="live", FunctionVersion="1", RevisionId=alias["RevisionId"])
     assert client.get_alias(FunctionName="api-alias", Name="live")["RevisionId"] == updated["RevisionId"]
-    assert invoke(client, "api-alias", Qualifier="live")[0]["ExecutedVersion"] == "2"
+    through_alias = invoke(client, "api-alias", Qualifier="live")[0]
+    assert through_alias["ExecutedVersion"] == "2"
+    [record] = serve.native("/hearth/invocations", request_id=through_alias["ResponseMetadata"]["RequestId"])[
+        "invocations"]
+    assert (record["alias"], record["version"], record["trigger"]) == ("live", "2", "invoke")  # what the caller named
     assert client.get_function_configuration(FunctionName="api-alias", Qualifier="live")["Version"] == "2"
     with pytest.raises(client.exceptions.ResourceConflictException):  # an alias still uses version 2
         client.delete_function(FunctionName="api-alias", Qualifier="2")

@@ -119,7 +119,7 @@ def test_records_of_every_trigger_appear(serve: Serve) -> None:
     triggers = {entry["function"]: set() for entry in entries(serve)}
     for entry in entries(serve):
         triggers[entry["function"]].add(entry["trigger"])
-    assert triggers == {"web": {"http"}, "echo": {"invoke", "async"}, "worker": {"sqs"}}
+    assert triggers == {"web": {"http"}, "echo": {"invoke", "async"}, "worker": {"queue"}}
 
 
 def test_one_function_as_the_console_prints_it(serve: Serve) -> None:

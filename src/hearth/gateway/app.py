@@ -147,8 +147,9 @@ class Gateway:
             return 202, [id_header, _JSON, *traced], orjson.dumps({"requestId": request_id})
         stream = StreamedResponse(send, receive, finish)
         try:
+            alias = route.qualifier if route.qualifier is not None and not route.qualifier.isdigit() else None
             invocation = await self.platform.run(spec, InvokeRequest(request_id, event, trace_id=trace.xray(),
-                                                                     stream=stream))
+                                                                     stream=stream, alias=alias))
         except Exception:
             if not stream.started:
                 raise

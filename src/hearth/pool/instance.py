@@ -64,6 +64,7 @@ class InvokeRequest:
     trace_id: str | None = None
     client_context: str | None = None  # the caller's ClientContext (JSON), as Invoke's X-Amz-Client-Context gives it
     stream: ResponseStream | None = None
+    alias: str | None = None  # the alias the caller named, when it named one (the record keeps it)
 
 
 @dataclass(slots=True)

@@ -178,6 +178,7 @@ class FunctionPool:
             max_memory_mb=math.ceil(outcome.max_rss_kb / 1024), init_ms=init_ms, status=outcome.status,
             error_type=error.error_type if error is not None else None,
             log_lines=tuple(outcome.log_lines), init_log_lines=init_lines, trace_id=request.trace_id,
+            alias=request.alias,
         )
         self.on_record(record)
         return Invocation(record, outcome.payload, error)
@@ -187,7 +188,7 @@ class FunctionPool:
             request_id=request.request_id, function=self.spec.name, version=self.spec.version,
             trigger=request.trigger, start=started, duration_ms=0.0, billed_ms=0, memory_mb=self.spec.memory_mb,
             max_memory_mb=0, init_ms=None, status="throttled", error_type=errors.TooManyRequests.error_type,
-            trace_id=request.trace_id,
+            trace_id=request.trace_id, alias=request.alias,
         ))
 
     def update(self, spec: FunctionSpec) -> None:

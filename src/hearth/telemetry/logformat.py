@@ -53,7 +53,8 @@ def record_entry(record: InvocationRecord) -> Entry:
             "duration_ms": round(record.duration_ms, 3), "billed_ms": record.billed_ms,
             "memory_mb": record.memory_mb, "max_memory_mb": record.max_memory_mb,
             "init_ms": None if record.init_ms is None else round(record.init_ms, 3), "status": record.status,
-            "error_type": record.error_type, "cold": record.cold, "trace_id": record.trace_id, "lines": lines}
+            "error_type": record.error_type, "cold": record.cold, "trace_id": record.trace_id,
+            "alias": record.alias, "lines": lines}
 
 
 def stored_record(record: InvocationRecord) -> bytes:

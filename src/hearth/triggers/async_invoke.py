@@ -180,7 +180,7 @@ class AsyncInvoker:
         if age > config.maximum_event_age_s:
             await self._give_up(message, meta, config, "EventAgeExceeded", None)
             return
-        request = InvokeRequest(message.id, orjson.Fragment(message.body), trigger="async",
+        request = InvokeRequest(message.id, orjson.Fragment(message.body), trigger=meta.get("trigger", "async"),
                                 client_context=meta.get("client_context"), trace_id=meta.get("trace_id"))
         try:
             invocation = await self.platform.invoke(function, request, qualifier)

@@ -138,7 +138,7 @@ class QueuePollers:
 
     async def _deliver(self, mapping: EventSourceMappingSpec, batch: list[Message]) -> None:
         event = sqs_event(batch, self.clock())
-        request = InvokeRequest(batch[0].id, event, trigger="sqs")
+        request = InvokeRequest(batch[0].id, event, trigger="queue")
         try:
             invocation = await self.platform.invoke(mapping.function, request, mapping.qualifier)
         except errors.HearthError as error:  # throttled, or the function is gone: the batch comes back later

@@ -185,7 +185,7 @@ class Scheduler:
             meta = {"function": "", "qualifier": None, "path": spec.path, "site": spec.site}
             body = b"{}"
         else:
-            meta = {"function": spec.function, "qualifier": spec.qualifier}
+            meta = {"function": spec.function, "qualifier": spec.qualifier, "trigger": "schedule"}
             body = spec.input.encode() if spec.input is not None else orjson.dumps(scheduled_event(spec, tick,
                                                                                                    event_id))
         return NewMessage(event_id, ASYNC_QUEUE, body, orjson.dumps(meta))

@@ -68,7 +68,7 @@ def test_a_new_schedule_fires_from_its_next_tick_with_a_scheduled_event(tmp_path
         await scheduler.tick()
         [message] = await drain(store)
         event = orjson.loads(message.body)
-        assert orjson.loads(message.meta) == {"function": "tick", "qualifier": None}
+        assert orjson.loads(message.meta) == {"function": "tick", "qualifier": None, "trigger": "schedule"}
         assert event["time"] == "2026-11-21T11:59:00Z" and event["detail-type"] == "Scheduled Event"
         assert event["source"] == "aws.events" and event["detail"] == {} and event["id"] == message.id
         assert event["resources"] == ["arn:aws:events:us-east-1:000000000000:rule/app.tick"]
