@@ -166,6 +166,11 @@ class Drain:
         if self._task is None:
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name=f"drain {self.name}")
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # a bug: say so, the platform carries on
+            log.error("log drain %s stopped", self.name, exc_info=task.exception())
 
     async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Deliver what waits within ``timeout_s``, then stop; what is left is dropped and counted."""
