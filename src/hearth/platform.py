@@ -33,6 +33,7 @@ from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
+from hearth.telemetry.drains import Drain, open_drain
 from hearth.telemetry.logstore import LogStore
 from hearth.telemetry.metrics import Metrics
 from hearth.telemetry.records import RecordLog
@@ -70,9 +71,13 @@ class Platform:
         # Every record and instance output, kept on disk for ``hearth logs`` (the sink only enqueues).
         self.logs = LogStore(settings.log_dir or self._scratch / "logs", retention_s=settings.log_retention_s,
                              max_bytes=settings.log_max_bytes)
-        self.metrics = Metrics(self)  # after the log store: it reports the store's drops
+        # Log drains (``--log-drain``): sinks that only enqueue; their tasks start with the platform.
+        self.drains: list[Drain] = [open_drain(url, settings.log_drain_secret, settings.log_drain_buffer)
+                                    for url in settings.log_drains]
+        self.metrics = Metrics(self)  # after the log store and the drains: it reports their drops
         self.records.sinks.append(self.metrics.observe)
         self.records.sinks.append(self.logs.append)
+        self.records.sinks.extend(self.drains)
         self._reaper: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None  # set once the gateway listens
         # Set before start() when the control API's socket is bound: functions get it as HEARTH_SQS_ENDPOINT.
@@ -86,6 +91,8 @@ class Platform:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
         self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
         self.logs.start()
+        for drain in self.drains:
+            drain.start()
         base_env = dict(self.settings.base_env)
         if self.control_url is not None:
             base_env["HEARTH_SQS_ENDPOINT"] = self.control_url  # boto3.client("sqs", endpoint_url=…)
@@ -234,4 +241,6 @@ class Platform:
             for runtime in reversed(self.runtimes.values()):  # the Python runtime (the zygote) last
                 await runtime.close()
         await asyncio.to_thread(self.logs.close)  # after the pools: the last records are written too
+        # Drains flush together, within one deadline: a receiver that is down costs shutdown at most that long.
+        await asyncio.gather(*(drain.close() for drain in self.drains))
         shutil.rmtree(self._scratch, ignore_errors=True)

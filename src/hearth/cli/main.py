@@ -25,6 +25,7 @@ from hearth.cli.stats import stats
 from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
+    DEFAULT_LOG_DRAIN_BUFFER,
     MEMORY_ENFORCEMENT,
     Settings,
     instance_base_env,
@@ -77,6 +78,14 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--log-max-size", default="1GiB", show_default=True, metavar="SIZE",
                      envvar="HEARTH_LOG_MAX_SIZE",
                      help="Delete the oldest stored logs while they take more than this (e.g. 1GiB, 500MB)."),
+        click.option("--log-drain", "log_drains", multiple=True, metavar="URL", envvar="HEARTH_LOG_DRAIN",
+                     help="Send every log line on: batches of NDJSON POSTed to an http(s) URL, or JSON lines in "
+                          "rotating files in a file:///folder; repeat for several."),
+        click.option("--log-drain-secret", default=None, metavar="SECRET", envvar="HEARTH_LOG_DRAIN_SECRET",
+                     help="Sign each HTTP drain batch: x-hearth-signature is the hex HMAC-SHA256 of the body."),
+        click.option("--log-drain-buffer", default=DEFAULT_LOG_DRAIN_BUFFER, show_default=True,
+                     type=click.IntRange(1), metavar="LINES",
+                     help="Lines each drain keeps while it cannot deliver; past this the oldest are dropped."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -95,7 +104,8 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
                    "given, logs are kept in its logs/ folder (else in a scratch folder removed at exit).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
         concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-        async_retry_delay_s: float, log_retention: str, log_max_size: str, no_watch: bool, hide_errors: bool,
+        async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
+        log_drain_secret: str | None, log_drain_buffer: int, no_watch: bool, hide_errors: bool,
         data_dir: Path) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
@@ -119,7 +129,9 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s,
                             log_dir=data_dir.expanduser() / "logs" if data_dir_given else None,
-                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size))
+                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),
+                            log_drains=log_drains, log_drain_secret=log_drain_secret,
+                            log_drain_buffer=log_drain_buffer)
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
         changes = catalog.apply(project, prune=True)
@@ -182,7 +194,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
           concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-          async_retry_delay_s: float, log_retention: str, log_max_size: str, show_errors: bool) -> None:
+          async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
+          log_drain_secret: str | None, log_drain_buffer: int, show_errors: bool) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
@@ -201,7 +214,9 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                             base_env=instance_base_env(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
-                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size))
+                            log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),
+                            log_drains=log_drains, log_drain_secret=log_drain_secret,
+                            log_drain_buffer=log_drain_buffer)
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hearth.errors import ConfigError
 
@@ -17,6 +18,7 @@ MEMORY_ENFORCEMENT = ("auto", "cgroup", "rlimit")
 DEFAULT_CONCURRENCY_LIMIT = 1000
 DEFAULT_LOG_RETENTION_S = 7 * 86400.0
 DEFAULT_LOG_MAX_BYTES = 1024 ** 3
+DEFAULT_LOG_DRAIN_BUFFER = 10_000  # lines waiting per drain (telemetry/drains.py)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|K|M|G|T)?$", re.IGNORECASE)
@@ -80,6 +82,9 @@ class Settings:
     log_dir: Path | None = None  # the log store's folder (telemetry/logstore.py); None: scratch, removed at exit
     log_retention_s: float = DEFAULT_LOG_RETENTION_S  # whole segments older than this are deleted
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES  # then the oldest while the store is larger
+    log_drains: tuple[str, ...] = ()  # http(s):// endpoints and file:/// folders every log line goes to
+    log_drain_secret: str | None = None  # what HTTP drains sign their batches with (x-hearth-signature)
+    log_drain_buffer: int = DEFAULT_LOG_DRAIN_BUFFER  # lines each drain keeps while it cannot deliver
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
@@ -92,6 +97,13 @@ class Settings:
             raise ConfigError(f"concurrency limit must be at least 1, got {self.concurrency_limit}")
         if self.log_retention_s <= 0 or self.log_max_bytes <= 0:
             raise ConfigError("log retention and log size must be positive")
+        for url in self.log_drains:
+            parts = urlsplit(url)
+            if not (parts.scheme.lower() in ("http", "https") and parts.hostname
+                    or parts.scheme.lower() == "file" and parts.netloc in ("", "localhost") and parts.path):
+                raise ConfigError(f"log drain {url!r} is not an http(s) URL or a file:///absolute/folder")
+        if self.log_drain_buffer < 1:
+            raise ConfigError(f"log drain buffer must be at least 1 line, got {self.log_drain_buffer}")
         if self.https_redirect and not self.trusted_proxies:
             raise ConfigError("--https-redirect needs --trusted-proxy: only a trusted proxy (the TLS terminator in "
                               "front of Hearth) can say that a client used plain http")

@@ -12,7 +12,8 @@ Two kinds:
   (busy instances) and ``hearth_instances{function,version,state,provisioned}`` from the pools;
   ``hearth_async_events{state}`` and ``hearth_async_oldest_event_age_seconds`` from the event store's ``@async``
   queue; ``hearth_queue_messages{queue,state}`` and ``hearth_queue_oldest_message_age_seconds{queue}`` per queue;
-  ``hearth_log_records_dropped_total{reason}`` from the log store (``full``: its queue; ``unwritable``: its folder).
+  ``hearth_log_records_dropped_total{reason}`` from the log store (``full``: its queue; ``unwritable``: its folder);
+  ``hearth_drain_dropped_total{drain,reason}`` and ``hearth_drain_sent_total{drain}`` from the log drains (lines).
 """
 
 from __future__ import annotations
@@ -197,3 +198,11 @@ class _ScrapeCollector(Collector):
         dropped.add_metric(["full"], store.dropped_full)
         dropped.add_metric(["unwritable"], store.dropped_unwritable)
         yield dropped
+        drain_dropped = CounterMetricFamily("hearth_drain_dropped", "Log lines a drain could not deliver.",
+                                            labels=["drain", "reason"])
+        drain_sent = CounterMetricFamily("hearth_drain_sent", "Log lines a drain delivered.", labels=["drain"])
+        for drain in self.metrics.platform.drains:
+            for reason, count in drain.dropped.items():
+                drain_dropped.add_metric([drain.name, reason], count)
+            drain_sent.add_metric([drain.name], drain.sent)
+        yield from (drain_dropped, drain_sent)
