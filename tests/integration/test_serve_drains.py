@@ -151,3 +151,49 @@ def test_a_small_buffer_with_the_receiver_down_counts_drops(tmp_path: Path) -> N
         assert metric(serve, "hearth_drain_sent_total", drain=dead) == 0
     finally:
         serve.stop()
+
+
+class _Spans(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver: keeps the spans of every JSON export it is sent."""
+
+    spans: list[dict[str, Any]] = []
+    paths: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        type(self).paths.append(self.path)
+        for resource in body["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                type(self).spans.extend(scope["spans"])
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_otlp_drain_exports_one_span_per_invocation(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Spans)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve = Serve(tmp_path / "data", "--quiet", "--log-drain", f"otlp+http://127.0.0.1:{server.server_address[1]}")
+    try:
+        deploy(serve, tmp_path)
+        request_id = invoke(serve, "traced")
+        assert poll(lambda: any(_invocation_id(span) == request_id for span in _Spans.spans), WAIT_S)
+        [span] = [span for span in _Spans.spans if _invocation_id(span) == request_id]
+        assert span["name"] == "echo" and span["kind"] == 2 and span["status"] == {"code": 1}
+        assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16
+        assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"]) > 0
+        assert set(_Spans.paths) == {"/v1/traces"}
+        [record] = serve.native("/hearth/invocations", request_id=request_id)["invocations"]
+        assert span["spanId"] in record["trace_id"]  # the span is the one the record names
+    finally:
+        serve.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def _invocation_id(span: dict[str, Any]) -> str | None:
+    return next((item["value"]["stringValue"] for item in span["attributes"] if item["key"] == "faas.invocation_id"),
+                None)

@@ -80,7 +80,8 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="Delete the oldest stored logs while they take more than this (e.g. 1GiB, 500MB)."),
         click.option("--log-drain", "log_drains", multiple=True, metavar="URL", envvar="HEARTH_LOG_DRAIN",
                      help="Send every log line on: batches of NDJSON POSTed to an http(s) URL, or JSON lines in "
-                          "rotating files in a file:///folder; repeat for several."),
+                          "rotating files in a file:///folder; or one span per invocation to an OTLP/HTTP "
+                          "collector at otlp+http(s)://host:4318. Repeat for several."),
         click.option("--log-drain-secret", default=None, metavar="SECRET", envvar="HEARTH_LOG_DRAIN_SECRET",
                      help="Sign each HTTP drain batch: x-hearth-signature is the hex HMAC-SHA256 of the body."),
         click.option("--log-drain-buffer", default=DEFAULT_LOG_DRAIN_BUFFER, show_default=True,

@@ -99,9 +99,11 @@ class Settings:
             raise ConfigError("log retention and log size must be positive")
         for url in self.log_drains:
             parts = urlsplit(url)
-            if not (parts.scheme.lower() in ("http", "https") and parts.hostname
-                    or parts.scheme.lower() == "file" and parts.netloc in ("", "localhost") and parts.path):
-                raise ConfigError(f"log drain {url!r} is not an http(s) URL or a file:///absolute/folder")
+            scheme = parts.scheme.lower()
+            if not (scheme in ("http", "https", "otlp+http", "otlp+https") and parts.hostname
+                    or scheme == "file" and parts.netloc in ("", "localhost") and parts.path):
+                raise ConfigError(f"log drain {url!r} is not an http(s) URL, a file:///absolute/folder, or an "
+                                  "otlp+http(s):// endpoint for spans")
         if self.log_drain_buffer < 1:
             raise ConfigError(f"log drain buffer must be at least 1 line, got {self.log_drain_buffer}")
         if self.https_redirect and not self.trusted_proxies:

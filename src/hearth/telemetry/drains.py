@@ -39,6 +39,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import ssl
 import time
@@ -199,14 +200,11 @@ class Drain:
         while incoming:
             item, received = incoming.popleft()
             try:
-                made = drain_lines(item, received)
+                made = self.make(item, received)
             except Exception:  # a malformed record must not stop the drain
                 log.exception("drain %s: cannot make lines of a record; dropped", self.name)
                 continue
-            for line in made:
-                self._serial += 1
-                line["id"] = f"{self._prefix}-{self._serial:x}"
-                lines.append(orjson.dumps(line))
+            lines.extend(orjson.dumps(line) for line in made)
         excess = len(lines) - self.capacity
         if excess > 0:
             self.dropped["overflow"] += excess
@@ -220,7 +218,7 @@ class Drain:
             self._batch = [self._lines.popleft() for _ in range(take)]
         if not self._batch:
             return None
-        outcome = await self._deliver(b"\n".join(self._batch) + b"\n", len(self._batch))
+        outcome = await self._deliver(self.encode(self._batch), len(self._batch))
         if outcome is Outcome.SENT:
             self.sent += len(self._batch)
         elif outcome is Outcome.DROPPED:
@@ -265,6 +263,18 @@ class Drain:
                 await asyncio.sleep(min(remaining, self.interval_s))
             self.absorb()  # during a long back-off, so the buffer's bound is in lines, not records
 
+    def make(self, item: Item, received: float) -> list[dict[str, Any]]:
+        """The objects one record becomes: its log lines, each with an ``id`` stable across retries."""
+        made = drain_lines(item, received)
+        for line in made:
+            self._serial += 1
+            line["id"] = f"{self._prefix}-{self._serial:x}"
+        return made
+
+    def encode(self, batch: list[bytes]) -> bytes:
+        """One batch's body: NDJSON."""
+        return b"\n".join(batch) + b"\n"
+
     async def _deliver(self, body: bytes, count: int) -> Outcome:
         raise NotImplementedError
 
@@ -274,6 +284,8 @@ class Drain:
 
 class HttpDrain(Drain):
     """POSTs batches of NDJSON to ``url``, signed with ``secret``; see the module docstring."""
+
+    content_type = "application/x-ndjson"
 
     def __init__(self, url: str, secret: str | None, capacity: int = BUFFER_LINES, **options: Any) -> None:
         parts = urlsplit(url)
@@ -297,7 +309,7 @@ class HttpDrain(Drain):
 
     async def _deliver(self, body: bytes, count: int) -> Outcome:
         head = (f"POST {self.target} HTTP/1.1\r\nhost: {self.authority}\r\n"
-                f"content-type: application/x-ndjson\r\ncontent-length: {len(body)}\r\n"
+                f"content-type: {self.content_type}\r\ncontent-length: {len(body)}\r\n"
                 f"user-agent: hearth-log-drain\r\n")
         if self.secret is not None:
             head += f"{SIGNATURE_HEADER}: {self.sign(body)}\r\n"
@@ -423,10 +435,58 @@ class FileDrain(Drain):
             self._file = None
 
 
+class OtlpDrain(HttpDrain):
+    """One OpenTelemetry span per invocation, exported as OTLP/HTTP JSON to ``<endpoint>/v1/traces`` (an
+    ``otlp+http(s)://`` drain URL): the trace and span ids the gateway gave the invocation (``gateway/tracing.py``),
+    its start and end, ``SERVER`` kind, an error status for a failed invocation, and ``faas.*`` / ``hearth.*``
+    attributes. A record without a trace id (none is made so) is skipped."""
+
+    content_type = "application/json"
+
+    def __init__(self, url: str, secret: str | None, capacity: int = BUFFER_LINES, **options: Any) -> None:
+        plain = url.split("+", 1)[1]
+        if not urlsplit(plain).path.rstrip("/"):
+            plain = plain.rstrip("/") + "/v1/traces"
+        super().__init__(plain, secret, capacity, **options)
+        self.name = "otlp+" + self.name
+
+    def make(self, item: Item, received: float) -> list[dict[str, Any]]:
+        if not isinstance(item, InvocationRecord) or item.trace_id is None:
+            return []
+        found = _XRAY.match(item.trace_id)
+        if found is None:
+            return []
+        start = int(item.start * 1e9)
+        end = start + int(item.duration_ms * 1e6)
+        attributes = [("faas.name", item.function), ("faas.version", item.version), ("faas.trigger", item.trigger),
+                      ("faas.invocation_id", item.request_id), ("hearth.status", item.status)]
+        if item.alias:
+            attributes.append(("hearth.alias", item.alias))
+        span: dict[str, Any] = {
+            "traceId": found.group(1) + found.group(2), "spanId": found.group(3), "name": item.function,
+            "kind": 2, "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+            "attributes": [{"key": key, "value": {"stringValue": value}} for key, value in attributes]
+            + [{"key": "faas.coldstart", "value": {"boolValue": item.init_ms is not None}}],
+            "status": {"code": 1} if item.status == "success" else {"code": 2, "message": item.error_type or
+                                                                    item.status},
+        }
+        return [span]
+
+    def encode(self, batch: list[bytes]) -> bytes:
+        return (b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":'
+                b'"hearth"}}]},"scopeSpans":[{"scope":{"name":"hearth"},"spans":[' + b",".join(batch) + b"]}]}]}")
+
+
+_XRAY = re.compile(r"^Root=1-([0-9a-f]{8})-([0-9a-f]{24});Parent=([0-9a-f]{16})")
+
+
 def open_drain(url: str, secret: str | None = None, capacity: int = BUFFER_LINES) -> Drain:
-    """The drain a ``--log-drain`` URL names: ``http(s)://…`` or ``file:///folder``; raises ``ConfigError``."""
+    """The drain a ``--log-drain`` URL names: ``http(s)://…``, ``file:///folder``, or ``otlp+http(s)://…`` (spans,
+    ``OtlpDrain``); raises ``ConfigError``."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if scheme in ("otlp+http", "otlp+https"):
+        return OtlpDrain(url, secret, capacity)
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path:
             raise ConfigError(f"log drain {url!r}: a file drain is file:///absolute/folder")

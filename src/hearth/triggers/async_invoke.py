@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hearth import errors
+from hearth.gateway.tracing import trace_of
 from hearth.ids import new_request_id
 from hearth.model import ACCOUNT_ID, LATEST, EventInvokeConfig, function_arn
 from hearth.pool.instance import InvokeRequest
@@ -181,7 +182,8 @@ class AsyncInvoker:
             await self._give_up(message, meta, config, "EventAgeExceeded", None)
             return
         request = InvokeRequest(message.id, orjson.Fragment(message.body), trigger=meta.get("trigger", "async"),
-                                client_context=meta.get("client_context"), trace_id=meta.get("trace_id"))
+                                client_context=meta.get("client_context"),
+                                trace_id=meta.get("trace_id") or trace_of(()).xray())  # a schedule's starts one
         try:
             invocation = await self.platform.invoke(function, request, qualifier)
         except errors.ResourceNotFound:  # deleted since the event was accepted

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hearth import errors
+from hearth.gateway.tracing import trace_of
 from hearth.model import ACCOUNT_ID, REGION, EventSourceMappingSpec, queue_arn
 from hearth.pool.instance import InvokeRequest
 from hearth.store.events import EventStore, Message
@@ -138,7 +139,7 @@ class QueuePollers:
 
     async def _deliver(self, mapping: EventSourceMappingSpec, batch: list[Message]) -> None:
         event = sqs_event(batch, self.clock())
-        request = InvokeRequest(batch[0].id, event, trigger="queue")
+        request = InvokeRequest(batch[0].id, event, trigger="queue", trace_id=trace_of(()).xray())
         try:
             invocation = await self.platform.invoke(mapping.function, request, mapping.qualifier)
         except errors.HearthError as error:  # throttled, or the function is gone: the batch comes back later

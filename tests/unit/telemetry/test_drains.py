@@ -21,6 +21,7 @@ from hearth.telemetry.drains import (
     Drain,
     FileDrain,
     HttpDrain,
+    OtlpDrain,
     Outcome,
     drain_lines,
     open_drain,
@@ -259,3 +260,24 @@ def test_http_drain_posts_signed_ndjson_and_retries() -> None:
     assert headers[SIGNATURE_HEADER] == hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert [request[2] for request in receiver.requests[:3]] == [body] * 3  # the same batch, the same ids
     assert [line["requestId"] for line in parse(body)] == ["r1"] * 4
+
+
+def test_an_otlp_drain_makes_one_span_per_traced_invocation() -> None:
+    drain = open_drain("otlp+http://127.0.0.1:4318")
+    assert isinstance(drain, OtlpDrain) and drain.target == "/v1/traces" and drain.name.startswith("otlp+http://")
+    traced = InvocationRecord(request_id="r-1", function="hello", version="$LATEST", trigger="http", start=1000.5,
+                              duration_ms=2.5, billed_ms=3, memory_mb=128, max_memory_mb=9, init_ms=1.0,
+                              status="error", error_type="ValueError",
+                              trace_id="Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1",
+                              alias="live")
+    [span] = drain.make(traced, 0.0)
+    assert drain.make(traced._replace(trace_id=None), 0.0) == []
+    body = orjson.loads(drain.encode([orjson.dumps(span)]))
+    [sent] = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert (sent["traceId"], sent["spanId"], sent["name"], sent["kind"]) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "hello", 2)
+    assert (sent["startTimeUnixNano"], sent["endTimeUnixNano"]) == ("1000500000000", "1000502500000")
+    assert sent["status"] == {"code": 2, "message": "ValueError"}
+    attributes = {item["key"]: item["value"] for item in sent["attributes"]}
+    assert attributes["faas.invocation_id"] == {"stringValue": "r-1"} and attributes["faas.coldstart"] == {
+        "boolValue": True} and attributes["hearth.alias"] == {"stringValue": "live"}
