@@ -538,6 +538,7 @@ class InvocationRecord(NamedTuple):
     init_log_lines: tuple[str, ...] = ()
     trace_id: str | None = None  # the X-Ray form (``Root=1-…;Parent=…;Sampled=…``) of the invocation's trace
     alias: str | None = None  # the alias the caller named (the version that ran is ``version``)
+    log_times: tuple[float, ...] = ()  # when each of ``log_lines`` was read (epoch seconds), when known
 
     @property
     def cold(self) -> bool:

@@ -59,3 +59,23 @@ def test_a_trace_goes_through_to_the_function_and_back(tmp_path: Path) -> None:
             assert proxied.headers["traceparent"] == received["traceparent"]
     finally:
         assert hearth.stop() == 0
+
+
+def test_a_functions_lines_keep_the_time_they_were_written(tmp_path: Path) -> None:
+    root = tmp_path / "timed"
+    root.mkdir()
+    (root / "app.py").write_text("import time\n\ndef handler(event, context):\n    print('early', flush=True)\n"
+                                 "    time.sleep(0.3)\n    print('late', flush=True)\n    return 1\n")
+    (root / "hearth.toml").write_text('[functions.timed]\nhandler = "app.handler"\n\n'
+                                      '[[routes]]\npath = "/timed"\nfunction = "timed"\n')
+    hearth = HearthProcess(root, "--quiet").start()
+    try:
+        reply = httpx.get(f"{hearth.gateway}/timed", timeout=30)
+        assert reply.status_code == 200
+        [entry] = httpx.get(f"{hearth.control}/hearth/logs", timeout=30, params={
+            "request_id": reply.headers["x-amzn-requestid"], "format": "json"}).json()
+        times = {line["message"]: line["time"] for line in entry["lines"]}
+        assert times["late"] - times["early"] >= 0.25  # each when it was written, not both at the end
+        assert entry["start"] <= times["early"] < times["late"] <= entry["time"] + 0.01
+    finally:
+        assert hearth.stop() == 0

@@ -76,6 +76,7 @@ class InvokeOutcome:
     duration_ms: float
     max_rss_kb: int
     log_lines: list[str] = field(default_factory=list)
+    log_times: list[float] = field(default_factory=list)  # when each line was read, when the runtime knows
     status: str = "success"  # success | error | timeout | oom | crash
 
 

@@ -178,7 +178,7 @@ class FunctionPool:
             max_memory_mb=math.ceil(outcome.max_rss_kb / 1024), init_ms=init_ms, status=outcome.status,
             error_type=error.error_type if error is not None else None,
             log_lines=tuple(outcome.log_lines), init_log_lines=init_lines, trace_id=request.trace_id,
-            alias=request.alias,
+            alias=request.alias, log_times=tuple(outcome.log_times),
         )
         self.on_record(record)
         return Invocation(record, outcome.payload, error)

@@ -3,7 +3,8 @@
 Every runtime captures output the same way, at the file-descriptor level, so output from C extensions, child
 processes and runtimes that are not Python is captured too. Lines belong to the phase in flight (Init, then
 each invocation); the runtime closes a phase with ``end_phase`` once it knows that everything the phase wrote is
-in the pipe, which holds because a write to a pipe is complete when the writer's ``write()`` returns.
+in the pipe, which holds because a write to a pipe is complete when the writer's ``write()`` returns. Each line
+keeps the time it was read (``times``; ``last_times`` for the phase just closed): one clock read per chunk.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import time
 
 LOG_CAP_BYTES = 1024 * 1024  # per phase; the rest is dropped and the drop reported
 RECENT_LINES = 20
@@ -19,7 +21,7 @@ RECENT_LINES = 20
 class LogPipe:
     """Reads one instance's output pipe on the event loop; ``lines`` is the current phase's list."""
 
-    __slots__ = ("_bytes", "_dropped", "_fd", "_partial", "lines", "recent")
+    __slots__ = ("_bytes", "_dropped", "_fd", "_partial", "last_times", "lines", "recent", "times")
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -28,6 +30,8 @@ class LogPipe:
         self._bytes = 0
         self._dropped = 0
         self.lines: list[str] = []
+        self.times: list[float] = []  # when each of ``lines`` was read (epoch seconds; one clock read per chunk)
+        self.last_times: list[float] = []  # the times of the lines ``end_phase`` returned last
         self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)  # across phases, for errors
         asyncio.get_running_loop().add_reader(fd, self.read)
 
@@ -50,6 +54,7 @@ class LogPipe:
     def _take(self, chunk: bytes) -> None:
         data = self._partial + chunk
         *complete, self._partial = data.split(b"\n")
+        now = time.time() if complete else 0.0
         for raw in complete:
             if self._bytes + len(raw) > LOG_CAP_BYTES:
                 self._dropped += len(raw) + 1
@@ -57,6 +62,7 @@ class LogPipe:
             self._bytes += len(raw) + 1
             line = raw.decode("utf-8", "replace")
             self.lines.append(line)
+            self.times.append(now)
             self.recent.append(line)
 
     def end_phase(self, drain: bool = True) -> list[str]:
@@ -72,9 +78,12 @@ class LogPipe:
         if self._dropped:
             self.lines.append(f"[hearth] output over {LOG_CAP_BYTES // 1024} KiB for this invocation: "
                               f"{self._dropped} bytes dropped")
+            self.times.append(time.time())
             self._dropped = 0
         lines = self.lines
+        self.last_times = self.times
         self.lines = []
+        self.times = []
         self._bytes = 0
         return lines
 

@@ -11,9 +11,11 @@ own output (``http`` servers' lines no invocation owns). Each line carries a tim
 The store writes an invocation as its record's fields (``stored_record``, type ``"record"``) and makes this entry
 when it reads it (``readable``), so the writer thread does one ``orjson`` call per record.
 
-Per-line times are an approximation: instances' output reaches the platform as lines without times (the capture
-in ``runtimes/logs.py`` keeps none), so Init lines and START get the record's start, and the function's own
-lines, END and REPORT its end (start + duration). An instance's own output gets the time the platform received it.
+Line times: the function's own lines carry the time the platform read them from the instance's pipe
+(``InvocationRecord.log_times``, from ``runtimes/logs.py``: one clock read per chunk, so lines written together
+share a time); Init lines and START get the record's start, END and REPORT its end (start + duration); a record
+without ``log_times`` (an ``http`` server's requests) gives its own lines the end too. An instance's own output gets
+the time the platform received it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ def record_entry(record: InvocationRecord) -> Entry:
     lines = []
     if record.status != "throttled":  # a throttled call never ran: no lines, as the console prints none
         before = len(record.init_log_lines) + 1  # Init lines and START
+        own = record.log_times if len(record.log_times) == len(record.log_lines) else ()
         for index, line in enumerate(format_record(record)):
-            lines.append({"time": start if index < before else finish, "message": line})
+            mine = index - before  # the function's own lines come right after START, in order
+            moment = round(own[mine], 3) if 0 <= mine < len(own) else start if index < before else finish
+            lines.append({"time": moment, "message": line})
     return {"type": "invocation", "time": finish, "request_id": record.request_id, "function": record.function,
             "version": record.version, "trigger": record.trigger, "start": start,
             "duration_ms": round(record.duration_ms, 3), "billed_ms": record.billed_ms,
@@ -72,6 +77,7 @@ def readable(doc: Entry) -> Entry:
     fields = {name: doc[name] for name in InvocationRecord._fields if name in doc}
     fields["log_lines"] = tuple(fields.get("log_lines", ()))
     fields["init_log_lines"] = tuple(fields.get("init_log_lines", ()))
+    fields["log_times"] = tuple(fields.get("log_times", ()))
     return record_entry(InvocationRecord(**fields))
 
 

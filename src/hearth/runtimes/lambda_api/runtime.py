@@ -184,6 +184,7 @@ class ProvidedInstance:
         self.last_used = time.monotonic()
         outcome = await self._outcome(kind, detail, self._duration_ms, timeout_s)
         outcome.log_lines = self._logs.end_phase()
+        outcome.log_times = self._logs.last_times
         return outcome
 
     async def _outcome(self, kind: str, detail: Any, duration_ms: float, timeout_s: float) -> InvokeOutcome:

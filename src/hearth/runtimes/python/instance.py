@@ -187,6 +187,7 @@ class PythonInstance(asyncio.Protocol):
         else:
             outcome = await self._outcome(kind, data, timeout_s)
         outcome.log_lines = self._logs.end_phase(drain=kind not in _RESULTS)  # and the lines written before
+        outcome.log_times = self._logs.last_times
         return outcome
 
     async def _outcome(self, kind: int, data: bytes, timeout_s: float) -> InvokeOutcome:
