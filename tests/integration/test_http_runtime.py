@@ -342,6 +342,8 @@ def test_each_request_leaves_a_record_and_a_lone_requests_output_is_its_own(web:
     record = web.record(rid)
     assert (record["trigger"], record["status"], record["memory_mb"]) == ("http", "success", 256)
     assert record["log_lines"] == [message]
+    [written] = record["log_times"]  # when the platform read the line: within the request
+    assert record["start"] <= written <= record["start"] + (record["duration_ms"] + 50) / 1000
     assert record["max_memory_mb"] > 0
     web.wait_for(lambda: any(line.startswith(f"REPORT RequestId: {rid}") for line in web.stdout), 10, "REPORT")
     out = web.stdout

@@ -13,9 +13,9 @@ when it reads it (``readable``), so the writer thread does one ``orjson`` call p
 
 Line times: the function's own lines carry the time the platform read them from the instance's pipe
 (``InvocationRecord.log_times``, from ``runtimes/logs.py``: one clock read per chunk, so lines written together
-share a time); Init lines and START get the record's start, END and REPORT its end (start + duration); a record
-without ``log_times`` (an ``http`` server's requests) gives its own lines the end too. An instance's own output gets
-the time the platform received it.
+share a time; a line read after the invocation ended, as the last ones are, gets its end); Init lines and START
+get the record's start, END and REPORT its end (start + duration); a record without ``log_times`` gives its own
+lines the end too. An instance's own output gets the time the platform received it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def record_entry(record: InvocationRecord) -> Entry:
         own = record.log_times if len(record.log_times) == len(record.log_lines) else ()
         for index, line in enumerate(format_record(record)):
             mine = index - before  # the function's own lines come right after START, in order
-            moment = round(own[mine], 3) if 0 <= mine < len(own) else start if index < before else finish
+            if 0 <= mine < len(own):  # read a little after it was written: never after the invocation's end
+                moment = min(max(round(own[mine], 3), start), finish)
+            else:
+                moment = start if index < before else finish
             lines.append({"time": moment, "message": line})
     return {"type": "invocation", "time": finish, "request_id": record.request_id, "function": record.function,
             "version": record.version, "trigger": record.trigger, "start": start,

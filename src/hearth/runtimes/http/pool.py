@@ -239,7 +239,8 @@ class ServerPool:
             billed_ms=max(math.ceil(max(duration_ms, 0.0) + (init_ms or 0.0)), 1), memory_mb=self.spec.memory_mb,
             max_memory_mb=instance.max_memory_mb() if instance is not None else 0, init_ms=init_ms,
             status=outcome.status, error_type=error.error_type if error is not None else None,
-            log_lines=tuple(lines), init_log_lines=init_lines, trace_id=trace_id))
+            log_lines=tuple(lines), init_log_lines=init_lines, trace_id=trace_id,
+            log_times=tuple(instance.line_times()) if lines and instance is not None else ()))
 
     def _record_throttle(self, request_id: str, started_at: float) -> None:
         self.records.add(InvocationRecord(

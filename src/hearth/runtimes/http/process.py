@@ -293,6 +293,10 @@ class ServerProcess:
                 self.stop()
         return lines
 
+    def line_times(self) -> list[float]:
+        """When each line ``leave`` last returned was read (the times of its lines, see ``LogPipe``)."""
+        return self._logs.last_times if self._logs is not None else []
+
     def emit(self, lines: list[str]) -> None:
         """Report lines that belong to no single request."""
         if lines and self.on_output is not None:
