@@ -17,6 +17,11 @@ def test_the_triggers_example_works_as_its_readme_says(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "triggers", root, ignore=shutil.ignore_patterns("__pycache__"))
     hearth = HearthProcess(root).start()
     try:
+        hearth.wait_for(lambda: any("control API: authentication" in line for line in hearth.stderr), 10,
+                        "the start notes")
+        noted = " ".join(hearth.stderr)  # hearth dev names what starts functions besides plain routes
+        assert "route POST /hooks → hook (async)" in noted and "queue jobs → worker (batches of 10)" in noted
+        assert "schedule triggers.report: rate(5 minutes) → report" in noted
         with httpx.Client(base_url=hearth.gateway, timeout=30) as client:
             queued = client.post("/jobs", content=b'{"task": "resize", "id": 7}')
             assert queued.status_code == 202 and queued.json()["queued"], queued.text

@@ -38,7 +38,6 @@ from hearth.model import (
 
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
-CONFIG_KEYS = ("Handler", "Runtime", "MemorySize", "Timeout", "Environment", "Description", "DeadLetterConfig")
 EVENT_INVOKE_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 DESTINATIONS = (("OnSuccess", "on_success"), ("OnFailure", "on_failure"))  # Lambda's key, the model's field
 

@@ -128,7 +128,7 @@ class Gateway:
         seen = strip_prefix(scope, route.strip_prefix) if route.strip_prefix else scope
         trace = trace_of(scope["headers"])
         traced = ((TRACEPARENT, trace.traceparent().encode()), (XRAY, trace.xray().encode()))
-        seen = dict(seen, headers=replace_headers(list(seen["headers"]), traced))  # what the function sees
+        seen = dict(seen, headers=replace_headers(seen["headers"], traced))  # what the function sees
         version = (EXECUTED_VERSION_HEADER, spec.version.encode())
         policy = front.policy(route)
 

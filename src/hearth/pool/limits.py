@@ -12,6 +12,8 @@ import signal
 from pathlib import Path
 from typing import Any, Protocol
 
+from hearth.processes import alive
+
 
 class MemoryLimiter(Protocol):
     """Prepares, inspects and cleans up the memory limit of one instance."""
@@ -127,22 +129,13 @@ def sweep_abandoned(base: Path) -> list[Path]:
     removed = []
     for path in base.glob("hearth-*"):
         pid = path.name.removeprefix("hearth-")
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         _remove_tree(path)
         if not path.exists():
             removed.append(path)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _kill_all(procs: Path) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hearth.errors import ConfigError, ServiceError
+from hearth.processes import alive
 from hearth.store.events import HEARTBEAT_S, STALE_S, Message, NewMessage, QueueStats, ScheduleState
 
 BUSY_TIMEOUT_S = 10.0
@@ -326,7 +327,7 @@ class SqliteEvents:
             now = self.clock()
             gone = [token for token, host, pid, heartbeat in conn.execute(
                         "SELECT token, host, pid, heartbeat FROM owners WHERE token != ?", (self.token,))
-                    if heartbeat < now - STALE_S or (host == self._host and not _alive(pid))]
+                    if heartbeat < now - STALE_S or (host == self._host and not alive(pid))]
             released = 0
             for token in gone:
                 released += conn.execute("UPDATE messages SET visible_at = ?, receipt = NULL, owner = NULL "
@@ -370,12 +371,3 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]
         else:
             future.set_result(result)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -46,6 +46,7 @@ from hearth.gateway.tracing import trace_of
 from hearth.ids import new_request_id
 from hearth.model import ACCOUNT_ID, LATEST, EventInvokeConfig, function_arn
 from hearth.pool.instance import InvokeRequest
+from hearth.runtimes.http.client import BackendError, Connection
 from hearth.store.events import ASYNC_QUEUE, HEARTBEAT_S, EventStore, Message, NewMessage
 from hearth.triggers import queue_messages
 
@@ -79,7 +80,6 @@ class AsyncInvoker:
         self._running: set[asyncio.Task[None]] = set()
         self._claimed: dict[asyncio.Task[None], Message] = {}
         self._dispatcher: asyncio.Task[None] | None = None
-        self._closing = False
 
     async def accept(self, function: str, qualifier: str | None, payload: bytes, request_id: str,
                      client_context: str | None = None, trace_id: str | None = None) -> None:
@@ -97,7 +97,6 @@ class AsyncInvoker:
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop claiming, give running events ``grace_s`` to finish, and hand the others back to the store."""
-        self._closing = True
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
@@ -222,20 +221,21 @@ class AsyncInvoker:
         request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         try:
             async with asyncio.timeout(CRON_TIMEOUT_S):
-                reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                _, connection = await asyncio.get_running_loop().create_connection(
+                    Connection, host.strip("[]"), int(port))
                 try:
-                    writer.write(request.encode("latin-1"))
-                    status_line = await reader.readline()
-                    await reader.read()  # to the end: the gateway closes after the response
+                    connection.begin()
+                    connection.write(request.encode("latin-1"))
+                    status, _ = await connection.response_head()
+                    while (await connection.read())[1]:  # the body, to its end
+                        pass
                 finally:
-                    writer.close()
-        except (OSError, TimeoutError) as error:
+                    connection.close()
+        except (OSError, TimeoutError, BackendError) as error:
             age = self.clock() - message.sent_at
             log.warning("cron GET %s failed (%s); trying again", path, error or "timed out")
             await self.store.release(message, self._backoff(age), counted=False)
             return
-        parts = status_line.split()
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         (log.info if 200 <= status < 400 else log.warning)("cron GET %s answered %d", path, status)
         await self.store.delete(message)
 
