@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
@@ -108,6 +109,11 @@ class FunctionSpec:
     include: tuple[str, ...] = ()
     # Lambda's DeadLetterConfig: the queue ARN an asynchronous event goes to once its retries are exhausted.
     dead_letter_arn: str | None = None
+    # Prices that differ from the platform's table for this function's usage (``billing/prices.py``: "gb_second",
+    # "per_million_requests", "provisioned_gb_second" → US dollars), e.g. to charge a team back. Reports price
+    # every version of a function with its $LATEST's table.
+    price: Mapping[str, Decimal] = field(default_factory=dict)
+    keep_alive: bool = False  # never disabled for having no invocations (``auto_disable_after_days``)
 
     @property
     def arn(self) -> str:

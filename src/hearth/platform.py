@@ -12,12 +12,15 @@ import asyncio
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hearth import errors
 from hearth.api.auth import new_credentials
+from hearth.billing.meter import Held, Meter
+from hearth.billing.store import MeterStore
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
@@ -49,8 +52,10 @@ class Platform:
     """Runs the catalog's functions with Lambda semantics."""
 
     def __init__(self, catalog: Catalog, settings: Settings, records: RecordLog | None = None,
-                 events: EventStore | None = None) -> None:
+                 events: EventStore | None = None, meter: MeterStore | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self.clock = clock  # wall time for what the platform decides by the calendar (idle functions)
         self.records = records or RecordLog()
         self.catalog = catalog
         self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
@@ -75,6 +80,10 @@ class Platform:
         self.drains: list[Drain] = [open_drain(url, settings.log_drain_secret, settings.log_drain_buffer)
                                     for url in settings.log_drains]
         self.metrics = Metrics(self)  # after the log store and the drains: it reports their drops
+        # Usage per function version and hour (``hearth serve``: meter.db in its data folder; else a scratch file).
+        self.meter = Meter(meter or MeterStore(self._scratch / "meter.db"), flush_s=settings.meter_flush_s,
+                           held=self._provisioned_held)
+        self.records.sinks.append(self.meter.observe)
         self.records.sinks.append(self.metrics.observe)
         self.records.sinks.append(self.logs.append)
         self.records.sinks.extend(self.drains)
@@ -108,6 +117,7 @@ class Platform:
         for name in self.catalog.functions:
             self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())
+        self.meter.start()
         self.async_invoker.start()
         self.scheduler.start()
         self.queues.start()
@@ -147,12 +157,14 @@ class Platform:
         assert self.runtime is not None, "the platform has not started"
         spec = self._runnable(spec)
         if runtime_family(spec.runtime) == HTTP_RUNTIME and self.http is not None:
-            server = self.pools[(spec.name, spec.version)] = self.http.pool(spec, self.concurrency, self.records)
+            server = self.pools[(spec.name, spec.version)] = self.http.pool(spec, self.concurrency, self.records,
+                                                                            self.settings.billing)
             return server
         runtime = self.runtimes.get(runtime_family(spec.runtime) or "")
         if runtime is None:
             raise errors.ServiceError(f"no runtime on this platform runs {spec.runtime!r} (function {spec.name})")
-        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=self.records.add)
+        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=self.records.add,
+                            billing=self.settings.billing)
         self.pools[(spec.name, spec.version)] = pool
         return pool
 
@@ -217,6 +229,11 @@ class Platform:
                                 "provisioned": instance in pool.provisioned})
         return listing
 
+    def _provisioned_held(self) -> list[Held]:
+        """What each pool holds in provisioned instances now (the meter bills it per second)."""
+        return [Held(name, version, pool.spec.memory_mb, len(pool.provisioned))
+                for (name, version), pool in self.pools.items() if pool.provisioned]
+
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
@@ -240,6 +257,7 @@ class Platform:
             await asyncio.sleep(0)  # let kill reports arrive before the zygote goes
             for runtime in reversed(self.runtimes.values()):  # the Python runtime (the zygote) last
                 await runtime.close()
+        await self.meter.close()  # after the pools: the last invocations and provisioned seconds are counted
         await asyncio.to_thread(self.logs.close)  # after the pools: the last records are written too
         # Drains flush together, within one deadline: a receiver that is down costs shutdown at most that long.
         await asyncio.gather(*(drain.close() for drain in self.drains))

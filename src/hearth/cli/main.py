@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hearth import __version__
+from hearth.billing.prices import GRANULARITIES_MS, Billing, PriceTable, decimal_text, parse_price
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.cli.logs import logs
@@ -26,6 +27,7 @@ from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
     DEFAULT_LOG_DRAIN_BUFFER,
+    DEFAULT_METER_FLUSH_S,
     MEMORY_ENFORCEMENT,
     Settings,
     instance_base_env,
@@ -93,9 +95,53 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _billing_options(command: Callable[..., None]) -> Callable[..., None]:
+    """How usage is billed and priced, and idle functions switched off (``hearth dev`` and ``hearth serve``); they
+    reach the command as keyword arguments that ``_billing_settings`` turns into ``Settings`` fields."""
+    prices = PriceTable()
+    options = [
+        click.option("--billing-granularity", default=str(GRANULARITIES_MS[0]), show_default=True,
+                     type=click.Choice([str(ms) for ms in GRANULARITIES_MS]), metavar="MS",
+                     envvar="HEARTH_BILLING_GRANULARITY",
+                     help="Round each invocation's billed duration up to 1 ms (Lambda's) or 100 ms."),
+        click.option("--bill-init/--no-bill-init", default=True, show_default=True, envvar="HEARTH_BILL_INIT",
+                     help="Bill a cold start's Init duration with its invocation (Lambda does since August 2025)."),
+        click.option("--price-gb-second", default=decimal_text(prices.gb_second), show_default=True, metavar="USD",
+                     envvar="HEARTH_PRICE_GB_SECOND", help="Price of a GB-second of billed duration."),
+        click.option("--price-per-million-requests", default=decimal_text(prices.per_million_requests),
+                     show_default=True, metavar="USD", envvar="HEARTH_PRICE_PER_MILLION_REQUESTS",
+                     help="Price of a million requests."),
+        click.option("--price-provisioned-gb-second", default=decimal_text(prices.provisioned_gb_second),
+                     show_default=True, metavar="USD", envvar="HEARTH_PRICE_PROVISIONED_GB_SECOND",
+                     help="Price of a GB-second of provisioned concurrency held."),
+        click.option("--meter-flush-interval", "meter_flush_s", default=DEFAULT_METER_FLUSH_S, show_default=True,
+                     type=click.FloatRange(0.05, 3600.0), metavar="SECONDS", envvar="HEARTH_METER_FLUSH_INTERVAL",
+                     help="Write metered usage to disk this often (a crash loses at most this much of it)."),
+        click.option("--auto-disable-after-days", default=None, type=click.IntRange(1), metavar="DAYS",
+                     envvar="HEARTH_AUTO_DISABLE_AFTER_DAYS",
+                     help="Disable functions that had no invocation for this many days (off by default; "
+                          "`keep_alive = true` in a function's table opts it out, `hearth enable NAME` undoes it)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _billing_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The ``Settings`` fields of ``_billing_options``' values; raises ``ConfigError``."""
+    return {
+        "billing": Billing(int(options["billing_granularity"]), options["bill_init"]),
+        "prices": PriceTable(**{key: parse_price(options[f"price_{key}"], f"--price-{key.replace('_', '-')}")
+                                for key in ("gb_second", "per_million_requests", "provisioned_gb_second")}),
+        "meter_flush_s": options["meter_flush_s"],
+        "auto_disable_after_days": options["auto_disable_after_days"],
+    }
+
+
 @cli.command()
 @click.argument("project_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
 @_platform_options
+@_billing_options
 @click.option("--no-watch", is_flag=True, help="Do not reload on file changes.")
 @click.option("--hide-errors", is_flag=True,
               help="Answer function errors as a production server does: no details in the response body.")
@@ -107,11 +153,12 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
         async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
         log_drain_secret: str | None, log_drain_buffer: int, no_watch: bool, hide_errors: bool,
-        data_dir: Path) -> None:
+        data_dir: Path, **billing: Any) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
     from hearth import devloop, server
+    from hearth.billing.store import MeterStore
     from hearth.catalog import Catalog
     from hearth.platform import Platform
     from hearth.store.code import CodeStore
@@ -132,10 +179,12 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
                             log_dir=data_dir.expanduser() / "logs" if data_dir_given else None,
                             log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),
                             log_drains=log_drains, log_drain_secret=log_drain_secret,
-                            log_drain_buffer=log_drain_buffer)
+                            log_drain_buffer=log_drain_buffer, **_billing_settings(billing))
         catalog = Catalog(SqliteStore.memory(), CodeStore(Path(scratch.name) / "code"),
                           concurrency_limit=concurrency_limit)
         changes = catalog.apply(project, prune=True)
+        # Usage is kept where logs are: in the data folder when one was named, else with the dev server.
+        meter = MeterStore(data_dir.expanduser() / "meter.db") if data_dir_given else None
     except HearthError as error:
         fail(error.message)
     lookup = None
@@ -149,7 +198,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         lookup = auth.keyring([credentials])
     gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
-    platform = Platform(catalog, settings, records)
+    platform = Platform(catalog, settings, records, meter=meter)
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")
@@ -191,15 +240,17 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 @click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
               type=click.Path(file_okay=False, path_type=Path), help="Where state, code and keys are kept.")
 @_platform_options
+@_billing_options
 @click.option("--show-errors", is_flag=True,
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
           concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
           async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
-          log_drain_secret: str | None, log_drain_buffer: int, show_errors: bool) -> None:
+          log_drain_secret: str | None, log_drain_buffer: int, show_errors: bool, **billing: Any) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
+    from hearth.billing.store import MeterStore
     from hearth.catalog import Catalog
     from hearth.platform import Platform
     from hearth.store.code import CodeStore
@@ -217,11 +268,12 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                             async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
                             log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),
                             log_drains=log_drains, log_drain_secret=log_drain_secret,
-                            log_drain_buffer=log_drain_buffer)
+                            log_drain_buffer=log_drain_buffer, **_billing_settings(billing))
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
         events = SqliteEvents(data_dir / "events.db")
+        meter = MeterStore(data_dir / "meter.db")
         removed = code.remove_unreferenced(catalog.referenced_code())
     except HearthError as error:
         fail(error.message)
@@ -229,7 +281,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         fail(f"cannot use the data folder {data_dir}: {exc.strerror}; choose another with --data-dir")
     gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
-    platform = Platform(catalog, settings, records, events)
+    platform = Platform(catalog, settings, records, events, meter)
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hearth.billing.prices import Billing, PriceTable
 from hearth.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,6 +20,8 @@ DEFAULT_CONCURRENCY_LIMIT = 1000
 DEFAULT_LOG_RETENTION_S = 7 * 86400.0
 DEFAULT_LOG_MAX_BYTES = 1024 ** 3
 DEFAULT_LOG_DRAIN_BUFFER = 10_000  # lines waiting per drain (telemetry/drains.py)
+DEFAULT_METER_FLUSH_S = 5.0  # the meter writes its tallies this often (billing/meter.py): what a SIGKILL can lose
+DEFAULT_IDLE_CHECK_S = 600.0  # how often auto_disable_after_days looks for idle functions (billing/idle.py)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|K|M|G|T)?$", re.IGNORECASE)
@@ -85,6 +88,11 @@ class Settings:
     log_drains: tuple[str, ...] = ()  # http(s):// endpoints and file:/// folders every log line goes to
     log_drain_secret: str | None = None  # what HTTP drains sign their batches with (x-hearth-signature)
     log_drain_buffer: int = DEFAULT_LOG_DRAIN_BUFFER  # lines each drain keeps while it cannot deliver
+    billing: Billing = Billing()  # billed duration: granularity and whether Init counts (billing/prices.py)
+    prices: PriceTable = PriceTable()  # what usage costs, unless a function's manifest overrides a price
+    meter_flush_s: float = DEFAULT_METER_FLUSH_S
+    auto_disable_after_days: int | None = None  # disable functions with no invocation for this long; None: never
+    idle_check_interval_s: float = DEFAULT_IDLE_CHECK_S
 
     def __post_init__(self) -> None:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
@@ -106,6 +114,13 @@ class Settings:
                                   "otlp+http(s):// endpoint for spans")
         if self.log_drain_buffer < 1:
             raise ConfigError(f"log drain buffer must be at least 1 line, got {self.log_drain_buffer}")
+        if not 0.05 <= self.meter_flush_s <= 3600:
+            raise ConfigError(f"meter flush interval must be from 0.05 s to 1 h, got {self.meter_flush_s} s")
+        if self.auto_disable_after_days is not None and self.auto_disable_after_days < 1:
+            raise ConfigError(f"auto_disable_after_days must be at least 1 (leave it unset to never disable), got "
+                              f"{self.auto_disable_after_days}")
+        if self.idle_check_interval_s <= 0:
+            raise ConfigError(f"the idle check interval must be positive, got {self.idle_check_interval_s}")
         if self.https_redirect and not self.trusted_proxies:
             raise ConfigError("--https-redirect needs --trusted-proxy: only a trusted proxy (the TLS terminator in "
                               "front of Hearth) can say that a client used plain http")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hearth import errors
+from hearth.billing.prices import Billing
 from hearth.model import FunctionSpec, InvocationRecord
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import Instance, InvokeOutcome, InvokeRequest, Runtime, State
@@ -42,8 +43,9 @@ class FunctionPool:
     """Owns the instances of one function version."""
 
     def __init__(self, spec: FunctionSpec, runtime: Runtime, *, concurrency: Concurrency, on_record: RecordSink,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, billing: Billing = Billing()) -> None:
         self.spec = spec
+        self.billing = billing  # the billed duration the records carry (and the meter counts)
         self.runtime = runtime
         self.concurrency = concurrency
         self.on_record = on_record
@@ -171,10 +173,10 @@ class FunctionPool:
     def _finish(self, request: InvokeRequest, started: float, spec: FunctionSpec, init_ms: float | None,
                 init_lines: tuple[str, ...], outcome: InvokeOutcome) -> Invocation:
         error = outcome.error
-        billed = math.ceil(outcome.duration_ms + (init_ms or 0.0))
+        billed = self.billing.billed_ms(outcome.duration_ms, init_ms)
         record = InvocationRecord(
             request_id=request.request_id, function=spec.name, version=spec.version, trigger=request.trigger,
-            start=started, duration_ms=outcome.duration_ms, billed_ms=max(billed, 1), memory_mb=spec.memory_mb,
+            start=started, duration_ms=outcome.duration_ms, billed_ms=billed, memory_mb=spec.memory_mb,
             max_memory_mb=math.ceil(outcome.max_rss_kb / 1024), init_ms=init_ms, status=outcome.status,
             error_type=error.error_type if error is not None else None,
             log_lines=tuple(outcome.log_lines), init_log_lines=init_lines, trace_id=request.trace_id,

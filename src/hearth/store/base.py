@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -147,6 +148,7 @@ def encode_function(spec: FunctionSpec) -> bytes:
     doc["code_dir"] = str(spec.code_dir)
     doc["env"] = dict(spec.env)
     doc["server"] = None if spec.server is None else _fields(spec.server)
+    doc["price"] = {key: str(value) for key, value in spec.price.items()}  # exact, as written
     return _dumps(doc, f"function {spec.name!r}")
 
 
@@ -158,6 +160,7 @@ def decode_function(data: bytes | str) -> FunctionSpec:
     if server is not None:
         doc["server"] = ServerSpec(**{**server, "command": tuple(server["command"])})
     doc["include"] = tuple(doc.get("include", ()))  # a JSON array; documents from before the field have none
+    doc["price"] = {str(key): Decimal(value) for key, value in doc.get("price", {}).items()}
     return FunctionSpec(**doc)
 
 

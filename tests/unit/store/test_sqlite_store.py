@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import MISSING, fields
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> Fu
         revision_id=f"rev-{version}", last_modified="2026-11-21T16:06:46.000+0000",
         server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8), include=("../pkg", "../shared.py"),
         dead_letter_arn="arn:aws:sqs:us-east-1:000000000000:failed",
+        price={"gb_second": Decimal("0.0000333334"), "per_million_requests": Decimal("0.25")}, keep_alive=True,
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]

@@ -7,9 +7,11 @@ import functools
 import re
 import shlex
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hearth.billing.prices import PRICE_KEYS, parse_price
 from hearth.config.include import include_problem
 from hearth.config.manifest.source import Source
 from hearth.errors import ConfigError
@@ -41,7 +43,7 @@ from hearth.model import (
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
                  "description", "aliases", "include", "async", "schedule", "schedules",
-                 "queues", "dead_letter_queue"}
+                 "queues", "dead_letter_queue", "price", "keep_alive"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
@@ -105,6 +107,10 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
         problem = include_problem(item, include)
         if problem is not None:
             raise fail("include", problem)
+    keep_alive = raw.get("keep_alive", False)
+    if not isinstance(keep_alive, bool):
+        raise fail("keep_alive", "must be true or false: true keeps the function enabled however long it goes "
+                                 "without invocations")
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -119,7 +125,25 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
         server=server,
         dead_letter_arn=queue_arn(dead_letter) if dead_letter else None,
         include=tuple(include),
+        price=_price(raw.get("price", {}), fail),
+        keep_alive=keep_alive,
     )
+
+
+def _price(raw: Any, fail: Callable[[str, str], ConfigError]) -> dict[str, Decimal]:
+    """``price = { gb_second = 0.00002, per_million_requests = 0.25, provisioned_gb_second = … }``: the prices
+    that replace the platform's for this function (US dollars; any of the three)."""
+    usage = (f"must be a table of prices in dollars with any of {', '.join(PRICE_KEYS)}, "
+             "e.g. price = { gb_second = 0.00002 }")
+    if not isinstance(raw, dict):
+        raise fail("price", usage)
+    unknown = sorted(set(raw) - set(PRICE_KEYS))
+    if unknown:
+        raise fail("price", f"unknown price {unknown[0]!r}; {usage}")
+    try:
+        return {key: parse_price(value, f"price.{key}") for key, value in raw.items()}
+    except ConfigError as error:
+        raise fail("price", error.message) from None
 
 
 def _server(raw: dict[str, Any], fail: Any) -> ServerSpec:

@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.asgi import Receive, Scope, Send
+from hearth.billing.prices import Billing
 from hearth.model import FunctionSpec, InvocationRecord
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, State
@@ -51,9 +51,10 @@ class ServerPool:
     """Owns the server process of one ``http`` function version (see the module docstring)."""
 
     def __init__(self, spec: FunctionSpec, runtime: HttpRuntime, *, concurrency: Concurrency, records: RecordLog,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, billing: Billing = Billing()) -> None:
         assert spec.server is not None
         self.spec = spec
+        self.billing = billing
         self.runtime = runtime
         self.concurrency = concurrency
         self.records = records
@@ -236,7 +237,7 @@ class ServerPool:
         self.records.add(InvocationRecord(
             request_id=request_id, function=self.spec.name, version=self.spec.version, trigger="http",
             start=started_at, duration_ms=max(duration_ms, 0.0),
-            billed_ms=max(math.ceil(max(duration_ms, 0.0) + (init_ms or 0.0)), 1), memory_mb=self.spec.memory_mb,
+            billed_ms=self.billing.billed_ms(duration_ms, init_ms), memory_mb=self.spec.memory_mb,
             max_memory_mb=instance.max_memory_mb() if instance is not None else 0, init_ms=init_ms,
             status=outcome.status, error_type=error.error_type if error is not None else None,
             log_lines=tuple(lines), init_log_lines=init_lines, trace_id=trace_id,

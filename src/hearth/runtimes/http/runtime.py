@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from hearth.billing.prices import Billing
 from hearth.model import FunctionSpec
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.deadlines import DeadlineSweep
@@ -35,9 +36,10 @@ class HttpRuntime:
         self.processes.add(process)
         return process
 
-    def pool(self, spec: FunctionSpec, concurrency: Concurrency, records: RecordLog) -> ServerPool:
+    def pool(self, spec: FunctionSpec, concurrency: Concurrency, records: RecordLog,
+             billing: Billing = Billing()) -> ServerPool:
         """The pool that owns ``spec``'s server."""
-        return ServerPool(spec, self, concurrency=concurrency, records=records)
+        return ServerPool(spec, self, concurrency=concurrency, records=records, billing=billing)
 
     def exited(self, process: ServerProcess) -> None:
         self.processes.discard(process)
