@@ -32,6 +32,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records (in memory)
     GET    /hearth/logs?function=&since=&filter=&follow=1&…   the log store: query, or follow as a stream (api/logs.py)
     GET    /hearth/stats?function=&since=&until=              rate, errors, duration percentiles, cold starts
+    GET    /hearth/cost?since=&until=&by=&function=           metered usage and its cost (api/cost.py)
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -58,6 +59,7 @@ from urllib.parse import parse_qsl, unquote
 
 from hearth import errors
 from hearth.api import auth
+from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
@@ -153,6 +155,7 @@ class ControlApi:
             _Route("GET", "/hearth/invocations", self.invocations),
             _Route("GET", "/hearth/logs", logs.logs),
             _Route("GET", "/hearth/stats", StatsApi(platform).stats),
+            _Route("GET", "/hearth/cost", CostApi(platform).cost),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),

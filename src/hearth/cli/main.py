@@ -21,6 +21,7 @@ from hearth import __version__
 from hearth.billing.prices import GRANULARITIES_MS, Billing, PriceTable, decimal_text, parse_price
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
+from hearth.cli.cost import cost
 from hearth.cli.logs import logs
 from hearth.cli.stats import stats
 from hearth.config.manifest import load_project
@@ -341,6 +342,7 @@ def _run(coroutine: object) -> None:
 remote.register(cli)
 cli.add_command(logs)
 cli.add_command(stats)
+cli.add_command(cost)
 
 
 def main() -> None:
