@@ -25,7 +25,8 @@ errors from this tree; nothing invents error strings at its call site.
     │   │   └── QueueNameExists          400  QueueNameExists (SQS)
     │   ├── AccessDenied                 403  AccessDeniedException
     │   │   └── InvalidSignature         403  InvalidSignatureException
-    │   └── TooManyRequests              429  TooManyRequestsException
+    │   ├── TooManyRequests              429  TooManyRequestsException
+    │   └── FunctionDisabled             503  FunctionDisabled (idle, or by hand: ``hearth enable NAME``)
     ├── FunctionFailure                  (the function's fault; the invocation ran, or tried to)
     │   ├── FunctionError                502  <the exception's own name>, "Unhandled"
     │   ├── ImportModuleError            502  Runtime.ImportModuleError
@@ -207,6 +208,14 @@ class TooManyRequests(ClientError):
     error_type = "TooManyRequestsException"
     status = 429
     retry_after_s: ClassVar[int] = 1
+
+
+class FunctionDisabled(ClientError):
+    """The function is disabled (it had no invocations for ``auto_disable_after_days``, or an operator disabled
+    it); calls are refused until ``hearth enable NAME``."""
+
+    error_type = "FunctionDisabled"
+    status = 503
 
 
 class FunctionFailure(HearthError):

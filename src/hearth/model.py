@@ -208,6 +208,20 @@ class ScheduleSpec:
         return f"{self.function}:{self.qualifier}" if self.qualifier else self.function
 
 
+AUDIT_ACTIONS = ("disabled", "enabled")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log: what was done to a function, when and why (``hearth audit``). A disabled
+    function's state is the entry that disabled it."""
+
+    time: float  # epoch seconds
+    function: str
+    action: str  # one of AUDIT_ACTIONS
+    reason: str  # "no invocations for 30 days (auto_disable_after_days = 30)", "hearth enable", …
+
+
 MAX_RETRY_ATTEMPTS_RANGE = (0, 2)  # Lambda's EventInvokeConfig bounds
 MAX_EVENT_AGE_S_RANGE = (60, 21600)
 

@@ -19,7 +19,9 @@ from typing import Any
 
 from hearth import errors
 from hearth.api.auth import new_credentials
+from hearth.billing.idle import IdleMonitor
 from hearth.billing.meter import Held, Meter
+from hearth.billing.prices import PriceTable
 from hearth.billing.store import MeterStore
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
@@ -85,6 +87,9 @@ class Platform:
                            held=self._provisioned_held)
         self.records.sinks.append(self.meter.observe)
         self.records.sinks.append(self.metrics.observe)
+        # Functions without invocations: listed by `hearth idle`, disabled after auto_disable_after_days.
+        self.idle = IdleMonitor(self, after_days=settings.auto_disable_after_days,
+                                interval_s=settings.idle_check_interval_s, clock=clock)
         self.records.sinks.append(self.logs.append)
         self.records.sinks.extend(self.drains)
         self._reaper: asyncio.Task[None] | None = None
@@ -118,6 +123,7 @@ class Platform:
             self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())
         self.meter.start()
+        self.idle.start()
         self.async_invoker.start()
         self.scheduler.start()
         self.queues.start()
@@ -132,14 +138,20 @@ class Platform:
         return await self.run(self.catalog.resolve(function, qualifier, headers), request)
 
     async def run(self, spec: FunctionSpec, request: InvokeRequest) -> Invocation:
-        """Run one invocation of the version ``spec`` (already resolved, e.g. by the gateway)."""
+        """Run one invocation of the version ``spec`` (already resolved, e.g. by the gateway); raises
+        ``FunctionDisabled`` for a disabled function."""
+        if spec.name in self.catalog.disabled:
+            raise self.catalog.disabled_error(spec.name)
         pool = self.pools.get((spec.name, spec.version))
         if pool is None:
             pool = self._pool(spec)
         return await pool.invoke(request)
 
     def server(self, spec: FunctionSpec) -> ServerPool:
-        """The pool of an ``http`` function version, which the gateway proxies requests to."""
+        """The pool of an ``http`` function version, which the gateway proxies requests to; raises
+        ``FunctionDisabled`` for a disabled function."""
+        if spec.name in self.catalog.disabled:
+            raise self.catalog.disabled_error(spec.name)
         pool = self.pools.get((spec.name, spec.version))
         if pool is None:
             pool = self._pool(spec)
@@ -197,7 +209,8 @@ class Platform:
             if version != LATEST and version not in published:
                 pool.close()
                 del self.pools[(name, version)]
-        wanted = self.catalog.provisioned_versions(name)
+        # A disabled function holds no provisioned instances; its settings stay, so enabling brings them back.
+        wanted = {} if name in self.catalog.disabled else self.catalog.provisioned_versions(name)
         for version, count in wanted.items():
             pool = self.pools.get((name, version)) or self._pool(published[version])
             pool.set_provisioned(count)
@@ -229,6 +242,12 @@ class Platform:
                                 "provisioned": instance in pool.provisioned})
         return listing
 
+    def prices(self, function: str) -> PriceTable:
+        """``function``'s prices: the platform's, with its $LATEST's overrides (none once it is deleted)."""
+        record = self.catalog.functions.get(function)
+        base = self.settings.prices
+        return base.overridden(record.latest.price) if record is not None else base
+
     def _provisioned_held(self) -> list[Held]:
         """What each pool holds in provisioned instances now (the meter bills it per second)."""
         return [Held(name, version, pool.spec.memory_mb, len(pool.provisioned))
@@ -244,6 +263,7 @@ class Platform:
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""
+        await self.idle.close()
         await self.pollers.close()
         await self.scheduler.close()
         await self.queues.close()

@@ -33,6 +33,9 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/logs?function=&since=&filter=&follow=1&…   the log store: query, or follow as a stream (api/logs.py)
     GET    /hearth/stats?function=&since=&until=              rate, errors, duration percentiles, cold starts
     GET    /hearth/cost?since=&until=&by=&function=           metered usage and its cost (api/cost.py)
+    GET    /hearth/idle?days=                                 functions without invocations, and disabled ones
+    GET    /hearth/audit?function=&limit=                     the audit log of disabling and enabling
+    POST   /hearth/functions/{name}/disable (or /enable)      switch a function off (or back on)
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -62,6 +65,7 @@ from hearth.api import auth
 from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
+from hearth.api.idle import IdleApi
 from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.api.logs import LogsApi
 from hearth.api.projects import ProjectsApi
@@ -119,6 +123,7 @@ class ControlApi:
         self.sqs_api = SqsApi(platform)
         mappings = EventSourceMappingApi(platform)
         logs = LogsApi(platform)
+        idle = IdleApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -156,6 +161,10 @@ class ControlApi:
             _Route("GET", "/hearth/logs", logs.logs),
             _Route("GET", "/hearth/stats", StatsApi(platform).stats),
             _Route("GET", "/hearth/cost", CostApi(platform).cost),
+            _Route("GET", "/hearth/idle", idle.idle),
+            _Route("GET", "/hearth/audit", idle.audit),
+            _Route("POST", "/hearth/functions/" + _NAME + "/disable", idle.disable),
+            _Route("POST", "/hearth/functions/" + _NAME + "/enable", idle.enable),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),

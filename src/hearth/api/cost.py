@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from hearth import errors
 from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
-from hearth.billing.prices import PriceTable
 from hearth.billing.report import GROUPINGS, cost_report
 from hearth.billing.store import HOUR_S
 from hearth.telemetry.logformat import parse_moment
@@ -26,12 +25,6 @@ class CostApi:
         self.platform = platform
         self.clock = clock
 
-    def prices(self, function: str) -> PriceTable:
-        """``function``'s prices: the platform's, with its $LATEST's overrides (none once it is deleted)."""
-        record = self.platform.catalog.functions.get(function)
-        base = self.platform.settings.prices
-        return base.overridden(record.latest.price) if record is not None else base
-
     async def cost(self, request: ApiRequest) -> ApiResponse:
         now = self.clock()
         query = request.query
@@ -45,8 +38,8 @@ class CostApi:
         function = query.get("function") or None
         since = float(int(since // HOUR_S) * HOUR_S)  # the meter keeps hours: the window starts at one's start
         usage = await self.platform.meter.usage(since, until, function)
-        report = cost_report(usage, by, self.prices)
-        overrides = {name: self.prices(name).as_json() for name in sorted(self.platform.catalog.functions)
+        report = cost_report(usage, by, self.platform.prices)
+        overrides = {name: self.platform.prices(name).as_json() for name in sorted(self.platform.catalog.functions)
                      if self.platform.catalog.functions[name].latest.price}
         return ok({"since": since, "until": until, "by": by, "currency": "USD",
                    "prices": self.platform.settings.prices.as_json(), "function_prices": overrides,

@@ -18,6 +18,7 @@ def schedule_json(planned: Planned) -> dict[str, Any]:
     last = None if state.last_tick is None else datetime.fromtimestamp(state.last_tick, UTC)
     return {"name": spec.name, "project": spec.site, "target": spec.target, "expression": spec.expression,
             "timezone": spec.timezone, "missed": spec.missed, "enabled": spec.enabled, "paused": state.paused,
+            "function_disabled": planned.held,
             "next": None if planned.next_tick is None else _iso(planned.next_tick),
             "last": None if last is None else _iso(last)}
 

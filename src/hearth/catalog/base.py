@@ -19,6 +19,7 @@ from hearth import errors
 from hearth.model import (
     LATEST,
     AliasSpec,
+    AuditEntry,
     EventInvokeConfig,
     EventSourceMappingSpec,
     FunctionSpec,
@@ -83,6 +84,8 @@ class CatalogBase:
         self.schedules: dict[str, ScheduleSpec] = dict(state.schedules)  # by name, "<project>.<name>"
         self.queues: dict[str, QueueSpec] = dict(state.queues)  # by name; their messages are in the event store
         self.event_source_mappings: dict[str, EventSourceMappingSpec] = dict(state.event_source_mappings)  # by UUID
+        # Disabled functions (billing/idle.py) → the audit entry that disabled each: calls are refused, triggers held.
+        self.disabled: dict[str, AuditEntry] = dict(state.disabled)
         for name in self.functions:
             self.versions.setdefault(name, {})
             self.aliases.setdefault(name, {})

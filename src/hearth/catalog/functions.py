@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from hearth import errors
 from hearth.catalog.base import VERSION_NUMBER, Change, _revision, _same_function, now_text
@@ -13,6 +14,7 @@ from hearth.model import (
     ALIAS_NAME,
     LATEST,
     AliasSpec,
+    AuditEntry,
     FunctionSpec,
 )
 from hearth.pool.concurrency import check_reservation
@@ -81,6 +83,7 @@ class FunctionCatalog(TriggerCatalog):
             del self.functions[name]
             self.versions.pop(name, None)
             self.aliases.pop(name, None)
+            self.disabled.pop(name, None)  # the store's delete_function cascades to it; the audit log stays
             for key in [key for key in self.provisioned if key[0] == name]:
                 del self.provisioned[key]
             for key in [key for key in self.event_invoke_configs if key[0] == name]:
@@ -94,6 +97,42 @@ class FunctionCatalog(TriggerCatalog):
             if remaining != self.routes:
                 self._set_routes(remaining)
             self._changed(name)
+
+    # -- disabling -----------------------------------------------------------------------------------------------
+
+    def disable_function(self, name: str, reason: str, at: float) -> AuditEntry | None:
+        """Disable ``name`` (calls refused, triggers held, provisioned instances released by the platform) and
+        record why in the audit log; returns the entry, or None when it was disabled already."""
+        self.record(name)
+        if name in self.disabled:
+            return None
+        entry = AuditEntry(at, name, "disabled", reason)
+        with self.batch():
+            self.store.put_disabled(entry)
+            self.store.add_audit(entry)
+            self.disabled[name] = entry
+            self._changed(name)
+        return entry
+
+    def enable_function(self, name: str, reason: str, at: float) -> AuditEntry | None:
+        """Undo ``disable_function`` and record it; returns the entry, or None when ``name`` was not disabled."""
+        self.record(name)
+        if name not in self.disabled:
+            return None
+        entry = AuditEntry(at, name, "enabled", reason)
+        with self.batch():
+            self.store.delete_disabled(name)
+            self.store.add_audit(entry)
+            del self.disabled[name]
+            self._changed(name)
+        return entry
+
+    def disabled_error(self, name: str) -> errors.FunctionDisabled:
+        """What a call to disabled ``name`` is answered."""
+        entry = self.disabled[name]
+        since = datetime.datetime.fromtimestamp(entry.time, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return errors.FunctionDisabled(f"Function {name} is disabled since {since} ({entry.reason}); enable it "
+                                       f"with `hearth enable {name}`")
 
     def publish_version(self, name: str, description: str = "", revision_id: str | None = None,
                         code_sha256: str | None = None, snapshot: CodePackage | None = None) -> FunctionSpec:

@@ -22,6 +22,7 @@ from hearth.billing.prices import GRANULARITIES_MS, Billing, PriceTable, decimal
 from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.cli.cost import cost
+from hearth.cli.idle import audit, disable, enable, idle
 from hearth.cli.logs import logs
 from hearth.cli.stats import stats
 from hearth.config.manifest import load_project
@@ -342,7 +343,8 @@ def _run(coroutine: object) -> None:
 remote.register(cli)
 cli.add_command(logs)
 cli.add_command(stats)
-cli.add_command(cost)
+for command in (cost, idle, audit, disable, enable):
+    cli.add_command(command)
 
 
 def main() -> None:

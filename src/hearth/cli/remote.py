@@ -263,7 +263,8 @@ def schedules(endpoint: str, data_dir: Path) -> None:
         table.add_column(column)
     for item in listing:
         zone = f" {item['timezone']}" if item["timezone"] != "UTC" else ""
-        state = "paused" if item["paused"] else "disabled" if not item["enabled"] else "active"
+        state = ("paused" if item["paused"] else "disabled" if not item["enabled"]
+                 else "held (function disabled)" if item.get("function_disabled") else "active")
         table.add_row(escape(item["name"]), escape(item["target"]), escape(item["expression"] + zone),
                       item["next"] or "-", item["last"] or "-", state)
     if not listing:

@@ -1,7 +1,8 @@
 """What every state store shares: the records it keeps, the ``Store`` interface, and the JSON form of the specs.
 
 A store persists the control plane (functions, versions, aliases, provisioned concurrency, asynchronous invocation
-configs, schedules, queues, routes, and the sites: each project's hosts, prefix, header rules and CORS) so that
+configs, schedules, queues, routes, the sites: each project's hosts, prefix, header rules and CORS; and which
+functions are disabled, with the audit log of disabling and enabling) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -25,6 +26,7 @@ import orjson
 from hearth.errors import ServiceError
 from hearth.model import (
     AliasSpec,
+    AuditEntry,
     CorsSpec,
     EventInvokeConfig,
     EventSourceMappingSpec,
@@ -70,6 +72,7 @@ class StoredState:
     schedules: dict[str, ScheduleSpec] = dataclass_field(default_factory=dict)  # by name
     queues: dict[str, QueueSpec] = dataclass_field(default_factory=dict)  # by name (their messages: event store)
     event_source_mappings: dict[str, EventSourceMappingSpec] = dataclass_field(default_factory=dict)  # by UUID
+    disabled: dict[str, AuditEntry] = dataclass_field(default_factory=dict)  # function → the entry that disabled it
 
 
 class Store(Protocol):
@@ -125,6 +128,21 @@ class Store(Protocol):
 
     def delete_event_source_mapping(self, uuid: str) -> None:
         """Forget an event source mapping."""
+
+    def put_disabled(self, entry: AuditEntry) -> None:
+        """Mark a function disabled, by the audit entry that disabled it (deleting the function forgets it)."""
+
+    def delete_disabled(self, function: str) -> None:
+        """Mark a function enabled again."""
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log (kept after its function is deleted)."""
+
+    def audit(self, function: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries first, of one function or of all."""
+
+    def last_audit(self, action: str) -> dict[str, float]:
+        """Each function's latest audit entry of ``action``: its time."""
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

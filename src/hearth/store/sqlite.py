@@ -19,6 +19,7 @@ from hearth import __version__
 from hearth.errors import ConfigError, ServiceError
 from hearth.model import (
     AliasSpec,
+    AuditEntry,
     EventInvokeConfig,
     EventSourceMappingSpec,
     FunctionSpec,
@@ -145,6 +146,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             function TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
             spec BLOB NOT NULL
         )""",
+    ),
+    (  # 8: disabled functions (the audit entry that disabled each) and the audit log, which outlives functions
+        """CREATE TABLE disabled (
+            function TEXT PRIMARY KEY REFERENCES functions (name) ON DELETE CASCADE,
+            time REAL NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            function TEXT NOT NULL,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_function ON audit (function, id)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -318,8 +334,10 @@ class SqliteStore:
                   for name, spec in conn.execute("SELECT name, spec FROM queues ORDER BY name")}
         mappings = {uuid: self._decode("event source mapping", uuid, decode_event_source_mapping, spec)
                     for uuid, spec in conn.execute("SELECT uuid, spec FROM event_source_mappings ORDER BY uuid")}
+        disabled = {function: AuditEntry(time, function, "disabled", reason) for function, time, reason in
+                    conn.execute("SELECT function, time, reason FROM disabled ORDER BY function")}
         return StoredState(functions, versions, aliases, provisioned, routes, sites, event_invoke_configs, schedules,
-                           queues, mappings)
+                           queues, mappings, disabled)
 
     def _decode(self, kind: str, key: str, decode: Callable[[bytes], _T], data: bytes) -> _T:
         try:
@@ -449,6 +467,46 @@ class SqliteStore:
         """Forget an event source mapping."""
         self._write(f"delete event source mapping {uuid}", (
             ("DELETE FROM event_source_mappings WHERE uuid = ?", (uuid,)),))
+
+    def put_disabled(self, entry: AuditEntry) -> None:
+        """Mark a stored function disabled, by the audit entry that disabled it."""
+        self._write(f"disable function {entry.function!r}", (
+            ("INSERT INTO disabled (function, time, reason) VALUES (?, ?, ?) ON CONFLICT (function) "
+             "DO UPDATE SET time = excluded.time, reason = excluded.reason",
+             (entry.function, entry.time, entry.reason)),
+        ))
+
+    def delete_disabled(self, function: str) -> None:
+        """Mark a function enabled again."""
+        self._write(f"enable function {function!r}", (("DELETE FROM disabled WHERE function = ?", (function,)),))
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log."""
+        self._write(f"record {entry.action} {entry.function!r} in the audit log", (
+            ("INSERT INTO audit (time, function, action, reason) VALUES (?, ?, ?, ?)",
+             (entry.time, entry.function, entry.action, entry.reason)),
+        ))
+
+    def audit(self, function: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries first, of one function or of all."""
+        sql = "SELECT time, function, action, reason FROM audit"
+        params: tuple[object, ...] = ()
+        if function is not None:
+            sql, params = sql + " WHERE function = ?", (function,)
+        try:
+            rows = self._conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise ServiceError(f"state store ({self.location}): cannot read the audit log: {exc}") from exc
+        return [AuditEntry(*row) for row in rows]
+
+    def last_audit(self, action: str) -> dict[str, float]:
+        """Each function's latest audit entry of ``action``: its time."""
+        try:
+            rows = self._conn.execute("SELECT function, max(time) FROM audit WHERE action = ? GROUP BY function",
+                                      (action,)).fetchall()
+        except sqlite3.Error as exc:
+            raise ServiceError(f"state store ({self.location}): cannot read the audit log: {exc}") from exc
+        return {function: float(time) for function, time in rows}
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

@@ -83,7 +83,10 @@ class AsyncInvoker:
 
     async def accept(self, function: str, qualifier: str | None, payload: bytes, request_id: str,
                      client_context: str | None = None, trace_id: str | None = None) -> None:
-        """Store an event for ``function[:qualifier]`` (already known to exist); returns once it is durable."""
+        """Store an event for ``function[:qualifier]`` (already known to exist); returns once it is durable.
+        A disabled function's caller is told at once (``FunctionDisabled``) rather than left to wait."""
+        if function in self.platform.catalog.disabled:
+            raise self.platform.catalog.disabled_error(function)
         meta = {"function": function, "qualifier": qualifier}
         if client_context is not None:
             meta["client_context"] = client_context

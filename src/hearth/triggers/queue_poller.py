@@ -65,10 +65,13 @@ class QueuePollers:
         self.sync()
 
     def sync(self) -> None:
-        """Start the pollers of new or changed mappings, stop those of deleted or disabled ones."""
+        """Start the pollers of new or changed mappings, stop those of deleted or disabled ones (and of disabled
+        functions: their messages wait in the queue until the function is enabled again)."""
         if not self._started:
             return
-        wanted = {uuid: spec for uuid, spec in self.catalog.event_source_mappings.items() if spec.enabled}
+        disabled = self.catalog.disabled
+        wanted = {uuid: spec for uuid, spec in self.catalog.event_source_mappings.items()
+                  if spec.enabled and spec.function not in disabled}
         for uuid, (spec, task) in list(self._pollers.items()):
             if wanted.get(uuid) != spec:
                 task.cancel()

@@ -16,8 +16,10 @@ at most ``POLL_S`` apart):
   does not catch up) records the latest of them without firing; ``"once"`` fires it, once;
   a schedule that ticks at least every ``LATE_S`` always has a tick that recent, so after a pause it simply fires
   its latest tick, as it would have anyway;
-- a paused schedule (``hearth pause-schedule``; kept in the event store, so a redeploy keeps it) or one with
-  ``enabled = false`` never fires, and its ticks pass as missed ones do when it resumes.
+- a paused schedule (``hearth pause-schedule``; kept in the event store, so a redeploy keeps it), one with
+  ``enabled = false``, or one whose function is disabled (``Catalog.disabled``: held, apart from the user's pause,
+  so ``hearth enable`` resumes only what the user had not paused) never fires, and its ticks pass as missed ones do
+  when it resumes.
 
 The event is EventBridge's Scheduled Event (``version``, ``id``, ``detail-type``, ``source``, ``account``,
 ``time`` (the tick), ``region``, ``resources`` (the rule's ARN), ``detail``), or the schedule's ``input``. A Vercel
@@ -61,7 +63,8 @@ class Planned:
 
     spec: ScheduleSpec
     state: ScheduleState
-    next_tick: datetime | None  # None: paused, disabled, or never again
+    next_tick: datetime | None  # None: paused, disabled, held, or never again
+    held: bool = False  # its function is disabled
 
 
 class Scheduler:
@@ -102,11 +105,16 @@ class Scheduler:
         for spec in self.catalog.schedules.values():
             state = states.get(spec.name, ScheduleState(None))
             upcoming = None
-            if spec.enabled and not state.paused:
+            held = self.held(spec)
+            if spec.enabled and not state.paused and not held:
                 after = now if state.last_tick is None else max(now, _moment(state.last_tick))
                 upcoming = self.parsed(spec).next_after(after)
-            planned.append(Planned(spec, state, upcoming))
+            planned.append(Planned(spec, state, upcoming, held))
         return planned
+
+    def held(self, spec: ScheduleSpec) -> bool:
+        """Whether the schedule's function is disabled (a Vercel cron, which GETs a path, never is)."""
+        return bool(spec.function) and spec.function in self.catalog.disabled
 
     async def pause(self, name: str, paused: bool) -> None:
         if name not in self.catalog.schedules:
@@ -145,19 +153,20 @@ class Scheduler:
             except ValueError as exc:  # the manifest checked it; a hand-edited store might not have
                 log.error("schedule %s cannot fire: %s", spec.name, exc)
                 continue
+            active = spec.enabled and not state.paused and not self.held(spec)
             if state.last_tick is None:
                 await self.store.advance(spec.name, now)  # starts now: only later ticks fire
                 last = now
             else:
                 last = state.last_tick
-                if spec.enabled and not state.paused:
+                if active:
                     last = await self._fire_due(spec, schedule, last, now) or last
                 else:
                     latest = _latest(schedule, last, now)
                     if latest is not None:
                         await self.store.advance(spec.name, latest)  # passes as missed
                         last = latest
-            if spec.enabled and not state.paused:
+            if active:
                 upcoming = schedule.next_after(_moment(max(last, now)))
                 if upcoming is not None:
                     wait = min(wait, max(0.0, upcoming.timestamp() - self.clock()))

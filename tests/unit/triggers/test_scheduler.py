@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hearth.model import ScheduleSpec
+from hearth.model import AuditEntry, ScheduleSpec
 from hearth.store.events import ASYNC_QUEUE, Message
 from hearth.store.sqlite_events import SqliteEvents
 from hearth.triggers.scheduler import LATE_S, Scheduler
@@ -33,6 +33,7 @@ class FakeCatalog:
     def __init__(self, *specs: ScheduleSpec) -> None:
         self.schedules = {spec.name: spec for spec in specs}
         self.listeners: list[Callable[[str | None], None]] = []
+        self.disabled: dict[str, AuditEntry] = {}
 
 
 def every_minute(**changes: Any) -> ScheduleSpec:
@@ -111,6 +112,41 @@ def test_ticks_missed_while_down_follow_the_policy(tmp_path: Path, missed: str, 
         clock.now = datetime(2026, 11, 21, 14, 5, 1, tzinfo=UTC).timestamp()  # and then on time again
         await scheduler.tick()
         assert [orjson.loads(m.body)["time"] for m in await drain(store)] == ["2026-11-21T14:05:00Z"]
+
+    run(tmp_path, body)
+
+
+def test_a_disabled_functions_schedule_is_held_apart_from_the_users_pause(tmp_path: Path) -> None:
+    async def body(store: SqliteEvents, clock: Clock) -> None:
+        catalog = FakeCatalog(every_minute(), every_minute(name="app.other", function="other"))
+        scheduler = Scheduler(catalog, store, clock=clock)  # type: ignore[arg-type]
+        await scheduler.tick()
+        catalog.disabled["tick"] = AuditEntry(clock.now, "tick", "disabled", "idle")
+        clock.now += 30
+        await scheduler.tick()
+        assert [orjson.loads(m.meta)["function"] for m in await drain(store)] == ["other"]  # tick is held
+        plans = {item.spec.name: item for item in await scheduler.plan()}
+        assert plans["app.tick"].held and plans["app.tick"].next_tick is None
+        assert not plans["app.tick"].state.paused and not plans["app.other"].held
+        clock.now += 600
+        await scheduler.tick()
+        assert [orjson.loads(m.meta)["function"] for m in await drain(store)] == ["other"]
+        del catalog.disabled["tick"]  # enabled: it fires from its next tick; ticks passed while held were missed
+        await scheduler.tick()
+        assert [orjson.loads(m.meta)["function"] for m in await drain(store)] == []
+        clock.now += 60
+        await scheduler.tick()
+        assert sorted(orjson.loads(m.meta)["function"] for m in await drain(store)) == ["other", "tick"]
+        # Paused by the user while disabled: enabling the function does not resume it.
+        await scheduler.pause("app.tick", True)
+        catalog.disabled["tick"] = AuditEntry(clock.now, "tick", "disabled", "idle")
+        clock.now += 60
+        await scheduler.tick()
+        del catalog.disabled["tick"]
+        clock.now += 60
+        await scheduler.tick()
+        assert [orjson.loads(m.meta)["function"] for m in await drain(store)] == ["other", "other"]
+        assert {item.spec.name: item.state.paused for item in await scheduler.plan()}["app.tick"]
 
     run(tmp_path, body)
 
