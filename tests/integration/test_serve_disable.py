@@ -5,6 +5,7 @@ stops, its provisioned instances are released; the state survives a restart; ``h
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,9 @@ def test_disable_holds_everything_and_enable_restores_it_across_a_restart(tmp_pa
         assert poll(lambda: provisioned(serve) == 1, 20) and poll(lambda: pollers_waiting(serve) == 1, 10)
         assert serve.gateway.get("/work").status_code == 200
         assert serve.cli("pause-schedule", "worker.nightly").returncode == 0  # the user's own pause
+        held = {line["version"]: line for line in serve.native("/hearth/cost", since="1h", by="version")["lines"]}
+        assert Decimal(held["1"]["provisioned_gb_seconds"]) > 0  # the provisioned instance is metered while held
+        assert Decimal(held["$LATEST"]["provisioned_gb_seconds"]) == 0
 
         shown = serve.cli("disable", "worker", "--reason", "cost review")
         assert shown.returncode == 0 and shown.stdout.strip() == "disabled worker", shown.stderr
