@@ -57,7 +57,6 @@ class Platform:
                  events: EventStore | None = None, meter: MeterStore | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.clock = clock  # wall time for what the platform decides by the calendar (idle functions)
         self.records = records or RecordLog()
         self.catalog = catalog
         self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
@@ -87,7 +86,8 @@ class Platform:
                            held=self._provisioned_held)
         self.records.sinks.append(self.meter.observe)
         self.records.sinks.append(self.metrics.observe)
-        # Functions without invocations: listed by `hearth idle`, disabled after auto_disable_after_days.
+        # Functions without invocations: listed by `hearth idle`, disabled after auto_disable_after_days; ``clock`` is
+        # the wall time it decides by (tests move it).
         self.idle = IdleMonitor(self, after_days=settings.auto_disable_after_days,
                                 interval_s=settings.idle_check_interval_s, clock=clock)
         self.records.sinks.append(self.logs.append)
