@@ -127,7 +127,8 @@ class Gateway:
                 'runtime = "http" take WebSocket connections')
         seen = strip_prefix(scope, route.strip_prefix) if route.strip_prefix else scope
         trace = trace_of(scope["headers"])
-        traced = ((TRACEPARENT, trace.traceparent().encode()), (XRAY, trace.xray().encode()))
+        xray = trace.xray()
+        traced = ((TRACEPARENT, trace.traceparent().encode()), (XRAY, xray.encode()))
         seen = dict(seen, headers=replace_headers(seen["headers"], traced))  # what the function sees
         version = (EXECUTED_VERSION_HEADER, spec.version.encode())
         policy = front.policy(route)
@@ -137,18 +138,18 @@ class Gateway:
                                          *traced)
 
         if server:
-            await self.platform.server(spec).serve(seen, receive, send, request_id, finish, trace.xray())
+            await self.platform.server(spec).serve(seen, receive, send, request_id, finish, xray)
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
         event = build_event(seen, body, match, request_id)
         if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
             await self.platform.async_invoker.accept(route.function, route.qualifier, orjson.dumps(event),
-                                                     request_id, trace_id=trace.xray())
+                                                     request_id, trace_id=xray)
             return 202, [id_header, _JSON, *traced], orjson.dumps({"requestId": request_id})
         stream = StreamedResponse(send, receive, finish)
         try:
             alias = route.qualifier if route.qualifier is not None and not route.qualifier.isdigit() else None
-            invocation = await self.platform.run(spec, InvokeRequest(request_id, event, trace_id=trace.xray(),
+            invocation = await self.platform.run(spec, InvokeRequest(request_id, event, trace_id=xray,
                                                                      stream=stream, alias=alias))
         except Exception:
             if not stream.started:

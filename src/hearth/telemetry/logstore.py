@@ -248,21 +248,30 @@ class LogStore:
 
     def _write(self, batch: list[tuple[InvocationRecord | InstanceOutput, float]]) -> None:
         # Invocations are stored as their records' fields (``stored_record``): one C call each, since this thread
-        # shares the interpreter with the event loop; their console lines are made when they are read.
-        items = []
+        # shares the interpreter with the event loop; their console lines are made when they are read. Each line
+        # goes into one buffer at once: a batch of separate ``bytes`` kept alive until the write took fresh heap
+        # pages from the kernel on every batch (and gave them back after it), ~5 µs per record on this VM.
+        data = bytearray()
+        written = 0
+        followed = bool(self._followers)
+        entries = []
         for item, received in batch:
             try:
-                items.append(stored_record(item) if isinstance(item, InvocationRecord)
-                             else orjson.dumps(output_entry(item, received)))
+                line = (stored_record(item) if isinstance(item, InvocationRecord)
+                        else orjson.dumps(output_entry(item, received)))
             except Exception:  # a malformed record must not stop the writer
                 log.exception("log store: cannot encode a record; dropped")
                 self.dropped_unwritable += 1
-        entries = [orjson.loads(item) for item in items] if self._followers else []
-        data = b"\n".join(items) + b"\n" if items else b""
+                continue
+            data += line
+            data += b"\n"
+            written += 1
+            if followed:
+                entries.append(orjson.loads(line))
         try:
             self._write_bytes(data)
         except OSError as exc:
-            self.dropped_unwritable += len(items)
+            self.dropped_unwritable += written
             self._close_file()  # a partial line may be left: the next batch starts a new segment
             if not self._failing:
                 self._failing = True
