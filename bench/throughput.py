@@ -33,6 +33,7 @@ from typing import Any
 from _common import (
     BenchError,
     add_hearth_options,
+    cpu_shares,
     get_json,
     hearth_args,
     keepalive_gets,
@@ -144,7 +145,8 @@ def report(bare: dict[str, Any], hearth: dict[str, Any], memory: tuple[list[floa
     """Print the tables and the verdicts; ``facts`` holds Hearth's record statuses, log problems, limits."""
     wrk_flags = f"-t{args.threads} -c{args.connections} -d{args.duration}s"
     print(f"# Warm hello: Hearth vs bare uvicorn (wrk {wrk_flags})\n")
-    print(f"Hearth memory enforcement: {facts['enforcement']}\n")
+    print(f"Hearth memory enforcement: {facts['enforcement']}")
+    print(f"Hearth CPU shares: {facts['cpu']}\n")
     rows = []
     for label, result in (("bare uvicorn", bare), ("Hearth /hello", hearth)):
         wrk = result["wrk"]
@@ -212,6 +214,7 @@ def main() -> int:
                 facts: dict[str, Any] = {"statuses": record_statuses(control)}
             facts["log_problems"] = hearth_service.problems()
             facts["enforcement"] = memory_enforcement(hearth_service)
+            facts["cpu"] = cpu_shares(hearth_service)
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"throughput: could not run: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from hearth.gateway.sites import SiteMap
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
-from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
+from hearth.pool.limits import InstanceLimits, detect_limits
 from hearth.pool.pool import FunctionPool, Invocation
 from hearth.runtimes.http.pool import ServerPool
 from hearth.runtimes.http.runtime import HttpRuntime
@@ -56,7 +56,7 @@ class Platform:
         self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self.concurrency = Concurrency(settings.concurrency_limit)
-        self.limiter: MemoryLimiter | None = None
+        self.limiter: InstanceLimits | None = None  # memory and CPU share of every instance
         self.runtime: PythonRuntime | None = None  # the zygote's owner: it also starts the other runtimes' processes
         self.runtimes: dict[str, Runtime] = {}  # by family: python, provided, http
         self.http: HttpRuntime | None = None
@@ -89,7 +89,7 @@ class Platform:
 
     async def start(self) -> None:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
-        self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
+        self.limiter = detect_limits(self.settings.memory_enforcement, self.settings.cpu_follows_memory)
         self.logs.start()
         for drain in self.drains:
             drain.start()

@@ -224,7 +224,8 @@ class ControlApi:
     async def health(self, request: ApiRequest) -> ApiResponse:
         limiter = self.platform.limiter
         return ok({"status": "ok", "functions": sorted(self.platform.catalog.functions),
-                   "memory_enforcement": limiter.description if limiter else None,
+                   "memory_enforcement": limiter.memory.description if limiter else None,
+                   "cpu_enforcement": limiter.cpu.description if limiter else None,
                    "authentication": self.lookup is not None})
 
     async def instances(self, request: ApiRequest) -> ApiResponse:

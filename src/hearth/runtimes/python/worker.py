@@ -131,19 +131,21 @@ def enter_batch_scheduling() -> None:
 
 
 def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
-    """Join the instance's memory cgroup, or (the fallback) cap memory with an rlimit.
+    """Join the instance's cgroups (memory, cpu), or (the memory fallback) cap memory with an rlimit.
 
     The rlimit caps the address space above what the forked process already maps, or, for an executable about
     to be started (``address_space=False``), its data segment: runtimes such as Go and V8 reserve gigabytes of
     address space they never touch, which RLIMIT_AS would refuse.
     """
-    cgroup = spec.get("cgroup")
-    if cgroup:
-        procs = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)  # raw fds: io's file objects cost private pages
-        try:
-            os.write(procs, b"%d" % os.getpid())
-        finally:
-            os.close(procs)
+    cgroups = spec.get("cgroups")
+    if cgroups:
+        pid = b"%d" % os.getpid()
+        for cgroup in cgroups:
+            procs = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)  # raw fds: io's file objects cost private pages
+            try:
+                os.write(procs, pid)
+            finally:
+                os.close(procs)
     limit = spec.get("rlimit_as_mb")
     if limit and address_space:
         statm = os.open("/proc/self/statm", os.O_RDONLY)
