@@ -32,6 +32,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records (in memory)
     GET    /hearth/logs?function=&since=&filter=&follow=1&…   the log store: query, or follow as a stream (api/logs.py)
     GET    /hearth/stats?function=&since=&until=              rate, errors, duration percentiles, cold starts
+    POST   /hearth/tune/{name}                                power tuning: run at several memory sizes (api/tune.py)
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -67,6 +68,7 @@ from hearth.api.schedules import SchedulesApi
 from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
+from hearth.api.tune import TuneApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -153,6 +155,7 @@ class ControlApi:
             _Route("GET", "/hearth/invocations", self.invocations),
             _Route("GET", "/hearth/logs", logs.logs),
             _Route("GET", "/hearth/stats", StatsApi(platform).stats),
+            _Route("POST", "/hearth/tune/" + _NAME, TuneApi(platform).tune, MAX_INVOKE_PAYLOAD + 64 * 1024),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),

@@ -22,6 +22,7 @@ from hearth.cli import remote
 from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.cli.logs import logs
 from hearth.cli.stats import stats
+from hearth.cli.tune import tune
 from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
@@ -303,6 +304,7 @@ def _run(coroutine: object) -> None:
 remote.register(cli)
 cli.add_command(logs)
 cli.add_command(stats)
+cli.add_command(tune)
 
 
 def main() -> None:
