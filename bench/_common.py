@@ -190,17 +190,26 @@ def add_hearth_options(parser: argparse.ArgumentParser) -> None:
     """Flags passed through to ``hearth dev``."""
     parser.add_argument("--memory-enforcement", choices=("auto", "cgroup", "rlimit"), default="auto",
                         help="passed to `hearth dev` (default: %(default)s)")
+    parser.add_argument("--cpu-follows-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="passed to `hearth dev`: each instance gets memory_mb/1769 of a core (default: on)")
 
 
 def hearth_args(args: argparse.Namespace) -> list[str]:
     """The ``hearth dev`` arguments for the flags ``add_hearth_options`` added."""
-    return ["--memory-enforcement", args.memory_enforcement]
+    cpu = "--cpu-follows-memory" if args.cpu_follows_memory else "--no-cpu-follows-memory"
+    return ["--memory-enforcement", args.memory_enforcement, cpu]
 
 
 def memory_enforcement(hearth: Service) -> str:
     """What Hearth said it uses to enforce memory limits."""
     line = hearth.first(r"memory limits: ")
     return line.split("memory limits: ", 1)[1] if line else "unknown (Hearth did not say)"
+
+
+def cpu_shares(hearth: Service) -> str:
+    """What Hearth said it uses to give instances their CPU share."""
+    line = hearth.first(r"cpu shares: ")
+    return line.split("cpu shares: ", 1)[1] if line else "unknown (Hearth did not say)"
 
 
 def address(url: str) -> tuple[str, int]:

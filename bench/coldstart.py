@@ -42,6 +42,7 @@ from _common import (
     BenchError,
     add_hearth_options,
     build_go_bootstrap,
+    cpu_shares,
     fresh_get,
     get_json,
     hearth_args,
@@ -203,7 +204,8 @@ def main() -> int:
 
     print(f"# Cold start, hello world, {args.n} functions ({os.cpu_count()} CPUs, Python "
           f"{sys.version.split()[0]})\n")
-    print(f"Hearth memory enforcement: {memory_enforcement(hearth)}\n")
+    print(f"Hearth memory enforcement: {memory_enforcement(hearth)}")
+    print(f"Hearth CPU shares: {cpu_shares(hearth)}\n")
     print(markdown_table(["measurement", "p50 ms", "p99 ms", "samples"], [
         row("fork()+waitpid (floor)", fork),
         row("fresh interpreter: python -c 'import hello; hello.handler()'", fresh),

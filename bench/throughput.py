@@ -38,6 +38,7 @@ from typing import Any
 from _common import (
     BenchError,
     add_hearth_options,
+    cpu_shares,
     get_json,
     hearth_args,
     keepalive_gets,
@@ -155,7 +156,8 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any]]], warmups: dict[st
     limits."""
     wrk_flags = f"-t{args.threads} -c{args.connections} -d{args.duration}s"
     print(f"# Warm hello: Hearth vs bare uvicorn (wrk {wrk_flags}, {len(rounds)} interleaved rounds)\n")
-    print(f"Hearth memory enforcement: {facts['enforcement']}\n")
+    print(f"Hearth memory enforcement: {facts['enforcement']}")
+    print(f"Hearth CPU shares: {facts['cpu']}\n")
     rows = []
     ratios, added = [], []
     for number, (bare, hearth) in enumerate(rounds, 1):
@@ -231,6 +233,7 @@ def main() -> int:
                     facts: dict[str, Any] = {"statuses": record_statuses(control)}
                 facts["log_problems"] = hearth_service.problems()
                 facts["enforcement"] = memory_enforcement(hearth_service)
+                facts["cpu"] = cpu_shares(hearth_service)
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"throughput: could not run: {exc}", file=sys.stderr)
         return 1

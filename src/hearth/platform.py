@@ -30,8 +30,8 @@ from hearth.gateway.sites import SiteMap
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
 from hearth.pool.instance import InvokeRequest, Runtime
-from hearth.pool.limits import MemoryLimiter, detect_memory_limiter
-from hearth.pool.pool import FunctionPool, Invocation
+from hearth.pool.limits import InstanceLimits, detect_limits
+from hearth.pool.pool import FunctionPool, Invocation, RecordSink
 from hearth.runtimes.http.pool import ServerPool
 from hearth.runtimes.http.runtime import HttpRuntime
 from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
@@ -61,8 +61,9 @@ class Platform:
         self.catalog = catalog
         self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
+        self._scratch_pools: set[FunctionPool] = set()  # power tuning's temporary versions (scratch_pool)
         self.concurrency = Concurrency(settings.concurrency_limit)
-        self.limiter: MemoryLimiter | None = None
+        self.limiter: InstanceLimits | None = None  # memory and CPU share of every instance
         self.runtime: PythonRuntime | None = None  # the zygote's owner: it also starts the other runtimes' processes
         self.runtimes: dict[str, Runtime] = {}  # by family: python, provided, http
         self.http: HttpRuntime | None = None
@@ -103,7 +104,7 @@ class Platform:
 
     async def start(self) -> None:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
-        self.limiter = detect_memory_limiter(self.settings.memory_enforcement)
+        self.limiter = detect_limits(self.settings.memory_enforcement, self.settings.cpu_follows_memory)
         self.logs.start()
         for drain in self.drains:
             drain.start()
@@ -180,6 +181,25 @@ class Platform:
         self.pools[(spec.name, spec.version)] = pool
         return pool
 
+    def scratch_pool(self, spec: FunctionSpec, on_record: RecordSink) -> FunctionPool:
+        """A pool of its own for ``spec``, outside the catalog's (power tuning runs a version at other memory sizes
+        in one): nothing routes to it, catalog changes leave it alone, and ``close_scratch_pool`` ends it."""
+        assert self.runtime is not None, "the platform has not started"
+        spec = self._runnable(spec)
+        family = runtime_family(spec.runtime) or ""
+        runtime = self.runtimes.get(family)
+        if runtime is None or family == HTTP_RUNTIME:
+            raise errors.InvalidParameterValue(f"{spec.name} runs {spec.runtime!r}, which takes HTTP requests, not "
+                                               "invocations; measure an HTTP server with a load generator instead")
+        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=on_record)
+        self._scratch_pools.add(pool)
+        return pool
+
+    def close_scratch_pool(self, pool: FunctionPool) -> None:
+        """Stop a scratch pool's instances (their cgroups go when they have exited)."""
+        pool.close()
+        self._scratch_pools.discard(pool)
+
     def _changed(self, function: str | None) -> None:
         self.pollers.sync()  # a mapping, its queue or its function may have changed
         if function is None:
@@ -232,14 +252,16 @@ class Platform:
                 pool.update(pool.spec)
 
     def instances(self) -> list[dict[str, Any]]:
-        """Every live instance, for the control API and the tests."""
+        """Every live instance, for the control API and the tests (``tuning``: of a power tuning run's temporary
+        version)."""
         listing = []
-        for (name, version), pool in self.pools.items():
+        pools = [(pool, False) for pool in self.pools.values()] + [(pool, True) for pool in self._scratch_pools]
+        for pool, tuning in pools:
             for instance in pool.live:
-                listing.append({"function": name, "version": version, "id": instance.id,
+                listing.append({"function": pool.spec.name, "version": pool.spec.version, "id": instance.id,
                                 "pid": instance.pid, "state": instance.lifecycle.state.value,
-                                "generation": instance.generation,
-                                "provisioned": instance in pool.provisioned})
+                                "generation": instance.generation, "provisioned": instance in pool.provisioned,
+                                "memory_mb": pool.spec.memory_mb, "tuning": tuning})
         return listing
 
     def prices(self, function: str) -> PriceTable:
@@ -271,7 +293,7 @@ class Platform:
         await self.events.close()
         if self._reaper is not None:
             self._reaper.cancel()
-        for pool in self.pools.values():
+        for pool in [*self.pools.values(), *self._scratch_pools]:
             pool.close()
         if self.runtime is not None:
             await asyncio.sleep(0)  # let kill reports arrive before the zygote goes

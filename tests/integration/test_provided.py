@@ -33,6 +33,12 @@ memory_mb = 128
 runtime = "provided"
 env = { FAIL_INIT = "1" }
 
+# Running out of 128 MB takes ~0.2 s of CPU: ~3 s at 128 MB's CPU share (memory_mb / 1769 of a core)
+[functions.go-hog]
+runtime = "provided"
+memory_mb = 128
+timeout_s = 20
+
 [[routes]]
 path = "/go"
 function = "go"
@@ -145,11 +151,11 @@ def test_timeout_kills_the_bootstrap(go: HearthProcess) -> None:
 
 
 def test_memory_overrun_is_out_of_memory(go: HearthProcess) -> None:
-    assert invoke(go, "go", {"action": "alloc", "ms": 16}).status_code == 200  # under 128 MB is fine
-    failed = invoke(go, "go", {"action": "alloc", "ms": 400})
+    assert invoke(go, "go-hog", {"action": "alloc", "ms": 16}).status_code == 200  # under 128 MB is fine
+    failed = invoke(go, "go-hog", {"action": "alloc", "ms": 400})
     assert failed.json()["errorType"] == "Runtime.OutOfMemory"
     assert go.record(failed.headers["x-amzn-requestid"])["status"] == "oom"
-    assert invoke(go, "go", {}).status_code == 200
+    assert invoke(go, "go-hog", {}).status_code == 200
 
 
 def test_memory_limit_with_the_rlimit_fallback(tmp_path: Path) -> None:
@@ -158,10 +164,11 @@ def test_memory_limit_with_the_rlimit_fallback(tmp_path: Path) -> None:
     (tmp_path / "hearth.toml").write_text(GO_MANIFEST)
     hearth = HearthProcess(tmp_path, "--no-watch", "--memory-enforcement", "rlimit").start()
     try:  # RLIMIT_DATA, not RLIMIT_AS: Go reserves address space it never uses, and still starts
-        assert invoke(hearth, "go", {"action": "alloc", "ms": 16}).json()["echo"] == {"action": "alloc", "ms": 16}
-        failed = invoke(hearth, "go", {"action": "alloc", "ms": 400})
+        assert invoke(hearth, "go-hog", {"action": "alloc", "ms": 16}).json()["echo"] == {"action": "alloc",
+                                                                                          "ms": 16}
+        failed = invoke(hearth, "go-hog", {"action": "alloc", "ms": 400})
         assert failed.json()["errorType"] == "Runtime.ExitError"  # Go's own "out of memory" exit
-        assert invoke(hearth, "go", {}).status_code == 200
+        assert invoke(hearth, "go-hog", {}).status_code == 200
     finally:
         hearth.stop()
 

@@ -36,6 +36,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/idle?days=                                 functions without invocations, and disabled ones
     GET    /hearth/audit?function=&limit=                     the audit log of disabling and enabling
     POST   /hearth/functions/{name}/disable (or /enable)      switch a function off (or back on)
+    POST   /hearth/tune/{name}                                power tuning: run at several memory sizes (api/tune.py)
     GET    /hearth/projects                                   projects on the gateway: hosts, prefix, rules, routes
     DELETE /hearth/projects/{name}                            a project's site and routes (its functions stay)
     GET    /metrics                                           Prometheus metrics (bearer token or SigV4)
@@ -73,6 +74,7 @@ from hearth.api.schedules import SchedulesApi
 from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
+from hearth.api.tune import TuneApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -165,6 +167,7 @@ class ControlApi:
             _Route("GET", "/hearth/audit", idle.audit),
             _Route("POST", "/hearth/functions/" + _NAME + "/disable", idle.disable),
             _Route("POST", "/hearth/functions/" + _NAME + "/enable", idle.enable),
+            _Route("POST", "/hearth/tune/" + _NAME, TuneApi(platform).tune, MAX_INVOKE_PAYLOAD + 64 * 1024),
             _Route("GET", "/hearth/projects", projects.list_projects),
             _Route("DELETE", "/hearth/projects/" + _NAME, projects.delete_project),
             _Route("POST", "/2015-03-31/event-source-mappings/?", mappings.create),
@@ -236,7 +239,8 @@ class ControlApi:
     async def health(self, request: ApiRequest) -> ApiResponse:
         limiter = self.platform.limiter
         return ok({"status": "ok", "functions": sorted(self.platform.catalog.functions),
-                   "memory_enforcement": limiter.description if limiter else None,
+                   "memory_enforcement": limiter.memory.description if limiter else None,
+                   "cpu_enforcement": limiter.cpu.description if limiter else None,
                    "authentication": self.lookup is not None})
 
     async def instances(self, request: ApiRequest) -> ApiResponse:

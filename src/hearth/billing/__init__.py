@@ -1,1 +1,3 @@
-"""Billing: metering invocations and provisioned concurrency, pricing them, cost reports and idle functions."""
+"""Billing: metering invocations and provisioned concurrency, pricing them, cost reports, idle functions and
+power tuning (``tuning.py``: statistics, cost and recommendations; ``tuner.py``: running a function at several
+memory sizes)."""

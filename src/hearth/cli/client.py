@@ -77,10 +77,11 @@ class ControlClient:
         except (urllib.error.URLError, ConfigError) as exc:
             raise self._failure(exc) from None
 
-    def lines(self, path: str, timeout_s: float) -> Iterator[bytes]:
-        """GET ``path`` and yield its body line by line as it arrives (a streamed answer); ``timeout_s`` bounds
-        each wait for more. Raises ``ClientFailure`` as ``call`` does."""
-        request = self._request("GET", path, b"", None, auth.SERVICE)
+    def lines(self, path: str, timeout_s: float, method: str = "GET", body: bytes = b"",
+              headers: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        """Send a request (GET ``path`` by default) and yield the answer's body line by line as it arrives (a
+        streamed answer); ``timeout_s`` bounds each wait for more. Raises ``ClientFailure`` as ``call`` does."""
+        request = self._request(method, path, body, headers, auth.SERVICE)
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 yield from response

@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -25,6 +25,7 @@ from hearth.cli.cost import cost
 from hearth.cli.idle import audit, disable, enable, idle
 from hearth.cli.logs import logs
 from hearth.cli.stats import stats
+from hearth.cli.tune import tune
 from hearth.config.manifest import load_project
 from hearth.config.settings import (
     DEFAULT_CONCURRENCY_LIMIT,
@@ -38,6 +39,9 @@ from hearth.config.settings import (
     parse_size,
 )
 from hearth.errors import HearthError
+
+if TYPE_CHECKING:
+    from hearth.platform import Platform
 
 errors_out = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -64,6 +68,9 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--memory-enforcement", default="auto", show_default=True,
                      type=click.Choice(MEMORY_ENFORCEMENT),
                      help="How memory_mb is enforced: cgroup v1, RLIMIT_AS, or the strongest available."),
+        click.option("--cpu-follows-memory/--no-cpu-follows-memory", default=True, show_default=True,
+                     envvar="HEARTH_CPU_FOLLOWS_MEMORY",
+                     help="Give each instance memory_mb/1769 of a core, as Lambda does (cgroup cpu controller)."),
         click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
                      type=click.IntRange(1), help="Invocations all functions together may run at once."),
         click.option("--quiet", is_flag=True, help="Do not print invocation logs."),
@@ -152,10 +159,10 @@ def _billing_settings(options: dict[str, Any]) -> dict[str, Any]:
               help="Where the admin key is kept when --host is not loopback (authentication is then on); when "
                    "given, logs are kept in its logs/ folder (else in a scratch folder removed at exit).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-        async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
-        log_drain_secret: str | None, log_drain_buffer: int, no_watch: bool, hide_errors: bool,
-        data_dir: Path, **billing: Any) -> None:
+        cpu_follows_memory: bool, concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...],
+        https_redirect: bool, async_retry_delay_s: float, log_retention: str, log_max_size: str,
+        log_drains: tuple[str, ...], log_drain_secret: str | None, log_drain_buffer: int, no_watch: bool,
+        hide_errors: bool, data_dir: Path, **billing: Any) -> None:
     """Serve a project folder with live reload: gateway and control API."""
     import tempfile
 
@@ -175,6 +182,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
+                            cpu_follows_memory=cpu_follows_memory,
                             base_env=instance_base_env(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s,
@@ -206,8 +214,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         click.echo(f"gateway: {gateway_url}")
         click.echo(f"control: {control_url}")
         sys.stdout.flush()
-        assert platform.limiter is not None
-        note(f"memory limits: {platform.limiter.description}")
+        _note_limits(platform)
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
             note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}")
@@ -246,9 +253,10 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 @click.option("--show-errors", is_flag=True,
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-          concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...], https_redirect: bool,
-          async_retry_delay_s: float, log_retention: str, log_max_size: str, log_drains: tuple[str, ...],
-          log_drain_secret: str | None, log_drain_buffer: int, show_errors: bool, **billing: Any) -> None:
+          cpu_follows_memory: bool, concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...],
+          https_redirect: bool, async_retry_delay_s: float, log_retention: str, log_max_size: str,
+          log_drains: tuple[str, ...], log_drain_secret: str | None, log_drain_buffer: int,
+          show_errors: bool, **billing: Any) -> None:
     """Run the platform with persistent state: deploy to it with `hearth deploy` or the Lambda API."""
     from hearth import server
     from hearth.api import auth
@@ -265,6 +273,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
     try:
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
+                            cpu_follows_memory=cpu_follows_memory,
                             base_env=instance_base_env(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
@@ -302,8 +311,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                              markup=False)
             errors_out.print(f"  or: curl -H 'Authorization: Bearer {credentials.token}' {control_url}/...",
                              highlight=False, markup=False)
-        assert platform.limiter is not None
-        note(f"memory limits: {platform.limiter.description}")
+        _note_limits(platform)
 
     lookup = auth.keyring([credentials])
     _run(server.run(platform, gateway_sock, control_sock, announce, lookup=lookup))
@@ -316,6 +324,13 @@ def _bind(host: str, port: int, control_port: int) -> tuple[socket.socket, socke
         return server.bind(host, port), server.bind(host, control_port)
     except OSError as exc:
         fail(f"cannot listen on {host}: {exc.strerror}; choose another --port/--control-port (0 picks a free one)")
+
+
+def _note_limits(platform: Platform) -> None:
+    """Say how memory limits and CPU shares are enforced on this host (and why not, where they are not)."""
+    assert platform.limiter is not None
+    note(f"memory limits: {platform.limiter.memory.description}")
+    note(f"cpu shares: {platform.limiter.cpu.description}")
 
 
 def note(message: str) -> None:
@@ -343,7 +358,7 @@ def _run(coroutine: object) -> None:
 remote.register(cli)
 cli.add_command(logs)
 cli.add_command(stats)
-for command in (cost, idle, audit, disable, enable):
+for command in (cost, idle, audit, disable, enable, tune):
     cli.add_command(command)
 
 

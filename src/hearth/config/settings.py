@@ -77,6 +77,7 @@ class Settings:
     expose_errors: bool = True
     concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT
     memory_enforcement: str = "auto"
+    cpu_follows_memory: bool = True  # an instance's CPU share is memory_mb / 1769 cores (pool/limits/cpu.py)
     python: str = sys.executable
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)

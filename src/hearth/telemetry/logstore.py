@@ -296,7 +296,7 @@ class LogStore:
                 self._handled += len(batch)
                 self._done.notify_all()
 
-    def _write_bytes(self, data: bytes) -> None:
+    def _write_bytes(self, data: bytes | bytearray) -> None:
         now = self.clock()
         current = self._segment
         if (self._file is None or (current.offset and current.offset + len(data) > self.segment_bytes)

@@ -174,6 +174,7 @@ class ServerProcess:
         finally:
             self.init_ms = (time.perf_counter() - started) * 1000.0
             self.init_log_lines = self._logs.end_phase()
+        python.limiter.started(self.id, self.spec.memory_mb)
         self.connections = ConnectionPool(self.port, max_idle=self.server.max_concurrency)
         self.last_used = time.monotonic()
         self.lifecycle.to(State.IDLE)

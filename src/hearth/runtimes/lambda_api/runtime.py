@@ -147,6 +147,7 @@ class ProvidedInstance:
         self._waiter = None
         if kind == _READY:
             self.init_log_lines = logs.end_phase()
+            host.limiter.started(self.id, spec.memory_mb)
             self.lifecycle.to(State.IDLE)
             return
         if kind == "exit":

@@ -141,6 +141,7 @@ class PythonInstance(asyncio.Protocol):
             ready = orjson.loads(body)
             self.init_ms = float(ready["init_ms"])
             self.streams = bool(ready.get("streams"))
+            self.runtime.limiter.started(self.id, self.spec.memory_mb)
             self.lifecycle.to(State.IDLE)
             return
         if kind == protocol.INIT_ERROR:

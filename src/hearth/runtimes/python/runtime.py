@@ -16,7 +16,7 @@ import orjson
 from hearth.errors import ServiceError
 from hearth.model import FunctionSpec
 from hearth.pool.deadlines import DeadlineSweep
-from hearth.pool.limits import MemoryLimiter
+from hearth.pool.limits import InstanceLimits
 from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.python.instance import PythonInstance
 
@@ -25,6 +25,10 @@ _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding th
 # add Python-level at-fork hooks and private pages to every instance. It gets the platform's resolved sys.path
 # instead, so instances import exactly what the platform can.
 _BOOT = "import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; main({fd})"
+
+
+CLOSE_RETRIES = 50
+CLOSE_RETRY_S = 0.02
 
 
 class Spawned(Protocol):
@@ -151,7 +155,7 @@ class PythonRuntime:
 
     name = "python"
 
-    def __init__(self, limiter: MemoryLimiter, base_env: Mapping[str, str], *, python: str = sys.executable,
+    def __init__(self, limiter: InstanceLimits, base_env: Mapping[str, str], *, python: str = sys.executable,
                  pycache_root: Path | None = None) -> None:
         self.limiter = limiter
         self.base_env = dict(base_env)
@@ -203,5 +207,10 @@ class PythonRuntime:
 
     async def close(self) -> None:
         self.zygote.close()
-        self.limiter.close()
+        # Instances the zygote killed as it went may still be exiting, and their cgroups cannot be removed until
+        # they have: retry for a moment (whatever is left is swept when the next platform starts).
+        for _ in range(CLOSE_RETRIES):
+            if self.limiter.close():
+                return
+            await asyncio.sleep(CLOSE_RETRY_S)
 

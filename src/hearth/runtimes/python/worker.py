@@ -31,6 +31,11 @@ RECV_SIZE = 64 * 1024
 # dirtied more of the heap as calls went on (~80 KiB per instance after a few hundred calls).
 _RECV_BUFFER = bytearray(RECV_SIZE)
 DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+# Without numpy: with OPT_SERIALIZE_NUMPY, orjson imports numpy (if installed) to check the first value it cannot
+# serialize, so an unmarshalable result cost ~23 MB and ~150 ms of CPU in a function that never used numpy. A
+# result can hold numpy values only if numpy was imported already.
+PLAIN_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
+_MODULES = sys.modules
 _RUNTIME_FOLDER = os.path.dirname(__file__) + os.sep  # this runtime's own frames are left out of stack traces
 _ZYGOTE_ENV_NAMES = tuple(os.environ)  # read when the zygote imports this module; it never changes its environment
 
@@ -126,19 +131,21 @@ def enter_batch_scheduling() -> None:
 
 
 def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
-    """Join the instance's memory cgroup, or (the fallback) cap memory with an rlimit.
+    """Join the instance's cgroups (memory, cpu), or (the memory fallback) cap memory with an rlimit.
 
     The rlimit caps the address space above what the forked process already maps, or, for an executable about
     to be started (``address_space=False``), its data segment: runtimes such as Go and V8 reserve gigabytes of
     address space they never touch, which RLIMIT_AS would refuse.
     """
-    cgroup = spec.get("cgroup")
-    if cgroup:
-        procs = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)  # raw fds: io's file objects cost private pages
-        try:
-            os.write(procs, b"%d" % os.getpid())
-        finally:
-            os.close(procs)
+    cgroups = spec.get("cgroups")
+    if cgroups:
+        pid = b"%d" % os.getpid()
+        for cgroup in cgroups:
+            procs = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)  # raw fds: io's file objects cost private pages
+            try:
+                os.write(procs, pid)
+            finally:
+                os.close(procs)
     limit = spec.get("rlimit_as_mb")
     if limit and address_space:
         statm = os.open("/proc/self/statm", os.O_RDONLY)
@@ -293,7 +300,7 @@ class _Runner:
                     self.loop = asyncio.new_event_loop()
                 result = self.loop.run_until_complete(result)
             try:
-                payload = orjson.dumps(result, option=DUMPS_OPTIONS)
+                payload = orjson.dumps(result, option=DUMPS_OPTIONS if "numpy" in _MODULES else PLAIN_DUMPS_OPTIONS)
                 kind = protocol.RESULT
             except TypeError as exc:
                 error = {"errorType": errors.MarshalError.error_type,

@@ -7,12 +7,10 @@ RLIMIT_AS caps address space (``baseline + memory_mb``), which is approximate bu
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 from typing import Any, Protocol
 
-from hearth.processes import alive
+from hearth.pool.limits.cgroups import InstanceGroups, base_of, own_cgroup, platform_root, sweep_abandoned, v1_mount
 
 
 class MemoryLimiter(Protocol):
@@ -30,8 +28,8 @@ class MemoryLimiter(Protocol):
     def release(self, instance_id: int) -> None:
         """Kill whatever is left of the instance and remove its limit."""
 
-    def close(self) -> None:
-        """Remove everything this limiter created."""
+    def close(self) -> bool:
+        """Remove everything this limiter created; False while a process in it is still exiting."""
 
 
 class RlimitMemory:
@@ -51,8 +49,8 @@ class RlimitMemory:
     def release(self, instance_id: int) -> None:
         pass
 
-    def close(self) -> None:
-        pass
+    def close(self) -> bool:
+        return True
 
 
 class CgroupV1Memory:
@@ -62,15 +60,12 @@ class CgroupV1Memory:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.groups = InstanceGroups(root)
         self.description = f"cgroup v1 memory controller ({root})"
         self._has_memsw = (root / "memory.memsw.limit_in_bytes").exists()
 
-    def _dir(self, instance_id: int) -> Path:
-        return self.root / f"i{instance_id}"
-
     def prepare(self, instance_id: int, memory_mb: int) -> dict[str, Any]:
-        path = self._dir(instance_id)
-        path.mkdir(exist_ok=True)
+        path = self.groups.create(instance_id)
         limit = str(memory_mb * 1024 * 1024)
         (path / "memory.limit_in_bytes").write_text(limit)
         if self._has_memsw:
@@ -78,10 +73,10 @@ class CgroupV1Memory:
                 (path / "memory.memsw.limit_in_bytes").write_text(limit)
             except OSError:
                 self._has_memsw = False
-        return {"cgroup": str(path)}
+        return {"cgroups": [str(path)]}
 
     def oom_killed(self, instance_id: int) -> bool:
-        path = self._dir(instance_id)
+        path = self.groups.path(instance_id)
         try:
             control = (path / "memory.oom_control").read_text()
         except OSError:
@@ -96,58 +91,10 @@ class CgroupV1Memory:
             return False
 
     def release(self, instance_id: int) -> None:
-        path = self._dir(instance_id)
-        _kill_all(path / "cgroup.procs")
-        try:
-            path.rmdir()
-        except OSError:
-            pass  # a process is still exiting; close() sweeps it
+        self.groups.release(instance_id)
 
-    def close(self) -> None:
-        _remove_tree(self.root)
-
-
-def _remove_tree(root: Path) -> None:
-    """Kill what runs in ``root``'s instance cgroups and remove them and ``root`` (best effort)."""
-    if not root.exists():
-        return
-    for child in root.iterdir():
-        if child.is_dir():
-            _kill_all(child / "cgroup.procs")
-            try:
-                child.rmdir()
-            except OSError:
-                pass
-    try:
-        root.rmdir()
-    except OSError:
-        pass
-
-
-def sweep_abandoned(base: Path) -> list[Path]:
-    """Remove the ``hearth-<pid>`` cgroups of platforms that died without cleaning up (SIGKILL, power loss)."""
-    removed = []
-    for path in base.glob("hearth-*"):
-        pid = path.name.removeprefix("hearth-")
-        if not pid.isdigit() or alive(int(pid)):
-            continue
-        _remove_tree(path)
-        if not path.exists():
-            removed.append(path)
-    return removed
-
-
-
-def _kill_all(procs: Path) -> None:
-    try:
-        pids = [int(pid) for pid in procs.read_text().split()]
-    except (OSError, ValueError):
-        return
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    def close(self) -> bool:
+        return self.groups.close()
 
 
 def detect_memory_limiter(prefer: str = "auto") -> MemoryLimiter:
@@ -155,13 +102,12 @@ def detect_memory_limiter(prefer: str = "auto") -> MemoryLimiter:
     if prefer == "rlimit":
         return RlimitMemory("chosen by configuration")
     reason = ""
-    mount = _memory_mount()
+    mount = v1_mount("memory")
     if mount is None:
         reason = "no cgroup v1 memory controller is mounted"
     else:
-        own = _own_memory_cgroup()
-        base = mount / own.lstrip("/") if own and (mount / own.lstrip("/")).is_dir() else mount
-        root = base / f"hearth-{os.getpid()}"
+        base = base_of(mount, own_cgroup("memory"))
+        root = platform_root(base)
         try:
             sweep_abandoned(base)
             root.mkdir(exist_ok=True)
@@ -181,27 +127,3 @@ def detect_memory_limiter(prefer: str = "auto") -> MemoryLimiter:
 
         raise ConfigError(f"memory enforcement 'cgroup' requested but {reason}")
     return RlimitMemory(reason)
-
-
-def _memory_mount() -> Path | None:
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = right.split()
-        if len(fields) >= 3 and fields[0] == "cgroup" and "memory" in fields[2].split(","):
-            return Path(left.split()[4])
-    return None
-
-
-def _own_memory_cgroup() -> str:
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if "memory" in controllers.split(","):
-                return path
-    except (OSError, ValueError):
-        pass
-    return ""

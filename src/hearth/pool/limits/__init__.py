@@ -1,0 +1,67 @@
+"""An instance's limits: its memory (``memory.py``) and its CPU share, which follows its memory (``cpu.py``).
+
+Every runtime (python, provided, http) asks ``InstanceLimits`` for the fields of a child's spec, and the child
+enters them before it runs user code (``worker.enter_limits``): it joins the listed cgroups and, for the memory
+fallback, sets an rlimit. The cgroups of an instance are removed when it stops (``release``), the platform's
+when it closes, and a dead platform's at the next start (``cgroups.sweep_abandoned``, per hierarchy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hearth.pool.limits.cpu import CgroupCpu, CpuLimiter, NoCpuLimit, cpu_quota, cpu_share, detect_cpu_limiter
+from hearth.pool.limits.memory import CgroupV1Memory, MemoryLimiter, RlimitMemory, detect_memory_limiter
+
+__all__ = ["CgroupCpu", "CgroupV1Memory", "CpuLimiter", "InstanceLimits", "MemoryLimiter", "NoCpuLimit",
+           "RlimitMemory", "cpu_quota", "cpu_share", "detect_cpu_limiter", "detect_limits", "detect_memory_limiter"]
+
+
+class InstanceLimits:
+    """The memory and CPU limiters together, as the runtimes use them."""
+
+    def __init__(self, memory: MemoryLimiter, cpu: CpuLimiter | None = None) -> None:
+        self.memory = memory
+        self.cpu: CpuLimiter = cpu or NoCpuLimit("not requested")
+
+    def prepare(self, instance_id: int, memory_mb: int) -> dict[str, Any]:
+        """Fields for the instance's spec: ``cgroups`` to join (each folder once: where two controllers share a
+        hierarchy their cgroups are one folder) and the memory fallback's rlimit."""
+        fields = self.memory.prepare(instance_id, memory_mb)
+        joined: list[str] = fields.get("cgroups", [])
+        for path in self.cpu.prepare(instance_id, memory_mb):
+            if path not in joined:
+                joined.append(path)
+        if joined:
+            fields["cgroups"] = joined
+        return fields
+
+    def started(self, instance_id: int, memory_mb: int) -> None:
+        """The instance finished Init: it runs at its memory's CPU share from now on (Init is not throttled)."""
+        self.cpu.throttle(instance_id, memory_mb)
+
+    def oom_killed(self, instance_id: int) -> bool:
+        """Whether the instance was stopped for exceeding its memory."""
+        return self.memory.oom_killed(instance_id)
+
+    def release(self, instance_id: int) -> None:
+        """Kill whatever is left of the instance and remove its limits."""
+        self.memory.release(instance_id)
+        self.cpu.release(instance_id)
+
+    def close(self) -> bool:
+        """Remove everything the limiters created; False while an instance killed just now is still exiting (its
+        cgroups cannot go until it has: call again)."""
+        memory = self.memory.close()
+        return self.cpu.close() and memory
+
+
+def detect_limits(memory_enforcement: str = "auto", cpu_follows_memory: bool = True) -> InstanceLimits:
+    """The strongest memory enforcement the host allows, and the CPU share where a cpu controller is writable."""
+    memory = detect_memory_limiter(memory_enforcement)
+    try:
+        cpu = detect_cpu_limiter(cpu_follows_memory)
+    except BaseException:
+        memory.close()
+        raise
+    return InstanceLimits(memory, cpu)
