@@ -191,7 +191,8 @@ class Platform:
         if runtime is None or family == HTTP_RUNTIME:
             raise errors.InvalidParameterValue(f"{spec.name} runs {spec.runtime!r}, which takes HTTP requests, not "
                                                "invocations; measure an HTTP server with a load generator instead")
-        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=on_record)
+        pool = FunctionPool(spec, runtime, concurrency=self.concurrency, on_record=on_record,
+                            billing=self.settings.billing)
         self._scratch_pools.add(pool)
         return pool
 

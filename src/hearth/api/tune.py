@@ -27,8 +27,9 @@ import orjson
 from hearth import errors
 from hearth.api import shapes
 from hearth.api.lambda_api import ApiRequest, ApiResponse
+from hearth.billing.prices import PriceTable
 from hearth.billing.tuner import MAX_RUNS, MAX_SIZES, Tuner
-from hearth.billing.tuning import LAMBDA_X86, Prices, SizeResult, report
+from hearth.billing.tuning import SizeResult, report
 from hearth.model import HTTP_RUNTIME, MEMORY_MB_RANGE, runtime_family
 
 if TYPE_CHECKING:
@@ -64,11 +65,11 @@ def runs_of(value: Any) -> int:
 
 
 class TuneApi:
-    """The ``/hearth/tune/{name}`` operation; ``prices`` are what the costs are computed with."""
+    """The ``/hearth/tune/{name}`` operation; costs are the function's prices (``Platform.prices``) under the
+    platform's billing, as ``hearth cost`` counts them."""
 
-    def __init__(self, platform: Platform, prices: Prices = LAMBDA_X86, keepalive_s: float = KEEPALIVE_S) -> None:
+    def __init__(self, platform: Platform, keepalive_s: float = KEEPALIVE_S) -> None:
         self.platform = platform
-        self.prices = prices
         self.keepalive_s = keepalive_s
 
     async def tune(self, request: ApiRequest) -> ApiResponse:
@@ -94,10 +95,10 @@ class TuneApi:
         head = {"type": "start", "function": name, "version": spec.version, "memory_mb": sizes, "runs": runs,
                 "parallel": parallel, "cpu": limiter.cpu.description if limiter else None}
         return ApiResponse(200, _line(head), [_NDJSON, (b"cache-control", b"no-cache")],
-                           stream=self._follow(task, progress))
+                           stream=self._follow(task, progress, self.platform.prices(name)))
 
-    async def _follow(self, task: asyncio.Future[list[SizeResult]],
-                      progress: asyncio.Queue[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
+    async def _follow(self, task: asyncio.Future[list[SizeResult]], progress: asyncio.Queue[dict[str, Any]],
+                      prices: PriceTable) -> AsyncGenerator[bytes, None]:
         """The run's progress as it happens, then its result; cancels the run if the client goes away."""
         waiting: asyncio.Future[dict[str, Any]] | None = None
         try:
@@ -126,7 +127,7 @@ class TuneApi:
                               "message": f"power tuning failed: {exc}"})
             else:
                 limiter = self.platform.limiter
-                lines.append({"type": "result", **report(results, self.prices),
+                lines.append({"type": "result", **report(results, prices, self.platform.settings.billing),
                               "cpu": limiter.cpu.description if limiter else None})
             yield b"".join(_line(line) for line in lines)
         finally:

@@ -4,9 +4,10 @@
   The first invocation of each size is a cold start: it is reported on its own (its Init Duration and Duration)
   and, like any other cold invocation (one that replaced a crashed instance), left out of the statistics and the
   cost. p50 and p95 are nearest-rank percentiles (``telemetry.stats.percentile``, as ``hearth stats``).
-- **Cost** is Lambda's on-demand pricing: each invocation is billed its duration rounded up to the millisecond (at
-  least 1 ms) times the memory in GB (MB / 1024) at a price per GB-second, plus a price per request.
-  ``cost_per_million`` takes both prices as arguments; ``LAMBDA_X86`` holds Lambda's default x86 prices.
+- **Cost** is what the meter would charge (``billing/prices.py``): each warm invocation's billed duration as its
+  record carries it (the platform's ``Billing``: 1 or 100 ms steps) times the memory, at the function's
+  ``PriceTable`` (the platform's prices with the function's overrides), plus the request price; per million
+  invocations, rounded to a millionth of a dollar.
 - **Recommendations** consider only the sizes where every invocation succeeded (a size that ran out of memory or
   timed out is never recommended):
 
@@ -19,38 +20,26 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from hearth.billing.prices import EXACT, Billing, PriceTable, decimal_text, usage_cost
 from hearth.model import InvocationRecord
 from hearth.telemetry.stats import percentile
 
-
-@dataclass(frozen=True)
-class Prices:
-    """What Lambda-style compute costs, in dollars."""
-
-    gb_second: float
-    per_million_requests: float
+PER_MILLION = 1_000_000
+COST_STEP = Decimal("0.000001")  # a per-million cost is an average: shown to a millionth of a dollar
 
 
-LAMBDA_X86 = Prices(gb_second=0.0000166667, per_million_requests=0.20)  # Lambda's default x86 prices (us-east-1)
-
-
-def billed_ms(duration_ms: float) -> int:
-    """Lambda's billed duration of one invocation: rounded up to the millisecond, at least 1 ms."""
-    return max(1, math.ceil(duration_ms))
-
-
-def cost_per_million(durations_ms: Sequence[float], memory_mb: int, gb_second: float,
-                     per_million_requests: float) -> float:
-    """What a million invocations that last like ``durations_ms`` cost at ``memory_mb``, in dollars."""
-    if not durations_ms:
-        raise ValueError("no durations to price")
-    mean_billed_s = sum(billed_ms(duration) for duration in durations_ms) / len(durations_ms) / 1000
-    return 1_000_000 * mean_billed_s * (memory_mb / 1024) * gb_second + per_million_requests
+def cost_per_million(billed_ms: Sequence[int], memory_mb: int, prices: PriceTable) -> Decimal:
+    """What a million invocations billed like ``billed_ms`` cost at ``memory_mb`` and ``prices``, in dollars."""
+    if not billed_ms:
+        raise ValueError("no billed durations to price")
+    with localcontext(EXACT):
+        cost = usage_cost(prices, len(billed_ms), sum(billed_ms) * memory_mb, 0)
+        return (cost * PER_MILLION / len(billed_ms)).quantize(COST_STEP, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -59,6 +48,7 @@ class SizeResult:
 
     memory_mb: int
     durations_ms: tuple[float, ...]  # the warm invocations' own durations, in order
+    billed_ms: tuple[int, ...]  # and what each was billed (the records' own)
     invocations: int  # every invocation made, cold ones and failures included
     errors: int  # invocations that did not succeed (error, timeout, oom, crash, throttled)
     error_type: str | None = None  # the first failure's errorType
@@ -73,24 +63,25 @@ class SizeResult:
     def p95_ms(self) -> float | None:
         return percentile(sorted(self.durations_ms), 95)
 
-    def cost(self, prices: Prices) -> float | None:
+    def cost(self, prices: PriceTable) -> Decimal | None:
         """Cost per million warm invocations; None when no warm invocation ran."""
-        if not self.durations_ms:
+        if not self.billed_ms:
             return None
-        return cost_per_million(self.durations_ms, self.memory_mb, prices.gb_second, prices.per_million_requests)
+        return cost_per_million(self.billed_ms, self.memory_mb, prices)
 
-    def to_json(self, prices: Prices) -> dict[str, Any]:
+    def to_json(self, prices: PriceTable) -> dict[str, Any]:
+        cost = self.cost(prices)
         return {"memory_mb": self.memory_mb, "invocations": self.invocations, "warm": len(self.durations_ms),
                 "errors": self.errors, "error_type": self.error_type, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
-                "mean_billed_ms": (sum(billed_ms(d) for d in self.durations_ms) / len(self.durations_ms)
-                                   if self.durations_ms else None),
-                "cost_per_million": self.cost(prices),
+                "mean_billed_ms": sum(self.billed_ms) / len(self.billed_ms) if self.billed_ms else None,
+                "cost_per_million": None if cost is None else decimal_text(cost),
                 "cold": {"init_ms": self.cold_init_ms, "duration_ms": self.cold_duration_ms}}
 
 
 def summarize(memory_mb: int, records: Iterable[InvocationRecord]) -> SizeResult:
     """One size's result from the records of its invocations, in the order they ran."""
     durations: list[float] = []
+    billed: list[int] = []
     count = errors = 0
     error_type: str | None = None
     cold_init_ms = cold_duration_ms = None
@@ -103,7 +94,9 @@ def summarize(memory_mb: int, records: Iterable[InvocationRecord]) -> SizeResult
             cold_init_ms, cold_duration_ms = record.init_ms, record.duration_ms
         elif not record.cold and record.status != "throttled":
             durations.append(record.duration_ms)
-    return SizeResult(memory_mb, tuple(durations), count, errors, error_type, cold_init_ms, cold_duration_ms)
+            billed.append(record.billed_ms)
+    return SizeResult(memory_mb, tuple(durations), tuple(billed), count, errors, error_type, cold_init_ms,
+                      cold_duration_ms)
 
 
 @dataclass(frozen=True)
@@ -115,7 +108,7 @@ class Recommendation:
     balanced: int | None
 
 
-def recommend(results: Sequence[SizeResult], prices: Prices) -> Recommendation:
+def recommend(results: Sequence[SizeResult], prices: PriceTable) -> Recommendation:
     """The cheapest, fastest and balanced sizes among those that never failed (the rule is in the module's
     docstring)."""
     measured = []
@@ -127,15 +120,16 @@ def recommend(results: Sequence[SizeResult], prices: Prices) -> Recommendation:
         return Recommendation(None, None, None)
     cheapest = min(measured, key=lambda item: (item[1], item[2], item[0]))
     fastest = min(measured, key=lambda item: (item[2], item[1], item[0]))
-    least_cost, least_p50 = cheapest[1] or 1.0, fastest[2]  # (free prices: every cost ratio is 0)
-    balanced = min(measured, key=lambda item: (item[1] / least_cost * item[2] / least_p50, item[0]))
+    least_cost, least_p50 = cheapest[1] or Decimal(1), fastest[2]  # (free prices: every cost ratio is 0)
+    balanced = min(measured, key=lambda item: (float(item[1] / least_cost) * item[2] / least_p50, item[0]))
     return Recommendation(cheapest[0], fastest[0], balanced[0])
 
 
-def report(results: Sequence[SizeResult], prices: Prices) -> dict[str, Any]:
-    """The whole answer of a tuning run: each size, the recommendation and the prices used."""
+def report(results: Sequence[SizeResult], prices: PriceTable, billing: Billing) -> dict[str, Any]:
+    """The whole answer of a tuning run: each size, the recommendation, and the prices and billing used."""
     picked = recommend(results, prices)
     return {"sizes": [result.to_json(prices) for result in results],
             "recommendation": {"cheapest": picked.cheapest, "fastest": picked.fastest, "balanced": picked.balanced},
-            "prices": {"gb_second": prices.gb_second, "per_million_requests": prices.per_million_requests},
+            "prices": prices.as_json(),
+            "billing": {"granularity_ms": billing.granularity_ms, "bill_init": billing.bill_init},
             "cold_starts": "excluded from p50, p95 and cost; the first invocation of each size is under 'cold'"}

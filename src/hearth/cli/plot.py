@@ -45,7 +45,7 @@ def write_plot(result: dict[str, Any], function: str, path: Path) -> None:
 
 
 def _points(result: dict[str, Any], key: str) -> list[tuple[int, float]]:
-    return [(size["memory_mb"], size[key]) for size in result["sizes"] if size[key] is not None]
+    return [(size["memory_mb"], float(size[key])) for size in result["sizes"] if size[key] is not None]
 
 
 def _labels(result: dict[str, Any]) -> dict[int, list[str]]:

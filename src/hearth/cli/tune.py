@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -142,7 +143,7 @@ def show(result: dict[str, Any]) -> None:
         marks = ", ".join(name for name, memory_mb in picked.items() if memory_mb == size["memory_mb"])
         errors = f"{size['errors']}" + (f" {size['error_type']}" if size["error_type"] else "")
         table.add_row(f"{size['memory_mb']} MB", _ms(size["p50_ms"]), _ms(size["p95_ms"]),
-                      "-" if size["cost_per_million"] is None else f"${size['cost_per_million']:.4f}",
+                      "-" if size["cost_per_million"] is None else f"${Decimal(size['cost_per_million']):.4f}",
                       escape(errors), _ms(size["cold"]["init_ms"]), _ms(size["cold"]["duration_ms"]), marks)
     remote.print_table(table)
     by_size = {size["memory_mb"]: size for size in result["sizes"]}
@@ -150,24 +151,20 @@ def show(result: dict[str, Any]) -> None:
         remote.out.print("no recommendation: every size had failed invocations")
         return
     cheapest, fastest, balanced = (by_size[picked[key]] for key in ("cheapest", "fastest", "balanced"))
-    remote.out.print(f"cheapest: {cheapest['memory_mb']} MB (${cheapest['cost_per_million']:.4f} per 1M "
+    remote.out.print(f"cheapest: {cheapest['memory_mb']} MB (${Decimal(cheapest['cost_per_million']):.4f} per 1M "
                      "invocations)")
     remote.out.print(f"fastest:  {fastest['memory_mb']} MB (p50 {_ms(fastest['p50_ms'])} ms)")
     remote.out.print(f"balanced: {balanced['memory_mb']} MB (lowest cost/cheapest × p50/fastest: "
-                     f"${balanced['cost_per_million']:.4f} per 1M, p50 {_ms(balanced['p50_ms'])} ms)")
-    prices = result["prices"]
+                     f"${Decimal(balanced['cost_per_million']):.4f} per 1M, p50 {_ms(balanced['p50_ms'])} ms)")
+    prices, billing = result["prices"], result["billing"]
     remote.out.print(f"[dim]warm invocations only (the first, cold one of each size is under COLD); prices: "
-                     f"${_price(prices['gb_second'])} per GB-second, ${_price(prices['per_million_requests'])} per "
-                     "1M requests, billed per 1 ms[/]")
+                     f"${prices['gb_second']} per GB-second, ${prices['per_million_requests']} per 1M requests, "
+                     f"billed per {billing['granularity_ms']} ms[/]")
 
 
 def note(message: str) -> None:
     """A progress line on stderr (stdout keeps the result)."""
     remote.errors_out.print(f"[dim]hearth[/]: {escape(message)}")
-
-
-def _price(value: float) -> str:
-    return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
 
 
 def _ms(value: float | None) -> str:
