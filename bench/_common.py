@@ -155,13 +155,16 @@ def start_bare_uvicorn() -> tuple[Service, str]:
     return service, url
 
 
-def write_project(root: Path, routes: dict[str, str], provided: dict[str, str] | None = None) -> None:
+def write_project(root: Path, routes: dict[str, str], provided: dict[str, str] | None = None,
+                  memory_mb: int | None = None) -> None:
     """A project folder with ``hello.py`` and one function per route (``{path: function name}``); ``provided``
-    routes go to ``runtime = "provided"`` functions that run the folder's ``bootstrap``."""
+    routes go to ``runtime = "provided"`` functions that run the folder's ``bootstrap``; ``memory_mb`` sets the
+    Python functions' memory (else the default, 128 MB)."""
     (root / "hello.py").write_text(HELLO_SOURCE, encoding="utf-8")
     lines = []
     for name in routes.values():
-        lines += [f"[functions.{name}]", 'handler = "hello.handler"', ""]
+        lines += [f"[functions.{name}]", 'handler = "hello.handler"']
+        lines += [f"memory_mb = {memory_mb}", ""] if memory_mb is not None else [""]
     for name in (provided or {}).values():
         lines += [f"[functions.{name}]", 'runtime = "provided.al2023"', ""]
     routes = {**routes, **(provided or {})}
