@@ -16,6 +16,9 @@
   - *balanced*: the lowest ``cost / cheapest cost × p50 / fastest p50`` (ties: the smaller size). Both factors are
     1 at their best, so this is the size whose cost and speed together lose least to the best of each: more memory
     wins while it buys proportionally more speed than it costs, and stops winning where the speed levels off.
+    Durations under ``BALANCE_FLOOR_MS`` count as that floor here: sub-millisecond differences are noise to a
+    caller and bill the same, and without the floor a hello world's 0.01 against 0.02 ms made the dearest size
+    "balanced".
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from hearth.model import InvocationRecord
 from hearth.telemetry.stats import percentile
 
 PER_MILLION = 1_000_000
+BALANCE_FLOOR_MS = 1.0  # the smallest duration difference "balanced" weighs
 COST_STEP = Decimal("0.000001")  # a per-million cost is an average: shown to a millionth of a dollar
 
 
@@ -120,8 +124,10 @@ def recommend(results: Sequence[SizeResult], prices: PriceTable) -> Recommendati
         return Recommendation(None, None, None)
     cheapest = min(measured, key=lambda item: (item[1], item[2], item[0]))
     fastest = min(measured, key=lambda item: (item[2], item[1], item[0]))
-    least_cost, least_p50 = cheapest[1] or Decimal(1), fastest[2]  # (free prices: every cost ratio is 0)
-    balanced = min(measured, key=lambda item: (float(item[1] / least_cost) * item[2] / least_p50, item[0]))
+    least_cost = cheapest[1] or Decimal(1)  # (free prices: every cost ratio is 0)
+    least_p50 = max(fastest[2], BALANCE_FLOOR_MS)
+    balanced = min(measured, key=lambda item: (
+        float(item[1] / least_cost) * max(item[2], BALANCE_FLOOR_MS) / least_p50, item[0]))
     return Recommendation(cheapest[0], fastest[0], balanced[0])
 
 

@@ -128,3 +128,12 @@ def test_report_shape() -> None:
     assert shown["prices"] == {"gb_second": "0.0000166667", "per_million_requests": "0.2",
                                "provisioned_gb_second": "0.0000041667"}
     assert shown["billing"] == {"granularity_ms": 100, "bill_init": False}
+
+
+def test_sub_millisecond_speed_does_not_buy_balance() -> None:
+    # a hello world: every size is under a millisecond, the larger ones a few µs faster and dearer
+    results = [size(128, 0.02), size(512, 0.015), size(1769, 0.01)]
+    picked = recommend(results, LAMBDA_X86)
+    assert picked.fastest == 1769
+    assert picked.cheapest == 128
+    assert picked.balanced == 128
