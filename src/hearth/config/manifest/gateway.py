@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hearth.config.manifest.functions import integer_key
@@ -95,7 +96,8 @@ def _prefix_problem(prefix: str) -> str | None:
 
 
 def route_spec(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: set[tuple[str, str]],
-           prefix: str, site: str, source: Source) -> RouteSpec:
+               prefix: str, site: str, source: Source, root: Path) -> RouteSpec:
+    """One ``[[routes]]`` table; ``root`` is the project's folder (a ``jwt_key_file`` is read from it)."""
     where = f"routes[{index}]"
 
     def fail(key: str, problem: str) -> ConfigError:
@@ -178,11 +180,12 @@ def route_spec(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases
                      strip_prefix=prefix + strip,
                      match_headers=tuple(sorted((k.lower(), v) for k, v in match_headers.items())),
                      cors=route_cors, cors_off=cors is False, asynchronous=asynchronous,
-                     auth=route_auth(raw, source, fail))
+                     auth=route_auth(raw, root, fail))
 
 
-def route_auth(raw: dict[str, Any], source: Source, fail: Callable[[str, str], ConfigError]) -> RouteAuth | None:
-    """A route's ``auth`` and its keys (``gateway/auth.py``): names of secrets, never secrets."""
+def route_auth(raw: dict[str, Any], root: Path, fail: Callable[[str, str], ConfigError]) -> RouteAuth | None:
+    """A route's ``auth`` and its keys (``gateway/auth.py``): names of secrets, never secrets. A ``jwt_key_file``
+    (a public key) is read now, from the project folder ``root``, into ``jwt_key``."""
     kind = raw.get("auth", "none")
     if kind not in AUTH_KINDS:
         raise fail("auth", f'must be one of {", ".join(repr(k) for k in AUTH_KINDS)}, got {kind!r}')
@@ -230,8 +233,8 @@ def route_auth(raw: dict[str, Any], source: Source, fail: Callable[[str, str], C
     jwt_key = text("jwt_key", None, "a PEM public key")
     key_file = text("jwt_key_file", None, "a path to a PEM public key file, relative to the project folder")
     if key_file:
-        path = (source.path.parent / key_file).resolve()
-        if not path.is_relative_to(source.path.parent.resolve()):
+        path = (root / key_file).resolve()
+        if not path.is_relative_to(root.resolve()):
             raise fail("jwt_key_file", f"{key_file!r} is outside the project folder")
         try:
             jwt_key = path.read_text()
