@@ -129,7 +129,7 @@ class Unconfigured:
         self.reason = reason
 
     async def authorize(self, headers: RawHeaders) -> dict[str, Any] | None:
-        log.warning("route auth cannot decide: %s", self.reason)
+        log.info("route auth cannot decide: %s", self.reason)  # warned once, when the route was built
         raise errors.AuthorizerUnavailable()
 
 
