@@ -217,7 +217,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         _note_limits(platform)
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
-            note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}")
+            auth = f" (auth: {route.auth.kind})" if route.auth is not None else ""
+            note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}{auth}")
         for schedule in catalog.schedules.values():
             zone = f" {schedule.timezone}" if schedule.timezone != "UTC" else ""
             note(f"schedule {schedule.name}: {schedule.expression}{zone} → {schedule.target}")

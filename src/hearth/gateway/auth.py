@@ -12,13 +12,14 @@ attribute check (``Gateway._function``).
   read from ``jwt_key_file`` when the manifest loads; ``jwt_secret_env``: an HMAC secret of at least 32 bytes from
   the platform's environment) or the issuer's key set (``jwks_url``, ``KeySet``: fetched off the event loop with a
   timeout, cached ``JWKS_TTL_S``, refetched once when a token names an unknown ``kid``, at most every
-  ``REFETCH_MIN_S``). The token's ``alg`` must be one the route allows (``algorithms``, default by key kind);
-  ``none`` never is, HMAC never is with a public key. ``exp`` is required; ``exp``, ``nbf`` and ``iat`` are checked
-  with ``LEEWAY_S``; ``iss`` against ``issuer``; ``aud`` (``client_id`` when there is no ``aud``) against
-  ``audience``. A route's ``scopes`` need at least one of them in the token's ``scope`` (space separated) or
-  ``scp``: else 403. The function gets ``requestContext.authorizer.jwt = {"claims", "scopes"}`` as API Gateway
-  passes it: every claim a string (numbers in decimal, booleans ``true``/``false``, lists as ``[a b]``, objects
-  as JSON), ``scopes`` the token's scopes when the route requires some, else null.
+  ``REFETCH_MIN_S``; while the issuer is unreachable its last keys verify for ``STALE_S`` more, then 503). The
+  token's ``alg`` must be one the route allows (``algorithms``, default by key kind); ``none`` never is, HMAC never
+  is with a public key. ``exp`` is required; ``exp``, ``nbf`` and ``iat`` are checked with ``LEEWAY_S``; ``iss``
+  against ``issuer``; ``aud`` (``client_id`` when there is no ``aud``) against ``audience``. A route's ``scopes``
+  need at least one of them in the token's ``scope`` (space separated) or ``scp``: else 403. The function gets
+  ``requestContext.authorizer.jwt = {"claims", "scopes"}`` as API Gateway passes it: every claim a string (numbers
+  in decimal, booleans ``true``/``false``, lists as ``[a b]``, objects as JSON), ``scopes`` the token's scopes when
+  the route requires some, else null.
 
 Failures are ``Unauthorized`` (401, ``WWW-Authenticate: Bearer``), ``Forbidden`` (403) and
 ``AuthorizerUnavailable`` (503: the key set cannot be fetched, or a named variable is not set). Their bodies say
@@ -51,7 +52,8 @@ log = logging.getLogger("hearth.gateway.auth")
 
 JWKS_TTL_S = 600.0  # a key set is refetched after this long (API Gateway caches keys up to two hours)
 REFETCH_MIN_S = 10.0  # an unknown ``kid`` refetches the key set at most this often: tokens cannot flood the issuer
-RETRY_S = 1.0  # after a failed fetch, calls are refused (503) this long before the next try
+RETRY_S = 1.0  # after a failed fetch, calls that need one are refused (503) this long before the next try
+STALE_S = 3600.0  # while the issuer cannot be reached, keys fetched up to this long past JWKS_TTL_S still verify
 FETCH_TIMEOUT_S = 5.0
 MAX_JWKS = 1024 * 1024
 MAX_TOKEN = 16 * 1024
@@ -176,13 +178,18 @@ class KeySet:
         """The key ``kid`` bound to ``alg``, or None when the set has no such key (or it cannot verify ``alg``);
         raises ``AuthorizerUnavailable`` when the set cannot be fetched."""
         now = self._clock()
-        if now - self._failed < RETRY_S and self._pending is None:
-            raise errors.AuthorizerUnavailable()
-        if now - self._fetched >= JWKS_TTL_S:
-            await self._refresh()
-        elif kid not in self._keys and now - self._fetched >= REFETCH_MIN_S:
-            log.info("key set %s has no key %r: fetching it again", self.url, kid)
-            await self._refresh()
+        age = now - self._fetched
+        if age >= JWKS_TTL_S or (kid not in self._keys and age >= REFETCH_MIN_S):
+            if kid not in self._keys and age < JWKS_TTL_S:
+                log.info("key set %s has no key %r: fetching it again", self.url, kid)
+            try:
+                if now - self._failed < RETRY_S and self._pending is None:
+                    raise errors.AuthorizerUnavailable()
+                await self._refresh()
+            except errors.AuthorizerUnavailable:
+                if kid not in self._keys or age >= JWKS_TTL_S + STALE_S:
+                    raise
+                # The issuer is unreachable: the keys it last published still verify, for a bounded time.
         cached = self._verifiers.get((kid, alg))
         if cached is not None:
             return cached

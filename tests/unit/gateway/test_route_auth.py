@@ -192,6 +192,23 @@ def test_a_key_set_that_cannot_be_fetched_answers_503() -> None:
         run(jwks_route(bad).authorize(headers(token())))
 
 
+def test_known_keys_outlive_a_failing_issuer_for_a_bounded_time() -> None:
+    issuer = Issuer(jwks(("k1", RSA_KEY)))
+    clock = Clock()
+    route = jwks_route(issuer, clock)
+    assert run(route.authorize(headers(token()))) is not None
+    issuer.fail = True
+    clock.now += auth.REFETCH_MIN_S
+    with pytest.raises(errors.AuthorizerUnavailable):  # an unknown kid needs the issuer
+        run(route.authorize(headers(token(kid="k9"))))
+    assert run(route.authorize(headers(token()))) is not None  # a known kid is not held up by that failure
+    clock.now += auth.JWKS_TTL_S
+    assert run(route.authorize(headers(token()))) is not None  # expired cache, issuer down: the last keys verify
+    clock.now += auth.STALE_S
+    with pytest.raises(errors.AuthorizerUnavailable):
+        run(route.authorize(headers(token())))
+
+
 def test_concurrent_calls_share_one_fetch() -> None:
     issuer = Issuer(jwks(("k1", RSA_KEY)))
     route = jwks_route(issuer)
