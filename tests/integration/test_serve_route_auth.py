@@ -4,6 +4,7 @@ the state store and ``hearth projects`` hold no secret, and a public key file tr
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -74,8 +75,11 @@ def test_route_auth_survives_deploy_and_restart_without_storing_a_secret(tmp_pat
     data = tmp_path / "data"
     server = Serve(data, "--quiet", env=env)
     try:
-        server.deploy(project(tmp_path / "guarded"))
+        printed = server.deploy(project(tmp_path / "guarded"))
+        assert re.search(r"ANY \S+/jwt → who \(auth: jwt\)$", printed, re.MULTILINE), printed
         check(server.gateway)
+        listing = server.cli("projects").stdout
+        assert "ANY /token → who (auth: token)" in listing and "GUARD_TOKEN" not in listing
         routes = next(p for p in server.native("/hearth/projects")["projects"] if p["name"] == "guarded")["routes"]
         shown = {route["path"]: route for route in routes}
         assert shown["/token"]["auth"] == "token" and "GUARD_TOKEN" not in str(routes)
