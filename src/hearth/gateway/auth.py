@@ -332,8 +332,9 @@ class Authorization:
                 return self._unconfigured(f"{where}: token_env {auth.token_env} is not set in the platform's "
                                           "environment")
             return TokenAuthorizer(token)
-        if auth.jwks_url:
-            return JwtAuthorizer(auth, auth.algorithms or ("RS256",), keys=self.keysets.get(auth.jwks_url))
+        if auth.jwks_url:  # never HMAC: a key set publishes public keys
+            algorithms = tuple(alg for alg in auth.algorithms if alg in PUBLIC_ALGORITHMS) or ("RS256",)
+            return JwtAuthorizer(auth, algorithms, keys=self.keysets.get(auth.jwks_url))
         if auth.jwt_key:
             try:
                 usable = key_algorithms(auth.jwt_key)

@@ -149,6 +149,11 @@ def test_hs256_signed_with_the_public_key_is_refused() -> None:
         run(jwks_route(Issuer(jwks(("k1", RSA_KEY)))).authorize(headers(confused)))
 
 
+def test_a_stored_route_cannot_allow_hmac_with_a_key_set() -> None:
+    route = jwks_route(Issuer(jwks(("k1", RSA_KEY))), algorithms=("HS256", "none"))
+    assert isinstance(route, auth.JwtAuthorizer) and route.algorithms == ("RS256",)
+
+
 def test_the_none_algorithm_is_refused() -> None:
     unsigned = jwt.encode({"iss": ISSUER, "aud": "api", "exp": int(time.time()) + 300}, None, algorithm="none",
                           headers={"kid": "k1"})
