@@ -287,6 +287,9 @@ def test_a_proxied_server_never_sees_a_refused_request(client: httpx.Client) -> 
     for headers in ({}, bearer("nope"), bearer(token(aud="other"))):
         assert_unauthorized(client.get("/server/secure/refused", headers=headers))
         assert_unauthorized(client.post("/server/secure/refused", headers=headers, content=b"x"))
+        upgrade = {**headers, "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+        assert_unauthorized(client.get("/server/secure/refused-ws", headers=upgrade))
     good = client.get("/server/secure/allowed", headers=bearer(token()))
     assert good.status_code == 200, good.text
     assert good.json()["authorization"].startswith("Bearer ")  # passed on as sent
