@@ -117,8 +117,9 @@ class Unauthorized(ClientError):
     error_type = "Unauthorized"
     status = 401
 
-    def __init__(self, message: str = "Unauthorized") -> None:
+    def __init__(self, message: str = "Unauthorized", *, reason: str = "") -> None:
         super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
 
 
 class Forbidden(ClientError):
@@ -127,8 +128,9 @@ class Forbidden(ClientError):
     error_type = "Forbidden"
     status = 403
 
-    def __init__(self, message: str = "Forbidden") -> None:
+    def __init__(self, message: str = "Forbidden", *, reason: str = "") -> None:
         super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
 
 
 class AuthorizerUnavailable(HearthError):
@@ -138,8 +140,9 @@ class AuthorizerUnavailable(HearthError):
     error_type = "AuthorizerFailure"
     status = 503
 
-    def __init__(self, message: str = "Service Unavailable") -> None:
+    def __init__(self, message: str = "Service Unavailable", *, reason: str = "") -> None:
         super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
 
 
 class ExternalRewriteFailed(HearthError):

@@ -223,6 +223,8 @@ def test_token_auth(dev: HearthProcess, client: httpx.Client) -> None:
     assert client.get("/token", headers=bearer(TOKEN)).json() == {"authorizer": None, "path": "/token"}
     for headers in ({}, bearer(TOKEN + "x"), {"Authorization": "Basic dXNlcjpwYXNz"}):
         assert_unauthorized(client.get("/token", headers=headers))
+    dev.wait_for(lambda: any("ANY /token refused (Unauthorized): the bearer token does not match" in line
+                             for line in dev.stderr), 10, "the refusal in the platform's log")
     assert all(TOKEN not in line for line in dev.stdout + dev.stderr)  # the log says why, never the token
 
 

@@ -127,9 +127,9 @@ class Gateway:
         if route.auth is not None:  # before anything else: a refused caller learns nothing of the target
             try:
                 authorizer = await front.authorize(route, scope["headers"])
-            except errors.HearthError as error:
-                log.info("request %s to %s refused: %s", request_id, route.route_key(scope["method"]),
-                         error.error_type)
+            except (errors.Unauthorized, errors.Forbidden, errors.AuthorizerUnavailable) as error:
+                log.warning("request %s to %s refused (%s): %s", request_id, route.route_key(scope["method"]),
+                            error.error_type, error.reason or error.message)
                 raise
         spec = self._target(scope, route.function, route.qualifier)
         server = runtime_family(spec.runtime) == HTTP_RUNTIME

@@ -23,7 +23,8 @@ attribute check (``Gateway._function``).
 
 Failures are ``Unauthorized`` (401, ``WWW-Authenticate: Bearer``), ``Forbidden`` (403) and
 ``AuthorizerUnavailable`` (503: the key set cannot be fetched, or a named variable is not set). Their bodies say
-only ``Unauthorized``/``Forbidden``; why a request was refused goes to the platform's log, without the token.
+only ``Unauthorized``/``Forbidden``/``Service Unavailable``; why a request was refused is the error's ``reason``,
+which the gateway logs (a warning per refused request, with its id and route; never the token).
 
 Secrets come from a ``SecretSource`` (the platform's environment, ``Settings.route_secrets``, by default): the
 manifest and the state store hold only the variable's name, so encrypted secrets can later stand behind the same
@@ -120,8 +121,7 @@ def bearer(headers: RawHeaders) -> str:
 
 
 def _refuse(reason: str) -> errors.Unauthorized:
-    log.info("refused: %s", reason)
-    return errors.Unauthorized()
+    return errors.Unauthorized(reason=reason)
 
 
 class Unconfigured:
@@ -131,8 +131,7 @@ class Unconfigured:
         self.reason = reason
 
     async def authorize(self, headers: RawHeaders) -> dict[str, Any] | None:
-        log.info("route auth cannot decide: %s", self.reason)  # warned once, when the route was built
-        raise errors.AuthorizerUnavailable()
+        raise errors.AuthorizerUnavailable(reason=self.reason)
 
 
 class TokenAuthorizer:
@@ -184,7 +183,7 @@ class KeySet:
                 log.info("key set %s has no key %r: fetching it again", self.url, kid)
             try:
                 if now - self._failed < RETRY_S and self._pending is None:
-                    raise errors.AuthorizerUnavailable()
+                    raise errors.AuthorizerUnavailable(reason=f"the key set {self.url} failed moments ago")
                 await self._refresh()
             except errors.AuthorizerUnavailable:
                 if kid not in self._keys or age >= JWKS_TTL_S + STALE_S:
@@ -223,7 +222,7 @@ class KeySet:
         except Exception as exc:  # the network, a timeout, not JSON, not a key set: the caller gets 503
             self._failed = self._clock()
             log.warning("cannot fetch the key set %s: %s", self.url, exc or type(exc).__name__)
-            raise errors.AuthorizerUnavailable() from None
+            raise errors.AuthorizerUnavailable(reason=f"cannot fetch the key set {self.url}") from None
         self._keys = {entry["kid"]: entry for entry in entries
                       if isinstance(entry, dict) and isinstance(entry.get("kid"), str)}
         self._verifiers = {}
@@ -287,8 +286,7 @@ class JwtAuthorizer:
                 raise _refuse("the token's audience is not one the route accepts")
         scopes = token_scopes(claims)
         if self._scopes and not self._scopes.intersection(scopes):
-            log.info("forbidden: the token has none of the route's scopes %s", sorted(self._scopes))
-            raise errors.Forbidden()
+            raise errors.Forbidden(reason=f"the token has none of the route's scopes {sorted(self._scopes)}")
         return {"jwt": {"claims": {str(name): claim_text(value) for name, value in claims.items()},
                         "scopes": scopes if self._scopes else None}}
 
