@@ -225,8 +225,8 @@ def route_auth(raw: dict[str, Any], root: Path, fail: Callable[[str, str], Confi
     sources = [key for key in ("jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env") if key in raw]
     if len(sources) != 1:
         raise fail(sources[1] if sources else "auth",
-                   'a JWT route needs exactly one of jwks_url (the issuer\'s key set), jwt_key or jwt_key_file (a PEM '
-                   "public key) and jwt_secret_env (an HMAC secret in the platform's environment)")
+                   "a JWT route needs exactly one of jwks_url (the issuer's key set), jwt_key or jwt_key_file (a PEM "
+                   "public key), or jwt_secret_env (an HMAC secret in the platform's environment)")
     jwks_url = text("jwks_url", re.compile(r"^https?://[^\s/?#]+[^\s]*$"), 'an http(s) URL, e.g. '
                     '"https://issuer.example.com/.well-known/jwks.json"')
     jwt_secret_env = text("jwt_secret_env", ENV_NAME, env_example)
