@@ -10,6 +10,8 @@ errors from this tree; nothing invents error strings at its call site.
     │   ├── ResourceNotFound             404  ResourceNotFoundException
     │   │   └── ProvisionedConfigNotFound  404  ProvisionedConcurrencyConfigNotFoundException
     │   ├── RouteNotFound                404  NotFound (gateway: no route matched)
+    │   ├── Unauthorized                 401  Unauthorized (gateway: a route's token or JWT missing or invalid)
+    │   ├── Forbidden                    403  Forbidden (gateway: a valid JWT without a scope the route requires)
     │   │   └── QueueNotFound            400  QueueDoesNotExist (SQS)
     │   ├── InvalidParameterValue        400  InvalidParameterValueException
     │   │   ├── InvalidAttributeName     400  InvalidAttributeName (SQS: a queue or message attribute)
@@ -27,6 +29,7 @@ errors from this tree; nothing invents error strings at its call site.
     │   │   └── InvalidSignature         403  InvalidSignatureException
     │   ├── TooManyRequests              429  TooManyRequestsException
     │   └── FunctionDisabled             503  FunctionDisabled (idle, or by hand: ``hearth enable NAME``)
+    ├── AuthorizerUnavailable            503  AuthorizerFailure (gateway: the JWKS or a route's secret unavailable)
     ├── FunctionFailure                  (the function's fault; the invocation ran, or tried to)
     │   ├── FunctionError                502  <the exception's own name>, "Unhandled"
     │   ├── ImportModuleError            502  Runtime.ImportModuleError
@@ -105,6 +108,41 @@ class RouteStatus(ClientError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status  # type: ignore[misc]  # per-instance, as the rule says
+
+
+class Unauthorized(ClientError):
+    """A route with ``auth`` got no bearer token, or one that fails verification. The message never says which
+    check failed (the platform's log does): API Gateway answers ``{"message": "Unauthorized"}``."""
+
+    error_type = "Unauthorized"
+    status = 401
+
+    def __init__(self, message: str = "Unauthorized", *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
+
+
+class Forbidden(ClientError):
+    """A route's JWT is valid but carries none of the scopes the route requires."""
+
+    error_type = "Forbidden"
+    status = 403
+
+    def __init__(self, message: str = "Forbidden", *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
+
+
+class AuthorizerUnavailable(HearthError):
+    """A route's authorizer cannot decide: its JWKS could not be fetched, or the secret it names is not set in
+    the platform's environment. The caller is refused with 503; the log says why."""
+
+    error_type = "AuthorizerFailure"
+    status = 503
+
+    def __init__(self, message: str = "Service Unavailable", *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # for the platform's log only: never in a response
 
 
 class ExternalRewriteFailed(HearthError):

@@ -352,6 +352,7 @@ class RouteSpec:
     cors: CorsSpec | None = None  # this route's own CORS, instead of its project's
     cors_off: bool = False  # ``cors = false``: the gateway leaves CORS to the function on this route
     asynchronous: bool = False  # ``async = true``: the request is stored as an asynchronous event, answered 202
+    auth: RouteAuth | None = None  # ``auth = "token" | "jwt"``: the gateway checks the caller first; None: open
 
     @property
     def target(self) -> str:
@@ -361,6 +362,26 @@ class RouteSpec:
     def route_key(self, method: str) -> str:
         """API Gateway's ``routeKey`` for a request with ``method`` that matched this route."""
         return f"ANY {self.path}" if self.methods is None else f"{method} {self.path}"
+
+
+AUTH_KINDS = ("none", "token", "jwt")
+
+
+@dataclass(frozen=True)
+class RouteAuth:
+    """What a route requires of a caller (``auth = "token" | "jwt"`` on a ``[[routes]]`` entry; see
+    ``gateway/auth.py``). It names where secrets come from, never holds one: the manifest and the state store keep
+    only these references, resolved by the gateway from the platform's environment when it builds its routes."""
+
+    kind: str  # "token" or "jwt"
+    token_env: str = ""  # token: the platform's environment variable holding the bearer token
+    jwks_url: str = ""  # jwt: the issuer's key set (JSON Web Key Set), fetched and cached
+    jwt_key: str = ""  # jwt: a PEM public key (RSA or EC), inline: public keys are not secrets
+    jwt_secret_env: str = ""  # jwt: the platform's environment variable holding an HS256/384/512 secret
+    issuer: str = ""  # the ``iss`` a token must carry; "" checks none
+    audience: tuple[str, ...] = ()  # ``aud`` (or ``client_id`` when there is no ``aud``) must be one of these
+    algorithms: tuple[str, ...] = ()  # allowed signing algorithms; () the default for the key's kind
+    scopes: tuple[str, ...] = ()  # a token must carry at least one of these in ``scope``/``scp`` (else 403)
 
 
 @dataclass(frozen=True)

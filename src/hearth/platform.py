@@ -26,6 +26,7 @@ from hearth.billing.store import MeterStore
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
+from hearth.gateway.auth import Authorization
 from hearth.gateway.sites import SiteMap
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
@@ -59,7 +60,8 @@ class Platform:
         self.settings = settings
         self.records = records or RecordLog()
         self.catalog = catalog
-        self.sites = SiteMap(catalog.routes, catalog.sites)  # routes and response policies, by host
+        self.authorization = Authorization(settings.route_secrets)  # routes' auth: secrets, cached key sets
+        self.sites = SiteMap(catalog.routes, catalog.sites, self.authorization)  # routes, policies, by host
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self._scratch_pools: set[FunctionPool] = set()  # power tuning's temporary versions (scratch_pool)
         self.concurrency = Concurrency(settings.concurrency_limit)
@@ -204,7 +206,7 @@ class Platform:
     def _changed(self, function: str | None) -> None:
         self.pollers.sync()  # a mapping, its queue or its function may have changed
         if function is None:
-            self.sites = SiteMap(self.catalog.routes, self.catalog.sites)
+            self.sites = SiteMap(self.catalog.routes, self.catalog.sites, self.authorization)
         elif self.runtime is not None:  # before start() there are no pools to sync
             self._sync(function)
 

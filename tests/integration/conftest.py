@@ -111,9 +111,9 @@ class HearthProcess:
 class Serve:
     """A ``hearth serve`` with its data folder and admin key: boto3, the ``hearth`` CLI and its own endpoints."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.process = HearthProcess(None, "--data-dir", str(data_dir), *args).start()
+        self.process = HearthProcess(None, "--data-dir", str(data_dir), *args, env=env).start()
         self.key: dict[str, str] = json.loads((data_dir / "credentials.json").read_text())
         self.gateway = httpx.Client(base_url=self.process.gateway, timeout=30)
 

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 
 def route_json(route: RouteSpec) -> dict[str, Any]:
     """A route as the native endpoints show it: methods (``["ANY"]`` for any), path and target."""
-    return {"methods": sorted(route.methods) if route.methods else ["ANY"], "path": route.path,
-            "target": route.target}
+    shown: dict[str, Any] = {"methods": sorted(route.methods) if route.methods else ["ANY"], "path": route.path,
+                             "target": route.target}
+    if route.auth is not None:  # the kind and scopes: never where its secrets are
+        shown["auth"] = route.auth.kind
+        if route.auth.scopes:
+            shown["scopes"] = list(route.auth.scopes)
+    return shown
 
 
 class ProjectsApi:

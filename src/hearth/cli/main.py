@@ -183,7 +183,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             cpu_follows_memory=cpu_follows_memory,
-                            base_env=instance_base_env(os.environ),
+                            base_env=instance_base_env(os.environ), route_secrets=dict(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s,
                             log_dir=data_dir.expanduser() / "logs" if data_dir_given else None,
@@ -217,7 +217,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         _note_limits(platform)
         for route in project.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "ANY"
-            note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}")
+            auth = f" (auth: {route.auth.kind})" if route.auth is not None else ""
+            note(f"route {methods} {route.path} → {route.target}{' (async)' if route.asynchronous else ''}{auth}")
         for schedule in catalog.schedules.values():
             zone = f" {schedule.timezone}" if schedule.timezone != "UTC" else ""
             note(f"schedule {schedule.name}: {schedule.expression}{zone} → {schedule.target}")
@@ -274,7 +275,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
                             cpu_follows_memory=cpu_follows_memory,
-                            base_env=instance_base_env(os.environ),
+                            base_env=instance_base_env(os.environ), route_secrets=dict(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
                             log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),

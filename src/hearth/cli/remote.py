@@ -138,8 +138,13 @@ def deploy(project_dir: Path, installer: str, endpoint: str, data_dir: Path) -> 
     gateway = result.get("gateway")
     for route in result["routes"]:
         where = f"{gateway}{route['path']}" if gateway else route["path"]
-        out.print(f"  {','.join(route['methods'])} {escape(where)} → {escape(route['target'])}")
+        out.print(f"  {','.join(route['methods'])} {escape(where)} → {escape(route['target'])}{_auth_note(route)}")
     out.print(f"deployed in {time.perf_counter() - started:.2f} s")
+
+
+def _auth_note(route: dict[str, Any]) -> str:
+    """`` (auth: jwt)`` for a route that requires auth (the API shows its kind, never where its secret is)."""
+    return f" (auth: {escape(str(route['auth']))})" if route.get("auth") else ""
 
 
 def _text_of(path: Path) -> str | None:
@@ -223,7 +228,7 @@ def projects(endpoint: str, data_dir: Path) -> None:
     for column in ("NAME", "HOSTS", "PREFIX", "HEADER RULES", "CORS", "ROUTES"):
         table.add_column(column)
     for project in listing:
-        routes = "\n".join(f"{','.join(route['methods'])} {route['path']} → {route['target']}"
+        routes = "\n".join(f"{','.join(route['methods'])} {route['path']} → {route['target']}{_auth_note(route)}"
                            for route in project["routes"])
         table.add_row(escape(project["name"] or "(unnamed)"), escape(", ".join(project["hosts"]) or "(any other)"),
                       escape(project["prefix"] or "/"), str(project["header_rules"]),

@@ -80,6 +80,8 @@ class Settings:
     cpu_follows_memory: bool = True  # an instance's CPU share is memory_mb / 1769 cores (pool/limits/cpu.py)
     python: str = sys.executable
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
+    # The platform's own environment, where routes' ``token_env``/``jwt_secret_env`` are read (gateway/auth.py).
+    route_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)
     https_redirect: bool = False  # 301 to https for requests a trusted proxy says came over http
     async_retry_delay_s: float = 60.0  # before an asynchronous event's first retry (Lambda's); doubles per retry

@@ -16,6 +16,9 @@ one piece comes back as the invocation's payload, like any function's.
 A route with ``async = true`` stores the request's event as an asynchronous invocation
 (``triggers/async_invoke.py``) and answers 202 once it is durable, with ``{"requestId": …}``.
 
+A route with ``auth`` (``auth.py``) checks the caller's bearer token before anything else: a refused request
+answers 401 (``WWW-Authenticate: Bearer``), 403 or 503 and reaches no function and no proxied server.
+
 A route whose target resolves to an ``http`` function (a server process) is proxied instead: the request and the
 response stream through ``hearth.runtimes.http`` unchanged but for the reverse proxy's header rules; an upgrade
 request (a WebSocket) becomes a byte tunnel to the server once it agrees (``hearth.tunnel``, in
@@ -58,7 +61,8 @@ MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 REQUEST_ID_HEADER = b"x-amzn-requestid"
 EXECUTED_VERSION_HEADER = b"x-amz-executed-version"
 _JSON = (b"content-type", b"application/json")
-_GATEWAY_MESSAGES = {404: "Not Found", 413: "Request Entity Too Large", 429: "Too Many Requests",
+_GATEWAY_MESSAGES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Request Entity Too Large",
+                     429: "Too Many Requests",
                      500: "Internal Server Error", 502: "Internal Server Error", 503: "Service Unavailable",
                      504: "Endpoint request timed out"}
 
@@ -119,6 +123,14 @@ class Gateway:
         to the client (a server's, proxied, or one an entry point streamed; ``extra`` headers are set on it too);
         raises ``HearthError``. The function sees the path without the route's ``strip_prefix``."""
         route = match.route
+        authorizer = None
+        if route.auth is not None:  # before anything else: a refused caller learns nothing of the target
+            try:
+                authorizer = await front.authorize(route, scope["headers"])
+            except (errors.Unauthorized, errors.Forbidden, errors.AuthorizerUnavailable) as error:
+                log.warning("request %s to %s refused (%s): %s", request_id, route.route_key(scope["method"]),
+                            error.error_type, error.reason or error.message)
+                raise
         spec = self._target(scope, route.function, route.qualifier)
         server = runtime_family(spec.runtime) == HTTP_RUNTIME
         if not server and upgrade_requested(scope) == b"websocket":
@@ -141,7 +153,7 @@ class Gateway:
             await self.platform.server(spec).serve(seen, receive, send, request_id, finish, xray)
             return None
         body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-        event = build_event(seen, body, match, request_id)
+        event = build_event(seen, body, match, request_id, authorizer)
         if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
             await self.platform.async_invoker.accept(route.function, route.qualifier, orjson.dumps(event),
                                                      request_id, trace_id=xray)
@@ -281,6 +293,8 @@ class Gateway:
     @staticmethod
     def _error_headers(error: errors.HearthError, id_header: tuple[bytes, bytes]) -> Headers:
         headers: Headers = [id_header, _JSON]
+        if isinstance(error, errors.Unauthorized):
+            headers.append((b"www-authenticate", b"Bearer"))
         if isinstance(error, errors.TooManyRequests):
             headers.append((b"retry-after", str(error.retry_after_s).encode()))
         if isinstance(error, errors.FunctionFailure):

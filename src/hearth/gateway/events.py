@@ -43,8 +43,10 @@ def is_text(content_type: str) -> bool:
     return any(marker in content_type for marker in _TEXT_TYPES)
 
 
-def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: str) -> dict[str, Any]:
-    """The payload 2.0 event for one HTTP request."""
+def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: str,
+                authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The payload 2.0 event for one HTTP request; ``authorizer`` is the route auth's
+    ``requestContext.authorizer`` (``auth.py``), if any."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for raw_name, raw_value in scope["headers"]:
@@ -95,6 +97,8 @@ def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: st
         },
         "isBase64Encoded": False,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     if query:

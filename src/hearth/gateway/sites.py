@@ -14,6 +14,8 @@ and is read-only afterwards:
   route takes): the site whose prefix holds the path (the longest prefix; among equal ones the site stored last).
 - ``Front.preflight(path, headers)``: the gateway's answer to a CORS preflight, with the policy of the route that
   would take the requested method.
+- ``Front.authorize(route, headers)``: the route's auth (``auth.py``), for a route that has ``auth``; each such
+  route's ``Authorizer`` is built here, from the platform's ``Authorization`` (its secrets and key sets).
 - ``Front.vercel``: the routing and static files of the front's Vercel project (``gateway/vercel_site.py``), which
   come before its route table; a front holds at most one (the catalog refuses a second on the same hosts).
 """
@@ -21,7 +23,9 @@ and is read-only afterwards:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from hearth.gateway.auth import Authorization, Authorizer
 from hearth.gateway.policy import ResponsePolicy
 from hearth.gateway.routes import Match, RouteTable
 from hearth.gateway.vercel_site import VercelSite
@@ -33,8 +37,13 @@ RawHeaders = Sequence[tuple[bytes, bytes]]
 class Front:
     """The routes and policies of one host's sites (or of the sites that name no host)."""
 
-    def __init__(self, routes: Iterable[RouteSpec], sites: Sequence[SiteSpec]) -> None:
+    def __init__(self, routes: Iterable[RouteSpec], sites: Sequence[SiteSpec],
+                 authorization: Authorization | None = None) -> None:
         self.routes = RouteTable(routes)
+        authorization = authorization or Authorization()
+        self._authorizers: dict[int, Authorizer] = {  # id(route) → its authorizer, for routes with auth only
+            id(route): authorization.authorizer(route.auth, f"route {route.route_key('ANY')}")
+            for route in self.routes.routes if route.auth is not None}
         self.sites = tuple(sites)
         by_name = {site.name: site for site in self.sites}
         base = {site.name: ResponsePolicy.build(site.headers, site.cors, site.prefix) for site in self.sites}
@@ -58,6 +67,11 @@ class Front:
 
     def match(self, method: str, path: str, headers: RawHeaders) -> Match | None:
         return self.routes.match(method, path, headers)
+
+    async def authorize(self, route: RouteSpec, headers: RawHeaders) -> dict[str, Any] | None:
+        """Check a request to ``route`` (which has ``auth``): the event's ``requestContext.authorizer``, or None;
+        raises ``Unauthorized``, ``Forbidden`` or ``AuthorizerUnavailable``."""
+        return await self._authorizers[id(route)].authorize(headers)
 
     def policy(self, route: RouteSpec) -> ResponsePolicy | None:
         """The response policy of a matched ``route``."""
@@ -91,15 +105,16 @@ class Front:
 class SiteMap:
     """The gateway's fronts by host; see the module docstring."""
 
-    def __init__(self, routes: Iterable[RouteSpec], sites: Mapping[str, SiteSpec]) -> None:
+    def __init__(self, routes: Iterable[RouteSpec], sites: Mapping[str, SiteSpec],
+                 authorization: Authorization | None = None) -> None:
         routes = tuple(routes)
         hosted = {name: site for name, site in sites.items() if site.hosts}
         self.default = Front((route for route in routes if route.site not in hosted),
-                             [site for site in sites.values() if not site.hosts])
+                             [site for site in sites.values() if not site.hosts], authorization)
         self._exact: dict[str, Front] = {}
         wildcards: list[tuple[str, Front]] = []
         for name, site in hosted.items():
-            front = Front((route for route in routes if route.site == name), [site])
+            front = Front((route for route in routes if route.site == name), [site], authorization)
             for host in site.hosts:
                 if host.startswith("*."):
                     wildcards.append((host[1:], front))  # ".example.com"

@@ -38,6 +38,7 @@ from hearth.model import (
     RedirectRule,
     ResponseHeaders,
     RewriteRule,
+    RouteAuth,
     RouteCondition,
     RouteSpec,
     ScheduleSpec,
@@ -243,6 +244,7 @@ def encode_route(route: RouteSpec) -> bytes:
     doc = _fields(route)
     doc["methods"] = None if route.methods is None else sorted(route.methods)
     doc["cors"] = None if route.cors is None else _fields(route.cors)
+    doc["auth"] = None if route.auth is None else _fields(route.auth)  # references to secrets, never a secret
     return _dumps(doc, f"route {route.path}")
 
 
@@ -255,7 +257,17 @@ def decode_route(data: bytes | str) -> RouteSpec:
     doc["match_headers"] = tuple((str(name), str(value)) for name, value in doc.get("match_headers", ()))
     cors = doc.get("cors")
     doc["cors"] = None if cors is None else _cors(cors)
+    auth = doc.get("auth")
+    doc["auth"] = None if auth is None else _route_auth(auth)
     return RouteSpec(**doc)
+
+
+def _route_auth(doc: Any) -> RouteAuth:
+    if not isinstance(doc, dict):
+        raise ValueError("a route's auth must be an object")
+    for key in ("audience", "algorithms", "scopes"):
+        doc[key] = tuple(str(item) for item in doc.get(key, ()))
+    return RouteAuth(**doc)
 
 
 def encode_site(site: SiteSpec) -> bytes:

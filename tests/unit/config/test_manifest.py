@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hearth.config.manifest import load_project
 from hearth.errors import ConfigError
@@ -17,6 +19,7 @@ from hearth.model import (
     HeaderRule,
     Project,
     ResponseHeaders,
+    RouteAuth,
     RouteSpec,
     function_arn,
 )
@@ -263,7 +266,8 @@ def test_route_path_must_start_with_a_slash(tmp_path: Path, path: str) -> None:
 
 def test_unknown_route_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, ROUTE_HEAD + 'path = "/x"\nfunction = "hello"\nmethod = "GET"\n')
-    allowed = "async, cors, function, match_headers, methods, path, strip_prefix"
+    allowed = ("algorithms, async, audience, auth, cors, function, issuer, jwks_url, jwt_key, jwt_key_file, "
+               "jwt_secret_env, match_headers, methods, path, scopes, strip_prefix, token_env")
     assert f"routes[0].method: unknown key; allowed: {allowed}" in message
 
 
@@ -700,3 +704,49 @@ def test_bad_queue_triggers_are_named(tmp_path: Path, text: str, message: str) -
     error = config_error(tmp_path, MINIMAL + text + "\n")
     assert message in error, error
     assert re.search(r"hearth\.toml:\d+: ", error), error
+
+
+# -- route auth ------------------------------------------------------------------------------------------------
+
+def test_a_route_names_where_its_token_is_never_the_token(tmp_path: Path) -> None:
+    project = load(tmp_path, MINIMAL + '\n[[routes]]\npath = "/a"\nfunction = "hello"\nauth = "token"\n'
+                                       'token_env = "API_TOKEN"\n\n[[routes]]\npath = "/b"\nfunction = "hello"\n')
+    assert project.routes[0].auth == RouteAuth(kind="token", token_env="API_TOKEN")
+    assert project.routes[1].auth is None
+
+
+def test_a_jwt_route_reads_its_keys(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    (tmp_path / "keys").mkdir()
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (tmp_path / "keys" / "issuer.pem").write_text(pem)
+    project = load(tmp_path, MINIMAL + '\n[[routes]]\npath = "/a"\nfunction = "hello"\nauth = "jwt"\n'
+                                       'jwks_url = "http://127.0.0.1:9/jwks.json"\nissuer = "https://i.example"\n'
+                                       'audience = "api"\nscopes = ["read"]\n\n'
+                                       '[[routes]]\npath = "/b"\nfunction = "hello"\nauth = "jwt"\n'
+                                       'jwt_key_file = "keys/issuer.pem"\nalgorithms = ["PS256"]\n')
+    assert project.routes[0].auth == RouteAuth(kind="jwt", jwks_url="http://127.0.0.1:9/jwks.json",
+                                               issuer="https://i.example", audience=("api",), scopes=("read",))
+    second = project.routes[1].auth
+    assert second is not None and second.jwt_key == pem and second.algorithms == ("PS256",)
+
+
+@pytest.mark.parametrize(("route", "message"), [
+    ('auth = "basic"', "routes[0].auth: must be one of 'none', 'token', 'jwt'"),
+    ('auth = "token"', "routes[0].token_env: required with auth = \"token\""),
+    ('auth = "token"\ntoken_env = "secret value!"', "routes[0].token_env: must be the name of an environment"),
+    ('token_env = "X"', 'routes[0].token_env: applies only to a route with auth = "token" or auth = "jwt"'),
+    ('auth = "token"\ntoken_env = "X"\nscopes = ["a"]', 'routes[0].scopes: applies only to auth = "jwt"'),
+    ('auth = "jwt"', "routes[0].auth: a JWT route needs exactly one of jwks_url"),
+    ('auth = "jwt"\njwks_url = "http://a/j"\njwt_secret_env = "S"', "routes[0].jwt_secret_env: a JWT route needs"),
+    ('auth = "jwt"\njwks_url = "file:///etc/passwd"', "routes[0].jwks_url: must be an http(s) URL"),
+    ('auth = "jwt"\njwt_key = "hunter2hunter2hunter2hunter2hunter2"', "routes[0].jwt_key: must be a PEM public key"),
+    ('auth = "jwt"\njwt_secret_env = "S"\nalgorithms = ["RS256"]', "routes[0].algorithms: 'RS256' cannot be used"),
+    ('auth = "jwt"\njwks_url = "http://a/j"\nalgorithms = ["HS256"]', "routes[0].algorithms: 'HS256' cannot be used"),
+    ('auth = "jwt"\njwks_url = "http://a/j"\nalgorithms = ["none"]', "routes[0].algorithms: 'none' cannot be used"),
+    ('auth = "jwt"\njwt_key_file = "../outside.pem"', "routes[0].jwt_key_file: '../outside.pem' is outside"),
+    ('auth = "jwt"\njwks_url = "http://a/j"\naudience = [1]', "routes[0].audience: must be a string or a list"),
+])
+def test_a_bad_route_auth_is_named(tmp_path: Path, route: str, message: str) -> None:
+    error = config_error(tmp_path, MINIMAL + f'\n[[routes]]\npath = "/a"\nfunction = "hello"\n{route}\n')
+    assert message in error, error

@@ -320,3 +320,9 @@ def test_a_header_that_cannot_be_sent_is_a_malformed_response() -> None:
 def test_a_status_of_unicode_digits_is_a_malformed_response() -> None:
     with pytest.raises(errors.MalformedProxyResponse):
         result({"statusCode": "²"})
+
+
+def test_a_route_auth_context_is_the_events_authorizer() -> None:
+    assert "authorizer" not in build_event(scope(), b"", GET_NAME, "r1")["requestContext"]
+    context = {"jwt": {"claims": {"sub": "u"}, "scopes": None}}
+    assert build_event(scope(), b"", GET_NAME, "r1", context)["requestContext"]["authorizer"] == context

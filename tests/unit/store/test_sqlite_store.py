@@ -26,6 +26,7 @@ from hearth.model import (
     RedirectRule,
     ResponseHeaders,
     RewriteRule,
+    RouteAuth,
     RouteCondition,
     RouteSpec,
     ScheduleSpec,
@@ -37,6 +38,7 @@ from hearth.model import (
     queue_arn,
 )
 from hearth.store import FunctionRecord, SqliteStore, Store, StoredState
+from hearth.store.base import decode_route, encode_route
 from hearth.store.sqlite import _MIGRATIONS, SCHEMA_VERSION
 
 
@@ -98,9 +100,15 @@ CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET"
                 allow_credentials=True)
 ROUTES = (
     RouteSpec("/z/{proxy+}", "hello", frozenset({"POST", "GET"}), "live", site="shop", strip_prefix="/z",
-              match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True, asynchronous=True),
+              match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True, asynchronous=True,
+              auth=RouteAuth(kind="jwt", token_env="T", jwks_url="http://127.0.0.1:9/jwks", jwt_key="PEM",
+                             jwt_secret_env="S", issuer="https://i", audience=("a",), algorithms=("RS256",),
+                             scopes=("read",))),
     RouteSpec("/a", "hello"),
     RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
+    RouteSpec("/t", "hello", auth=RouteAuth(kind="token", token_env="API_TOKEN")),
+    RouteSpec("/j", "hello", auth=RouteAuth(kind="jwt", jwks_url="http://127.0.0.1:9/jwks", issuer="https://i",
+                                            audience=("a", "b"), algorithms=("RS256", "PS256"), scopes=("read",))),
 )
 HAS = (RouteCondition("header", "x-ü", "(?<v>ç+)"), RouteCondition("host", "", None))
 MISSING_ = (RouteCondition("cookie", "session"),)
@@ -139,7 +147,8 @@ def test_the_fixture_spec_sets_every_field() -> None:
                           (VercelRouting, ROUTING), (LegacyRoute, LEGACY), (RedirectRule, ROUTING.redirects[0]),
                           (HeadersRule, ROUTING.headers[0]), (RewriteRule, ROUTING.rewrites[0]),
                           (RouteCondition, HAS[0]), (EventInvokeConfig, EVENT_CONFIG), (ScheduleSpec, SCHEDULE),
-                          (QueueSpec, QUEUE), (EventSourceMappingSpec, MAPPING)):
+                          (QueueSpec, QUEUE), (EventSourceMappingSpec, MAPPING),
+                              (RouteAuth, ROUTES[0].auth)):
         for field in fields(model):
             default = field.default_factory() if field.default_factory is not MISSING else field.default
             assert getattr(sample, field.name) != default, f"{model.__name__}.{field.name}"
@@ -502,3 +511,10 @@ def test_a_damaged_event_invoke_config_is_a_config_error_naming_it(store: Sqlite
     raw.close()
     with pytest.raises(ConfigError, match=f"{path}.*asynchronous invocation config hello:live"):
         reopened(path)
+
+
+def test_a_route_stored_before_auth_existed_has_none() -> None:
+    old = b'{"path": "/a", "function": "hello", "methods": null, "qualifier": null}'
+    assert decode_route(old).auth is None
+    assert decode_route(encode_route(ROUTES[4])) == ROUTES[4]
+    assert b"token_env" in encode_route(ROUTES[3])

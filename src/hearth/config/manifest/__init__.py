@@ -148,7 +148,7 @@ def parse_manifest(data: dict[str, Any], root: Path, source: Source) -> Project:
     if not isinstance(raw_routes, list):
         raise source.error("routes", "must be an array of tables ([[routes]])", key="routes")
     name, hosts, prefix = gateway_table(data.get("gateway", {}), source)
-    routes = tuple(route_spec(index, raw, functions, declared, prefix, name, source)
+    routes = tuple(route_spec(index, raw, functions, declared, prefix, name, source, root)
                    for index, raw in enumerate(raw_routes))
     cors = top_cors(data["cors"], source) if "cors" in data else None
     raw_headers = data.get("headers", [])

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hearth.config.manifest.functions import integer_key
 from hearth.config.manifest.source import Source
 from hearth.errors import ConfigError
+from hearth.gateway.auth import HMAC_ALGORITHMS, PUBLIC_ALGORITHMS, key_algorithms
 from hearth.gateway.policy import compile_source
 from hearth.model import (
+    AUTH_KINDS,
     HTTP_RUNTIME,
     LATEST,
     CorsSpec,
     FunctionSpec,
     ResponseHeaders,
+    RouteAuth,
     RouteSpec,
     runtime_family,
 )
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"}
+AUTH_KEYS = {"auth", "token_env", "jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env", "issuer", "audience",
+             "algorithms", "scopes"}
+ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"} | AUTH_KEYS
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
@@ -89,7 +96,8 @@ def _prefix_problem(prefix: str) -> str | None:
 
 
 def route_spec(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases: set[tuple[str, str]],
-           prefix: str, site: str, source: Source) -> RouteSpec:
+               prefix: str, site: str, source: Source, root: Path) -> RouteSpec:
+    """One ``[[routes]]`` table; ``root`` is the project's folder (a ``jwt_key_file`` is read from it)."""
     where = f"routes[{index}]"
 
     def fail(key: str, problem: str) -> ConfigError:
@@ -171,7 +179,84 @@ def route_spec(index: int, raw: Any, functions: dict[str, FunctionSpec], aliases
     return RouteSpec(path=full, function=function, methods=methods, qualifier=qualifier or None, site=site,
                      strip_prefix=prefix + strip,
                      match_headers=tuple(sorted((k.lower(), v) for k, v in match_headers.items())),
-                     cors=route_cors, cors_off=cors is False, asynchronous=asynchronous)
+                     cors=route_cors, cors_off=cors is False, asynchronous=asynchronous,
+                     auth=route_auth(raw, root, fail))
+
+
+def route_auth(raw: dict[str, Any], root: Path, fail: Callable[[str, str], ConfigError]) -> RouteAuth | None:
+    """A route's ``auth`` and its keys (``gateway/auth.py``): names of secrets, never secrets. A ``jwt_key_file``
+    (a public key) is read now, from the project folder ``root``, into ``jwt_key``."""
+    kind = raw.get("auth", "none")
+    if kind not in AUTH_KINDS:
+        raise fail("auth", f'must be one of {", ".join(repr(k) for k in AUTH_KINDS)}, got {kind!r}')
+    given = sorted(key for key in AUTH_KEYS - {"auth"} if key in raw)
+    if kind == "none":
+        if given:
+            raise fail(given[0], 'applies only to a route with auth = "token" or auth = "jwt"')
+        return None
+
+    def text(key: str, pattern: re.Pattern[str] | None = None, example: str = "") -> str:
+        value = raw.get(key, "")
+        if not isinstance(value, str) or (value and pattern is not None and not pattern.match(value)):
+            raise fail(key, f"must be {example}")
+        return value
+
+    def names(key: str, example: str) -> tuple[str, ...]:
+        value = raw.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise fail(key, f"must be a string or a list of strings, e.g. {key} = {example}")
+        return tuple(dict.fromkeys(value))
+
+    env_example = 'the name of an environment variable of the platform, e.g. "API_TOKEN"'
+    if kind == "token":
+        stray = [key for key in given if key != "token_env"]
+        if stray:
+            raise fail(stray[0], 'applies only to auth = "jwt"')
+        token_env = text("token_env", ENV_NAME, env_example)
+        if not token_env:
+            raise fail("token_env", 'required with auth = "token": the platform environment variable that holds '
+                                    'the token (never the token itself), e.g. token_env = "API_TOKEN"')
+        return RouteAuth(kind="token", token_env=token_env)
+    if "token_env" in raw:
+        raise fail("token_env", 'applies only to auth = "token"; a JWT route names its key with jwks_url, jwt_key, '
+                                "jwt_key_file or jwt_secret_env")
+    sources = [key for key in ("jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env") if key in raw]
+    if len(sources) != 1:
+        raise fail(sources[1] if sources else "auth",
+                   "a JWT route needs exactly one of jwks_url (the issuer's key set), jwt_key or jwt_key_file (a PEM "
+                   "public key), or jwt_secret_env (an HMAC secret in the platform's environment)")
+    jwks_url = text("jwks_url", re.compile(r"^https?://[^\s/?#]+[^\s]*$"), 'an http(s) URL, e.g. '
+                    '"https://issuer.example.com/.well-known/jwks.json"')
+    jwt_secret_env = text("jwt_secret_env", ENV_NAME, env_example)
+    jwt_key = text("jwt_key", None, "a PEM public key")
+    key_file = text("jwt_key_file", None, "a path to a PEM public key file, relative to the project folder")
+    if key_file:
+        path = (root / key_file).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise fail("jwt_key_file", f"{key_file!r} is outside the project folder")
+        try:
+            jwt_key = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail("jwt_key_file", f"cannot read {key_file!r}: {exc}") from None
+    algorithms = names("algorithms", '["RS256"]')
+    if jwt_key:
+        try:
+            usable = key_algorithms(jwt_key)
+        except ValueError as exc:
+            where = "jwt_key_file" if key_file else "jwt_key"
+            raise fail(where, f"must be a PEM public key (RSA, EC or Ed25519): {exc}; an HMAC secret goes in the "
+                              "platform's environment, named by jwt_secret_env") from None
+    else:
+        usable = HMAC_ALGORITHMS if jwt_secret_env else PUBLIC_ALGORITHMS
+    for alg in algorithms:
+        if alg not in usable:
+            raise fail("algorithms", f"{alg!r} cannot be used with this key; allowed: {', '.join(usable)}")
+    issuer = text("issuer", None, 'the issuer a token\'s "iss" must equal, e.g. "https://issuer.example.com/"')
+    return RouteAuth(kind="jwt", jwks_url=jwks_url, jwt_key=jwt_key, jwt_secret_env=jwt_secret_env,
+                     issuer=issuer, audience=names("audience", '["my-api"]'), algorithms=algorithms,
+                     scopes=names("scopes", '["read"]'))
 
 
 def _leading_static(path: str) -> list[str]:

@@ -1,0 +1,96 @@
+"""Route auth through ``hearth deploy`` to a real ``hearth serve``: the routes keep their auth across a restart,
+the state store and ``hearth projects`` hold no secret, and a public key file travels in the package."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+from conftest import Serve
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+TOKEN = "serve-token-abcdefghijklmnopqrstuvwxyz"
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+MANIFEST = '''
+[gateway]
+name = "guarded"
+
+[functions.who]
+handler = "who.handler"
+
+[[routes]]
+path = "/token"
+function = "who"
+auth = "token"
+token_env = "GUARD_TOKEN"
+
+[[routes]]
+path = "/jwt"
+function = "who"
+auth = "jwt"
+jwt_key_file = "keys/issuer.pem"
+scopes = ["read"]
+
+[[routes]]
+path = "/open"
+function = "who"
+'''
+
+
+def project(root: Path) -> Path:
+    root.mkdir()
+    (root / "hearth.toml").write_text(MANIFEST)
+    (root / "who.py").write_text('def handler(event, context):\n'
+                                 '    return {"authorizer": event["requestContext"].get("authorizer")}\n')
+    (root / "keys").mkdir()
+    pem = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (root / "keys" / "issuer.pem").write_bytes(pem)
+    return root
+
+
+def check(gateway: httpx.Client) -> None:
+    assert gateway.get("/open").json() == {"authorizer": None}
+    refused = gateway.get("/token")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert gateway.get("/token", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    good = jwt.encode({"sub": "u", "scope": "read", "exp": int(time.time()) + 300}, KEY, algorithm="ES256")
+    answer = gateway.get("/jwt", headers={"Authorization": f"Bearer {good}"})
+    assert answer.status_code == 200, answer.text
+    passed = answer.json()["authorizer"]["jwt"]
+    assert passed["scopes"] == ["read"]
+    assert passed["claims"] == {"sub": "u", "scope": "read", "exp": passed["claims"]["exp"]}
+    assert passed["claims"]["exp"].isdigit()
+    narrow = jwt.encode({"sub": "u", "scope": "write", "exp": int(time.time()) + 300}, KEY, algorithm="ES256")
+    assert gateway.get("/jwt", headers={"Authorization": f"Bearer {narrow}"}).status_code == 403
+
+
+def test_route_auth_survives_deploy_and_restart_without_storing_a_secret(tmp_path: Path) -> None:
+    env = {**os.environ, "GUARD_TOKEN": TOKEN}
+    data = tmp_path / "data"
+    server = Serve(data, "--quiet", env=env)
+    try:
+        printed = server.deploy(project(tmp_path / "guarded"))
+        assert re.search(r"ANY \S+/jwt → who \(auth: jwt\)$", printed, re.MULTILINE), printed
+        check(server.gateway)
+        listing = server.cli("projects").stdout
+        assert "ANY /token → who (auth: token)" in listing and "GUARD_TOKEN" not in listing
+        routes = next(p for p in server.native("/hearth/projects")["projects"] if p["name"] == "guarded")["routes"]
+        shown = {route["path"]: route for route in routes}
+        assert shown["/token"]["auth"] == "token" and "GUARD_TOKEN" not in str(routes)
+        assert shown["/jwt"] == {"methods": ["ANY"], "path": "/jwt", "target": "who", "auth": "jwt",
+                                 "scopes": ["read"]}
+        assert "auth" not in shown["/open"]
+    finally:
+        server.stop()
+    assert TOKEN.encode() not in b"".join(path.read_bytes() for path in data.glob("state.db*"))
+    again = Serve(data, "--quiet", env=env)
+    try:
+        check(again.gateway)
+    finally:
+        again.stop()
