@@ -262,6 +262,10 @@ class _Cycle:
                 self.keep_alive = False  # HTTP/1.0: the body ends with the connection
         if self.connection.closing:
             self.keep_alive = False  # shutting down: say so to the client
+        elif self.connection.parsing is self:
+            # answered before its body was all read: the connection closes after this response (the rest of the
+            # body cannot be parsed in step), so say so, or the client sends its next request into the close
+            self.keep_alive = False
         if not self.keep_alive and not self.tunnel:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
