@@ -73,6 +73,8 @@ def configuration(spec: FunctionSpec) -> dict[str, Any]:
         "EphemeralStorage": {"Size": 512},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": spec.log_group},
         **({"DeadLetterConfig": {"TargetArn": spec.dead_letter_arn}} if spec.dead_letter_arn else {}),
+        # Hearth's own field (botocore ignores it): the names of the secrets the function reads, never values.
+        **({"Secrets": {"Names": list(spec.secrets), "AsFiles": spec.secrets_as_files}} if spec.secrets else {}),
     }
 
 

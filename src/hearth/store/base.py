@@ -213,6 +213,7 @@ def decode_function(data: bytes | str) -> FunctionSpec:
     if server is not None:
         doc["server"] = ServerSpec(**{**server, "command": tuple(server["command"])})
     doc["include"] = tuple(doc.get("include", ()))  # a JSON array; documents from before the field have none
+    doc["secrets"] = tuple(doc.get("secrets", ()))
     doc["price"] = {str(key): Decimal(value) for key, value in doc.get("price", {}).items()}
     return FunctionSpec(**doc)
 

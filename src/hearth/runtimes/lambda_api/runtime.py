@@ -120,6 +120,7 @@ class ProvidedInstance:
         host = self.runtime.host
         try:
             bootstrap = find_bootstrap(spec)
+            secret_env = host.secret_env(spec, self.id)
         except errors.FunctionFailure:
             self.stop()
             raise
@@ -129,6 +130,7 @@ class ProvidedInstance:
         env = function_environment(spec, host.base_env, log_stream_name(spec), provisioned=self.provisioned)
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{port}"
         env.update(spec.env)
+        env.update(secret_env)
         child: dict[str, Any] = {"argv": [str(bootstrap)], "env": env, "cwd": str(spec.code_dir)}
         child.update(host.limiter.prepare(self.id, spec.memory_mb))
         log_read, log_write = os.pipe()
