@@ -18,7 +18,7 @@ from typing import Any
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import Serve, poll
+from conftest import HearthProcess, Serve, poll
 
 APP = '''
 import hashlib, os, stat
@@ -249,3 +249,83 @@ def test_a_master_key_from_the_environment_writes_no_file_and_rotates_only_to_a_
     finally:
         again.stop()
     assert not (data / "master.key").exists()
+
+
+SERVER = '''
+import hashlib, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = hashlib.sha256(os.environ.get("DB_URL", "").encode()).hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+BOOTSTRAP = '''#!{python}
+import hashlib, json, os, urllib.request
+
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as response:
+        request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+        response.read()
+    body = {{"statusCode": 200, "body": hashlib.sha256(os.environ.get("DB_URL", "").encode()).hexdigest()}}
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", json.dumps(body).encode(),
+                                                  method="POST")).read()
+'''
+
+DEV_MANIFEST = '''
+[functions.server]
+runtime = "http"
+command = ["{python}", "server.py", "{{port}}"]
+secrets = ["DB_URL"]
+
+[functions.native]
+runtime = "provided"
+secrets = ["DB_URL"]
+
+[[routes]]
+path = "/server"
+function = "server"
+
+[[routes]]
+path = "/native"
+function = "native"
+'''
+
+
+def test_every_runtime_gets_its_secrets_in_hearth_dev(tmp_path: Path) -> None:
+    root = tmp_path / "dev"
+    root.mkdir()
+    (root / "server.py").write_text(SERVER)
+    bootstrap = root / "bootstrap"
+    bootstrap.write_text(BOOTSTRAP.format(python=sys.executable))
+    bootstrap.chmod(0o755)
+    (root / "hearth.toml").write_text(DEV_MANIFEST.format(python=sys.executable))
+    hearth = HearthProcess(root, "--no-watch").start()
+    try:
+        gateway = httpx.Client(base_url=hearth.gateway, timeout=30)
+        # Not set yet: the instance cannot start, and says which secret and how to set it.
+        missing = gateway.get("/native")
+        assert missing.status_code == 502 and "hearth secret set DB_URL" in missing.text
+        value = f"plant-{uuid.uuid4().hex}"
+        put = httpx.put(f"{hearth.control}/hearth/secrets/DB_URL", json={"value": value})
+        assert put.status_code == 200 and value not in put.text
+        assert gateway.get("/native").text == sha(value)
+        assert gateway.get("/server").text == sha(value)
+        # A new value: the idle server process is retired, the next request starts one that sees it.
+        assert httpx.put(f"{hearth.control}/hearth/secrets/DB_URL", json={"value": value + "2"}).status_code == 200
+        assert gateway.get("/server").text == sha(value + "2")
+        assert gateway.get("/native").text == sha(value + "2")
+        gateway.close()
+    finally:
+        hearth.stop()
+    assert value not in "\n".join(hearth.stdout + hearth.stderr)
