@@ -151,6 +151,7 @@ def test_secrets_reach_functions_and_nothing_else(tmp_path: Path, project: Path)
         shown = json.loads(ls.stdout)
         assert {(s["name"], s["version"], tuple(s["functions"])) for s in shown["secrets"]} == {
             ("API_TOKEN", 1, ("filereader",)), ("DB_URL", 2, ("filereader", "reader", "web"))}
+        assert shown["missing"] == []
         cli(serve, seen, "secret", "ls")
         lam = serve.client()
         config = lam.get_function_configuration(FunctionName="reader")
@@ -170,6 +171,16 @@ def test_secrets_reach_functions_and_nothing_else(tmp_path: Path, project: Path)
         metrics = httpx.get(f"{serve.process.control}/metrics",
                             headers={"Authorization": f"Bearer {serve.key['token']}"})
         seen.add(metrics.text)
+        # Hearth's Secrets field through the Lambda API: only secrets that are set.
+        auth = {"Authorization": f"Bearer {serve.key['token']}"}
+        url = f"{serve.process.control}/2015-03-31/functions/web/configuration"
+        unset = httpx.put(url, json={"Secrets": {"Names": ["NOT_SET"]}}, headers=auth)
+        assert unset.status_code == 404 and unset.headers["x-amzn-errortype"] == "SecretNotFoundException"
+        assert "hearth secret set NOT_SET" in unset.text
+        updated = httpx.put(url, json={"Secrets": {"Names": ["DB_URL", "API_TOKEN"], "AsFiles": False}},
+                            headers=auth)
+        assert updated.status_code == 200 and updated.json()["Secrets"]["Names"] == ["DB_URL", "API_TOKEN"]
+        seen.add(unset.text, updated.text)
         # A malformed body is refused without being quoted back.
         put = httpx.put(f"{serve.process.control}/hearth/secrets/DB_URL", content=plain.encode(),
                         headers={"Authorization": f"Bearer {serve.key['token']}"})
