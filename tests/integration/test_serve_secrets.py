@@ -122,6 +122,8 @@ def test_secrets_reach_functions_and_nothing_else(tmp_path: Path, project: Path)
         # Values come from stdin or a file, never argv; a bad name is refused with its error type.
         bad = cli(serve, seen, "secret", "set", "1-bad", stdin=plain + "\n")
         assert bad.returncode == 1 and "InvalidSecretNameException" in bad.stderr
+        empty = cli(serve, seen, "secret", "set", "DB_URL", stdin="")
+        assert empty.returncode == 2 and "no value for DB_URL" in empty.stderr
         assert cli(serve, seen, "secret", "set", "DB_URL", stdin=plain + "\n").returncode == 0
         token_file = tmp_path / "token.txt"
         token_file.write_text(token)

@@ -50,6 +50,9 @@ def set_secret(name: str, from_file: Path | None, endpoint: str, data_dir: Path)
     else:
         value = sys.stdin.read()
         value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if not value:
+        remote.fail(f"no value for {name}: pipe it on stdin (`hearth secret set {name} < file`) or use --from-file; "
+                    "an empty secret is refused here, as it is almost always a mistake", 2)
     body = json.dumps({"value": value}).encode()
     result = _call("PUT", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir, body)
     users = result["functions"]
