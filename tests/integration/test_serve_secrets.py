@@ -196,7 +196,11 @@ def test_secrets_reach_functions_and_nothing_else(tmp_path: Path, project: Path)
         assert (data / "master.key").read_text() != old_key
 
         # Removing a secret a function reads: its next instance fails to start, naming it.
-        assert cli(serve, seen, "secret", "rm", "API_TOKEN").returncode == 0
+        removed = cli(serve, seen, "secret", "rm", "API_TOKEN")
+        assert removed.returncode == 0 and "filereader, web still read it" in removed.stdout
+        after = json.loads(cli(serve, seen, "secret", "ls", "--json").stdout)
+        assert after["missing"] == [{"name": "API_TOKEN", "functions": ["filereader", "web"]}]
+        assert "not set" in cli(serve, seen, "secret", "ls").stdout
         failed = cli(serve, seen, "invoke", "filereader")
         assert failed.returncode == 1
         assert "Runtime.MissingSecret" in failed.stdout + failed.stderr
