@@ -121,7 +121,7 @@ class ProvidedInstance:
         try:
             bootstrap = find_bootstrap(spec)
             secret_env = host.secret_env(spec, self.id)
-        except errors.FunctionFailure:
+        except errors.HearthError:  # also a secret that does not decrypt (ServiceError)
             self.stop()
             raise
         zygote = await host.ensure_zygote()
