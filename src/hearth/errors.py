@@ -8,12 +8,14 @@ errors from this tree; nothing invents error strings at its call site.
     ├── ConfigError                      (manifest or settings; raised at start-up, never over HTTP)
     ├── ClientError                      (the caller's fault)
     │   ├── ResourceNotFound             404  ResourceNotFoundException
+    │   │   ├── SecretNotFound           404  SecretNotFoundException (no secret of that name is set)
     │   │   └── ProvisionedConfigNotFound  404  ProvisionedConcurrencyConfigNotFoundException
     │   ├── RouteNotFound                404  NotFound (gateway: no route matched)
     │   ├── Unauthorized                 401  Unauthorized (gateway: a route's token or JWT missing or invalid)
     │   ├── Forbidden                    403  Forbidden (gateway: a valid JWT without a scope the route requires)
     │   │   └── QueueNotFound            400  QueueDoesNotExist (SQS)
     │   ├── InvalidParameterValue        400  InvalidParameterValueException
+    │   │   ├── InvalidSecretName        400  InvalidSecretNameException (not an environment variable name)
     │   │   ├── InvalidAttributeName     400  InvalidAttributeName (SQS: a queue or message attribute)
     │   │   ├── InvalidAttributeValue    400  InvalidAttributeValue (SQS)
     │   │   ├── InvalidMessageContents   400  InvalidMessageContents (SQS)
@@ -44,8 +46,10 @@ errors from this tree; nothing invents error strings at its call site.
     │   │   ├── ServerEntrypointError    503  Runtime.InvalidEntrypoint (the command cannot be run)
     │   │   ├── ServerExited             503  Runtime.ExitError (it exited before answering its health check)
     │   │   └── ServerStartTimeout       503  Sandbox.Timedout (no healthy answer within startup_timeout_s)
-    │   └── ServerConnectionError        502  Runtime.ConnectionError (the server, still running, broke off)
+    │   ├── ServerConnectionError        502  Runtime.ConnectionError (the server, still running, broke off)
+    │   └── MissingSecret                502  Runtime.MissingSecret (the function names a secret not set)
     └── ServiceError                     500  ServiceException (Hearth's own fault)
+        └── SecretDecryptionFailed       500  SecretDecryptionFailedException (wrong master key, damaged row)
 """
 
 from __future__ import annotations
@@ -160,6 +164,18 @@ class ExternalRewriteFailed(HearthError):
 class InvalidParameterValue(ClientError):
     error_type = "InvalidParameterValueException"
     status = 400
+
+
+class InvalidSecretName(InvalidParameterValue):
+    """A secret name that cannot be an environment variable's (``secrets/names.py``)."""
+
+    error_type = "InvalidSecretNameException"
+
+
+class SecretNotFound(ResourceNotFound):
+    """No secret of that name is set (``hearth secret ls`` lists them)."""
+
+    error_type = "SecretNotFoundException"
 
 
 class InvalidRequestContent(ClientError):
@@ -361,11 +377,25 @@ class ServerConnectionError(FunctionFailure):
     error_type = "Runtime.ConnectionError"
 
 
+class MissingSecret(FunctionFailure):
+    """An instance cannot start: its function names a secret that is not set (as Lambda fails an invocation
+    whose environment it cannot decrypt)."""
+
+    error_type = "Runtime.MissingSecret"
+
+
 class ServiceError(HearthError):
     """Hearth itself failed; the message says what happened and the platform keeps serving."""
 
     error_type = "ServiceException"
     status = 500
+
+
+class SecretDecryptionFailed(ServiceError):
+    """A stored secret does not decrypt with the master key: the key is not the one it was encrypted with, or
+    the row was altered. Never answered with a guess at the value."""
+
+    error_type = "SecretDecryptionFailedException"
 
 
 _RUNTIME_ERRORS: dict[str, type[FunctionFailure]] = {

@@ -114,6 +114,10 @@ class FunctionSpec:
     # every version of a function with its $LATEST's table.
     price: Mapping[str, Decimal] = field(default_factory=dict)
     keep_alive: bool = False  # never disabled for having no invocations (``auto_disable_after_days``)
+    # Names of the secrets (``hearth secret set``) its instances get, as environment variables or, with
+    # ``secrets_as_files``, as 0400 files in the folder ``HEARTH_SECRETS_DIR`` names. Values never live here.
+    secrets: tuple[str, ...] = ()
+    secrets_as_files: bool = False
 
     @property
     def arn(self) -> str:

@@ -37,6 +37,8 @@ from hearth.runtimes.http.pool import ServerPool
 from hearth.runtimes.http.runtime import HttpRuntime
 from hearth.runtimes.lambda_api.runtime import ProvidedRuntime
 from hearth.runtimes.python.runtime import PythonRuntime
+from hearth.secrets import MasterKey, Vault
+from hearth.secrets.inject import Injector
 from hearth.store.events import EventStore
 from hearth.store.sqlite_events import SqliteEvents
 from hearth.telemetry.drains import Drain, open_drain
@@ -56,7 +58,7 @@ class Platform:
 
     def __init__(self, catalog: Catalog, settings: Settings, records: RecordLog | None = None,
                  events: EventStore | None = None, meter: MeterStore | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, vault: Vault | None = None) -> None:
         self.settings = settings
         self.records = records or RecordLog()
         self.catalog = catalog
@@ -102,6 +104,11 @@ class Platform:
         # What functions sign their SQS calls with (as Lambda hands a function its role's keys): good for the SQS
         # API only, and only as long as this process runs.
         self.function_credentials = new_credentials(frozenset({"sqs"}))
+        # Secrets (``hearth serve``: sealed with the data folder's key; else with a key that dies with the process,
+        # as the in-memory store does), revealed to instances as they start.
+        self.vault = vault or Vault(catalog.store, MasterKey.ephemeral())
+        self.vault.listeners.append(self._secret_changed)
+        self.secrets = Injector(self.vault, self._scratch / "secrets")
         catalog.listeners.append(self._changed)
 
     async def start(self) -> None:
@@ -118,6 +125,7 @@ class Platform:
         base_env["AWS_SECRET_ACCESS_KEY"] = self.function_credentials.secret_access_key
         self.runtime = PythonRuntime(self.limiter, base_env, python=self.settings.python,
                                      pycache_root=self._scratch / "pycache")
+        self.runtime.secret_env = self.secrets.environment
         self.runtimes["python"] = self.runtime
         self.runtimes["provided"] = ProvidedRuntime(self.runtime)
         self.runtimes[HTTP_RUNTIME] = self.http = HttpRuntime(self.runtime)  # after python: closed before it
@@ -242,6 +250,13 @@ class Platform:
             if function == name and version not in wanted and pool.provisioned_target:
                 pool.set_provisioned(0)
 
+    def _secret_changed(self, name: str) -> None:
+        """A secret was set or removed: instances that hold its old value are replaced (idle ones now, busy ones
+        when their call ends), as after a configuration change."""
+        for pool in self.pools.values():
+            if name in pool.spec.secrets:
+                pool.update(pool.spec)
+
     def reload(self) -> None:
         """The live project folder changed (``hearth dev``): later invocations run its new code on fresh instances."""
         if self.runtime is None:
@@ -285,6 +300,8 @@ class Platform:
                 pool.reap()
                 if pool.provisioned_target:
                     pool.provision()
+            if self.secrets.has_files:
+                self.secrets.sweep({item["id"] for item in self.instances()})
 
     async def close(self) -> None:
         """Stop every instance and the zygote, and remove what the platform created."""

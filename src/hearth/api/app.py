@@ -43,6 +43,10 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /hearth/schedules                                  schedules: target, expression, next and last tick
     POST   /hearth/schedules/{name}/pause (or /resume)        stop (or restart) a schedule's firing
     GET    /hearth/queues                                     queues: settings and message counts
+    GET    /hearth/secrets                                    secrets: names, versions, users (never values)
+    POST   /hearth/secrets/rotate-key                         re-seal every secret with a new master key
+    PUT    /hearth/secrets/{name}                             set a secret ({"value": …}; api/secrets.py)
+    DELETE /hearth/secrets/{name}                             remove a secret
     POST   /                                                  SQS (X-Amz-Target: AmazonSQS.*; see api/sqs.py)
 
 Every other request is authenticated first (SigV4 as botocore signs, for the ``lambda`` service, or ``sqs`` on
@@ -71,6 +75,8 @@ from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
 from hearth.api.logs import LogsApi
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
+from hearth.api.secrets import MAX_BODY as MAX_SECRET_BODY
+from hearth.api.secrets import SecretsApi
 from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
@@ -126,6 +132,7 @@ class ControlApi:
         mappings = EventSourceMappingApi(platform)
         logs = LogsApi(platform)
         idle = IdleApi(platform)
+        secrets = SecretsApi(platform)
         api = self.lambda_api
         fn = "/2015-03-31/functions/" + _NAME
         eic = "/2019-09-25/functions/" + _NAME + "/event-invoke-config"
@@ -180,6 +187,10 @@ class ControlApi:
             _Route("POST", "/hearth/schedules/" + _NAME + "/pause", schedules.pause),
             _Route("POST", "/hearth/schedules/" + _NAME + "/resume", schedules.resume),
             _Route("GET", "/hearth/queues", self.list_queues),
+            _Route("GET", "/hearth/secrets", secrets.list_secrets),
+            _Route("POST", "/hearth/secrets/rotate-key", secrets.rotate_key),
+            _Route("PUT", "/hearth/secrets/" + _NAME, secrets.put_secret, MAX_SECRET_BODY),
+            _Route("DELETE", "/hearth/secrets/" + _NAME, secrets.delete_secret),
             _Route("POST", "", self.sqs_api.call, MAX_SQS_REQUEST, services=("sqs",), render=render_error),
         ]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from hearth.api.lambda_api import ApiRequest, ApiResponse, ok
 from hearth.api.projects import route_json
 from hearth.config.manifest import MANIFEST_NAME, PROJECT_NAME, parse_project, parse_vercel_project
 from hearth.config.vercel import CONFIG_NAME
+from hearth.model import FunctionSpec
 
 MANIFEST_LENGTH_HEADER = "x-hearth-manifest-length"
 PROJECT_HEADER = "x-hearth-project"  # the project's name when its manifest gives none (the CLI sends the folder's)
@@ -42,6 +44,14 @@ class DeployApi:
     def __init__(self, platform: Platform, code: CodeStore) -> None:
         self.platform = platform
         self.code = code
+
+    def _check_secrets(self, specs: Iterable[FunctionSpec]) -> None:
+        """Refuse a project whose functions read secrets that are not set (nothing is applied)."""
+        wanted = [(spec.name, secret) for spec in specs for secret in spec.secrets]
+        absent = set(self.platform.vault.missing(secret for _, secret in wanted))
+        missing = [(function, secret) for function, secret in wanted if secret in absent]
+        if missing:
+            raise _secrets_problem(missing)
 
     async def deploy(self, request: ApiRequest) -> ApiResponse:
         manifest, code = _split(request)
@@ -61,6 +71,7 @@ class DeployApi:
                 texts[CONFIG_NAME], Path(f"{CONFIG_NAME} (deployed)"))
         else:
             project = parse_project(manifest, package.path, Path(f"{MANIFEST_NAME} (deployed)"), name)
+        self._check_secrets(project.functions.values())
         changes = self.platform.catalog.apply(project, package)
         return ok({
             "package": {"sha256": package.sha256, "size": package.size, "stored": stored},
@@ -68,6 +79,13 @@ class DeployApi:
             "changes": [{"action": c.action, "subject": c.subject, "detail": c.detail} for c in changes],
             "routes": [route_json(route) for route in project.routes],
         })
+
+
+def _secrets_problem(missing: list[tuple[str, str]]) -> errors.SecretNotFound:
+    function, secret = missing[0]
+    more = f" (and {len(missing) - 1} more: {', '.join(s for _, s in missing[1:])})" if len(missing) > 1 else ""
+    return errors.SecretNotFound(f"function {function} reads the secret {secret}, which is not set{more}; set it "
+                                 f"first with `hearth secret set {secret}`, then deploy again")
 
 
 def _vercel_texts(manifest: str) -> dict[str, str | None]:

@@ -111,6 +111,7 @@ class LambdaApi:
     async def create_function(self, request: ApiRequest) -> ApiResponse:
         body = request.json()
         spec = shapes.new_function(body)
+        self._check_secrets(spec)
         if spec.name in self.catalog.functions:
             raise errors.ResourceConflict(f"Function already exist: {spec.name}")
         spec = replace(spec, **await self._store_code(body))
@@ -118,6 +119,13 @@ class LambdaApi:
         if body.get("Publish"):
             spec = self.catalog.publish_version(spec.name)
         return ok(shapes.configuration(spec), 201)
+
+    def _check_secrets(self, spec: FunctionSpec) -> None:
+        """A function may name only secrets that are set (Hearth's ``Secrets`` field)."""
+        missing = self.platform.vault.missing(spec.secrets)
+        if missing:
+            raise errors.SecretNotFound(f"function {spec.name} would read the secret {missing[0]}, which is not "
+                                        f"set; set it first with `hearth secret set {missing[0]}`")
 
     async def list_functions(self, request: ApiRequest) -> ApiResponse:
         every = request.query.get("FunctionVersion") == "ALL"
@@ -147,6 +155,7 @@ class LambdaApi:
         name, _ = self._name(request)
         body = request.json()
         spec = shapes.update_configuration(self.catalog.record(name).latest, body)
+        self._check_secrets(spec)
         spec, _changed = self.catalog.update_function(spec, body.get("RevisionId"))
         return ok(shapes.configuration(spec))
 

@@ -35,6 +35,7 @@ from hearth.model import (
     parse_destination,
     runtime_family,
 )
+from hearth.secrets.names import secret_name_problem
 
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
@@ -73,6 +74,8 @@ def configuration(spec: FunctionSpec) -> dict[str, Any]:
         "EphemeralStorage": {"Size": 512},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": spec.log_group},
         **({"DeadLetterConfig": {"TargetArn": spec.dead_letter_arn}} if spec.dead_letter_arn else {}),
+        # Hearth's own field (botocore ignores it): the names of the secrets the function reads, never values.
+        **({"Secrets": {"Names": list(spec.secrets), "AsFiles": spec.secrets_as_files}} if spec.secrets else {}),
     }
 
 
@@ -213,12 +216,33 @@ def update_configuration(spec: FunctionSpec, body: Mapping[str, Any]) -> Functio
         changes["env"] = dict(variables)
     if "DeadLetterConfig" in body:
         changes["dead_letter_arn"] = dead_letter_arn(body["DeadLetterConfig"])
+    if "Secrets" in body:
+        changes["secrets"], changes["secrets_as_files"] = secrets_config(body["Secrets"])
     updated = dataclasses.replace(spec, **changes)
+    both = sorted(set(updated.secrets) & set(updated.env))
+    if both:
+        raise errors.InvalidParameterValue(f"{both[0]} is both an environment variable and a secret; keep it in one")
     problem = handler_problem(updated.runtime, updated.handler)
     if problem is not None:
         raise errors.InvalidParameterValue(f"Handler {updated.handler!r} is not valid for {updated.runtime}: "
                                            f"{problem}")
     return updated
+
+
+def secrets_config(config: Any) -> tuple[tuple[str, ...], bool]:
+    """Hearth's ``Secrets`` field, ``{"Names": ["DB_URL"], "AsFiles": false}`` (``null``: none)."""
+    config = config or {}
+    names = config.get("Names", []) if isinstance(config, Mapping) else None
+    as_files = config.get("AsFiles", False) if isinstance(config, Mapping) else None
+    if not isinstance(names, list) or not isinstance(as_files, bool):
+        raise errors.InvalidParameterValue('Secrets must be {"Names": ["DB_URL", …], "AsFiles": false}')
+    for name in names:
+        problem = secret_name_problem(name)
+        if problem is not None:
+            raise errors.InvalidSecretName(problem)
+    if len(set(names)) != len(names):
+        raise errors.InvalidParameterValue("Secrets.Names lists a name twice")
+    return tuple(names), as_files
 
 
 def dead_letter_arn(config: Any) -> str | None:

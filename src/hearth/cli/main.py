@@ -24,6 +24,7 @@ from hearth.cli.client import DEFAULT_DATA_DIR
 from hearth.cli.cost import cost
 from hearth.cli.idle import audit, disable, enable, idle
 from hearth.cli.logs import logs
+from hearth.cli.secrets import secret
 from hearth.cli.stats import stats
 from hearth.cli.tune import tune
 from hearth.config.manifest import load_project
@@ -264,6 +265,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
     from hearth.billing.store import MeterStore
     from hearth.catalog import Catalog
     from hearth.platform import Platform
+    from hearth.secrets import MasterKey, Vault
     from hearth.store.code import CodeStore
     from hearth.store.sqlite import SqliteStore
     from hearth.store.sqlite_events import SqliteEvents
@@ -284,6 +286,10 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         credentials, created = auth.load_or_create_credentials(data_dir)
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
+        # Secrets are sealed with HEARTH_MASTER_KEY when set (no key file is written), else with master.key.
+        master = os.environ.get("HEARTH_MASTER_KEY")
+        vault = Vault(catalog.store, MasterKey.from_text(master) if master else MasterKey.load_or_create(data_dir))
+        vault.verify()
         events = SqliteEvents(data_dir / "events.db")
         meter = MeterStore(data_dir / "meter.db")
         removed = code.remove_unreferenced(catalog.referenced_code())
@@ -293,7 +299,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
         fail(f"cannot use the data folder {data_dir}: {exc.strerror}; choose another with --data-dir")
     gateway_sock, control_sock = _bind(host, port, control_port)
     records = RecordLog(sinks=[ConsoleLog(sys.stdout)] if not quiet else [])
-    platform = Platform(catalog, settings, records, events, meter)
+    platform = Platform(catalog, settings, records, events, meter, vault=vault)
 
     def announce(gateway_url: str, control_url: str) -> None:
         click.echo(f"gateway: {gateway_url}")
@@ -359,7 +365,7 @@ def _run(coroutine: object) -> None:
 remote.register(cli)
 cli.add_command(logs)
 cli.add_command(stats)
-for command in (cost, idle, audit, disable, enable, tune):
+for command in (cost, idle, audit, disable, enable, tune, secret):
     cli.add_command(command)
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from hearth.model import REGION, FunctionSpec
+
+# What an instance of a function gets from its secrets: (spec, instance id) → variables (``secrets/inject.py``);
+# raises ``MissingSecret``. Runtimes call it at the instance's start, after the function's own variables.
+SecretSource = Callable[[FunctionSpec, int], dict[str, str]]
+
+
+def no_secrets(spec: FunctionSpec, instance_id: int) -> dict[str, str]:
+    """The ``SecretSource`` of a platform without a vault."""
+    return {}
 
 
 def log_stream_name(spec: FunctionSpec) -> str:

@@ -2,7 +2,8 @@
 
 A store persists the control plane (functions, versions, aliases, provisioned concurrency, asynchronous invocation
 configs, schedules, queues, routes, the sites: each project's hosts, prefix, header rules and CORS; and which
-functions are disabled, with the audit log of disabling and enabling) so that
+functions are disabled, with the audit log of disabling and enabling; and the secrets, encrypted by
+``hearth.secrets``, which the store never sees in plain text) so that
 ``hearth serve`` comes back with the same state after a restart. Instances are never persisted.
 
 Specs are kept as JSON documents, one per row, next to proper key columns. The documents are built from the
@@ -47,6 +48,19 @@ from hearth.model import (
     VercelRouting,
     VercelSpec,
 )
+
+
+@dataclass(frozen=True)
+class SecretRow:
+    """One stored secret: its AES-GCM nonce and ciphertext (``hearth.secrets`` seals and opens them), how often it
+    was set, and when (epoch seconds)."""
+
+    name: str
+    nonce: bytes
+    ciphertext: bytes
+    version: int  # 1 on the first set, +1 on each later one
+    created: float
+    updated: float
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,27 @@ class Store(Protocol):
     def delete_site(self, name: str) -> None:
         """Forget a site."""
 
+    def secret(self, name: str) -> SecretRow | None:
+        """One stored secret, or None."""
+
+    def secrets(self) -> list[SecretRow]:
+        """Every stored secret, by name."""
+
+    def put_secret(self, name: str, nonce: bytes, ciphertext: bytes, now: float) -> SecretRow:
+        """Store a secret's new ciphertext (a new one at version 1; else the next version, ``created`` kept)."""
+
+    def reseal_secret(self, name: str, nonce: bytes, ciphertext: bytes) -> None:
+        """Replace a secret's ciphertext without a new version (master key rotation)."""
+
+    def delete_secret(self, name: str) -> bool:
+        """Forget a secret; False if there was none."""
+
+    def meta(self, key: str) -> str | None:
+        """A value of the store's small key-value table (e.g. the secrets' key check)."""
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Set a value of the store's small key-value table."""
+
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes so that all or none of them are stored; nesting is allowed."""
 
@@ -179,6 +214,7 @@ def decode_function(data: bytes | str) -> FunctionSpec:
     if server is not None:
         doc["server"] = ServerSpec(**{**server, "command": tuple(server["command"])})
     doc["include"] = tuple(doc.get("include", ()))  # a JSON array; documents from before the field have none
+    doc["secrets"] = tuple(doc.get("secrets", ()))
     doc["price"] = {str(key): Decimal(value) for key, value in doc.get("price", {}).items()}
     return FunctionSpec(**doc)
 

@@ -30,6 +30,7 @@ from hearth.model import (
 )
 from hearth.store.base import (
     FunctionRecord,
+    SecretRow,
     StoredState,
     decode_alias,
     decode_event_invoke_config,
@@ -161,6 +162,16 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason TEXT NOT NULL
         )""",
         "CREATE INDEX audit_by_function ON audit (function, id)",
+    ),
+    (  # 9: secrets, AES-GCM encrypted by hearth.secrets (the name is the associated data); never plain text
+        """CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -507,6 +518,62 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise ServiceError(f"state store ({self.location}): cannot read the audit log: {exc}") from exc
         return {function: float(time) for function, time in rows}
+
+    def secret(self, name: str) -> SecretRow | None:
+        """One stored secret, or None."""
+        rows = self._select("read a secret", "SELECT name, nonce, ciphertext, version, created, updated FROM secrets "
+                            "WHERE name = ?", (name,))
+        return rows[0] if rows else None
+
+    def secrets(self) -> list[SecretRow]:
+        """Every stored secret, by name."""
+        return self._select("read the secrets", "SELECT name, nonce, ciphertext, version, created, updated "
+                            "FROM secrets ORDER BY name")
+
+    def _select(self, what: str, sql: str, params: Sequence[object] = ()) -> list[SecretRow]:
+        try:
+            rows = self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise ServiceError(f"state store ({self.location}): cannot {what}: {exc}") from exc
+        return [SecretRow(name, bytes(nonce), bytes(ciphertext), int(version), float(created), float(updated))
+                for name, nonce, ciphertext, version, created, updated in rows]
+
+    def put_secret(self, name: str, nonce: bytes, ciphertext: bytes, now: float) -> SecretRow:
+        """Store a secret's new ciphertext (a new one at version 1; else the next version, ``created`` kept)."""
+        with self.transaction():
+            self._run(f"store secret {name!r}",
+                      "INSERT INTO secrets (name, nonce, ciphertext, version, created, updated) "
+                      "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce, "
+                      "ciphertext = excluded.ciphertext, version = version + 1, updated = excluded.updated",
+                      (name, nonce, ciphertext, now, now))
+            row = self.secret(name)
+        assert row is not None
+        return row
+
+    def reseal_secret(self, name: str, nonce: bytes, ciphertext: bytes) -> None:
+        """Replace a secret's ciphertext without a new version (master key rotation)."""
+        self._write(f"re-encrypt secret {name!r}", (
+            ("UPDATE secrets SET nonce = ?, ciphertext = ? WHERE name = ?", (nonce, ciphertext, name)),))
+
+    def delete_secret(self, name: str) -> bool:
+        """Forget a secret; False if there was none."""
+        with self.transaction():
+            found = self.secret(name) is not None
+            self._run(f"delete secret {name!r}", "DELETE FROM secrets WHERE name = ?", (name,))
+        return found
+
+    def meta(self, key: str) -> str | None:
+        """A value of the ``meta`` table."""
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise ServiceError(f"state store ({self.location}): cannot read {key}: {exc}") from exc
+        return None if row is None else str(row[0])
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Set a value of the ``meta`` table."""
+        self._write(f"store {key}", (("INSERT INTO meta (key, value) VALUES (?, ?) "
+                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)),))
 
     def replace_routes(self, routes: Sequence[RouteSpec]) -> None:
         """Replace the whole route table, keeping the given order."""

@@ -67,5 +67,5 @@ def test_a_version_7_file_is_upgraded_with_nothing_disabled(tmp_path: Path) -> N
     finally:
         store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     raw.close()

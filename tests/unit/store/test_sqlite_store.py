@@ -73,6 +73,7 @@ def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> Fu
         server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8), include=("../pkg", "../shared.py"),
         dead_letter_arn="arn:aws:sqs:us-east-1:000000000000:failed",
         price={"gb_second": Decimal("0.0000333334"), "per_million_requests": Decimal("0.25")}, keep_alive=True,
+        secrets=("DB_URL", "API_TOKEN"), secrets_as_files=True,
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]
@@ -255,7 +256,7 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_state(path: Path) -
         upgraded.close()
     assert reopened(path).sites == {"shop": SITE}
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     raw.close()
 
 

@@ -40,10 +40,12 @@ from hearth.model import (
     queue_arn,
     runtime_family,
 )
+from hearth.secrets.names import secret_name_problem
 
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
                  "description", "aliases", "include", "async", "schedule", "schedules",
-                 "queues", "dead_letter_queue", "price", "keep_alive"}
+                 "queues", "dead_letter_queue", "price", "keep_alive",
+                 "secrets", "secrets_as_files"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
@@ -111,6 +113,7 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
     if not isinstance(keep_alive, bool):
         raise fail("keep_alive", "must be true or false: true keeps the function enabled however long it goes "
                                  "without invocations")
+    secrets, secrets_as_files = _secrets(raw, env, fail)
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -127,7 +130,32 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
         include=tuple(include),
         price=_price(raw.get("price", {}), fail),
         keep_alive=keep_alive,
+        secrets=secrets,
+        secrets_as_files=secrets_as_files,
     )
+
+
+def _secrets(raw: Any, env: dict[str, str], fail: Callable[[str, str], ConfigError]) -> tuple[tuple[str, ...], bool]:
+    """``secrets = ["DB_URL"]``: the secrets (``hearth secret set``) the function's instances get, and
+    ``secrets_as_files = true``: as files in ``HEARTH_SECRETS_DIR`` instead of environment variables."""
+    names = raw.get("secrets", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise fail("secrets", 'must be a list of secret names, e.g. secrets = ["DB_URL"] (set each with '
+                              "`hearth secret set NAME`)")
+    for name in names:
+        problem = secret_name_problem(name)
+        if problem is not None:
+            raise fail("secrets", problem)
+    if len(set(names)) != len(names):
+        raise fail("secrets", f"{next(n for n in names if names.count(n) > 1)} is listed twice")
+    both = sorted(set(names) & set(env))
+    if both:
+        raise fail("secrets", f"{both[0]} is both in env and in secrets; keep it in one of them")
+    as_files = raw.get("secrets_as_files", False)
+    if not isinstance(as_files, bool):
+        raise fail("secrets_as_files", "must be true (each secret a file in $HEARTH_SECRETS_DIR) or false "
+                                       "(environment variables)")
+    return tuple(names), as_files
 
 
 def _price(raw: Any, fail: Callable[[str, str], ConfigError]) -> dict[str, Decimal]:

@@ -148,6 +148,7 @@ class ServerProcess:
         self.port = free_port()
         env["PORT"] = str(self.port)
         try:
+            env.update(python.secret_env(self.spec, self.id))
             argv = resolve_command(self.spec, self.port, env.get("PATH", os.defpath))
             zygote = await python.ensure_zygote()
         except errors.HearthError:

@@ -120,7 +120,8 @@ class ProvidedInstance:
         host = self.runtime.host
         try:
             bootstrap = find_bootstrap(spec)
-        except errors.FunctionFailure:
+            secret_env = host.secret_env(spec, self.id)
+        except errors.HearthError:  # also a secret that does not decrypt (ServiceError)
             self.stop()
             raise
         zygote = await host.ensure_zygote()
@@ -129,6 +130,7 @@ class ProvidedInstance:
         env = function_environment(spec, host.base_env, log_stream_name(spec), provisioned=self.provisioned)
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{port}"
         env.update(spec.env)
+        env.update(secret_env)
         child: dict[str, Any] = {"argv": [str(bootstrap)], "env": env, "cwd": str(spec.code_dir)}
         child.update(host.limiter.prepare(self.id, spec.memory_mb))
         log_read, log_write = os.pipe()

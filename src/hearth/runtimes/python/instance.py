@@ -120,6 +120,11 @@ class PythonInstance(asyncio.Protocol):
     async def start(self) -> None:
         self.lifecycle.to(State.INITIALIZING)
         loop = asyncio.get_running_loop()
+        try:
+            self._child_spec["env"].update(self.runtime.secret_env(self.spec, self.id))
+        except errors.HearthError:  # MissingSecret: never spawned, so no exit report will release its cgroups
+            self.runtime.limiter.release(self.id)
+            raise
         zygote = await self.runtime.ensure_zygote()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()

@@ -17,7 +17,7 @@ from hearth.errors import ServiceError
 from hearth.model import FunctionSpec
 from hearth.pool.deadlines import DeadlineSweep
 from hearth.pool.limits import InstanceLimits
-from hearth.runtimes.environment import function_environment, log_stream_name
+from hearth.runtimes.environment import SecretSource, function_environment, log_stream_name, no_secrets
 from hearth.runtimes.python.instance import PythonInstance
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
@@ -159,6 +159,9 @@ class PythonRuntime:
                  pycache_root: Path | None = None) -> None:
         self.limiter = limiter
         self.base_env = dict(base_env)
+        # The secrets of an instance's function, added to its environment as it starts (every runtime's: the
+        # provided and http runtimes start their processes through this one).
+        self.secret_env: SecretSource = no_secrets
         self.zygote = Zygote(python, self.base_env)
         self.pycache_root = pycache_root
         self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
