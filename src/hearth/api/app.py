@@ -241,6 +241,7 @@ class ControlApi:
         return ok({"status": "ok", "functions": sorted(self.platform.catalog.functions),
                    "memory_enforcement": limiter.memory.description if limiter else None,
                    "cpu_enforcement": limiter.cpu.description if limiter else None,
+                   "process_enforcement": limiter.processes.description if limiter else None,
                    "authentication": self.lookup is not None})
 
     async def instances(self, request: ApiRequest) -> ApiResponse:
