@@ -44,7 +44,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return (f"Request must be smaller than {limit} bytes for a synchronous invocation, got {size} bytes; "
+    return (f"Request must be smaller than {limit} bytes, got {size} bytes; "
             "send large inputs by reference (a URL or object key) instead")
 
 
