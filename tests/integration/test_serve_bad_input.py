@@ -4,6 +4,8 @@ bad names, oversized or slow requests."""
 from __future__ import annotations
 
 import io
+import socket
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -96,3 +98,91 @@ def test_a_function_name_outside_lambdas_pattern_is_refused(serve: Serve, name: 
     assert response["Error"]["Code"] == "InvalidParameterValueException"
     assert response["Error"]["Message"] == (f"FunctionName {name!r} is not valid: use 1 to 64 letters, digits, "
                                             "'-' or '_', or the function's ARN")
+
+
+def test_an_event_invocation_over_1_mb_is_refused(client: Any) -> None:
+    client.create_function(FunctionName="events", Runtime="python3.12", Role=ROLE, Handler="fns.echo",
+                           Code={"ZipFile": crafted_zip()})
+    limit = 1024 * 1024
+    fits = b'"' + b"x" * (limit - 2) + b'"'
+    assert client.invoke(FunctionName="events", InvocationType="Event", Payload=fits)["StatusCode"] == 202
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client.invoke(FunctionName="events", InvocationType="Event", Payload=fits[:-1] + b'x"')
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert response["Error"]["Code"] == "RequestTooLargeException"
+    assert f"smaller than {limit} bytes for an asynchronous invocation" in response["Error"]["Message"]
+
+
+def raw(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.settimeout(30)
+    return sock
+
+
+def response_of(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (bounded by the socket's timeout and 1 MiB)."""
+    data = b""
+    while len(data) < 1 << 20:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(serve: Serve) -> None:
+    with raw(serve.process.control) as sock:
+        sock.sendall(b"POST /2015-03-31/functions/events/invocations HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (6 * 1024 * 1024 + 1))
+        answer = response_of(sock)  # the server answers and closes without waiting for a byte of the body
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"RequestTooLargeException" in answer
+
+
+def test_a_chunked_body_is_counted_and_stopped_at_the_limit(serve: Serve) -> None:
+    with raw(serve.process.control) as sock:
+        sock.sendall(b"POST /2015-03-31/functions/events/invocations HTTP/1.1\r\nHost: x\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 65536
+        sent = 0
+        try:
+            for _ in range(200):  # up to 12.5 MiB; the server stops reading at 6 MiB and answers
+                sock.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:
+            pass  # the server answered and closed while we were still sending
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert sent < 12 * 1024 * 1024
+
+
+def test_an_overlong_url_gets_414(serve: Serve) -> None:
+    with raw(serve.process.gateway) as sock:
+        sock.sendall(b"GET /" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert response_of(sock).startswith(b"HTTP/1.1 414 ")
+
+
+def test_a_slowloris_client_times_out_and_the_gateway_keeps_serving(serve: Serve) -> None:
+    started = time.monotonic()
+    with raw(serve.process.gateway) as slow:
+        slow.setblocking(False)
+        answer = b""
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:  # one byte a second, at most ~60 s
+            try:
+                slow.send(bytes([byte]))
+            except OSError:
+                break  # closed by the server
+            assert serve.gateway.get("/hearth-no-such-route").status_code == 404  # others are still served
+            try:
+                answer = slow.recv(65536)
+            except BlockingIOError:
+                answer = b""
+            if answer:
+                break
+            time.sleep(1.0)  # the slow client's pace, not synchronisation
+    elapsed = time.monotonic() - started
+    print(f"slowloris: answered {answer[:12]!r} after {elapsed:.1f} s")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert elapsed < 15
