@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,6 +57,36 @@ def test_a_fork_bomb_is_stopped_at_the_process_limit_and_the_platform_keeps_serv
     contained.stop()  # the platform's stop removes every instance and its cgroup
     left = [pid for pid in answer["pids"] if pid_alive(pid)]
     assert not left, f"{len(left)} children of the fork bomb survived"
+
+
+STUBBORN = """
+[functions.stubborn]
+runtime = "http"
+command = ["{python}", "stubborn.py", "{{port}}"]
+startup_timeout_s = 20
+
+[[routes]]
+path = "/stubborn"
+function = "stubborn"
+"""
+
+
+def test_a_server_that_ignores_sigterm_and_detaches_a_child_is_stopped_with_everything(tmp_path: Path) -> None:
+    limiter = detect_process_limiter()
+    limiter.close()
+    if not isinstance(limiter, CgroupPids):
+        pytest.skip(f"no writable pids cgroup here: {limiter.description}")
+    project = tmp_path / "stubborn"
+    project.mkdir()
+    shutil.copy(PROJECTS / "contained" / "stubborn.py", project)
+    (project / "hearth.toml").write_text(STUBBORN.format(python=sys.executable))
+    hearth = HearthProcess(project, "--no-watch", "--memory-enforcement", "rlimit", "--no-cpu-follows-memory").start()
+    try:
+        answer = httpx.get(f"{hearth.gateway}/stubborn", timeout=30).json()
+        assert pid_alive(answer["server"]) and pid_alive(answer["child"])
+    finally:
+        assert hearth.stop() == 0
+    assert poll(lambda: not pid_alive(answer["server"]) and not pid_alive(answer["child"]), 10), answer
 
 
 def test_open_files_are_capped() -> None:
