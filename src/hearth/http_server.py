@@ -21,7 +21,9 @@ This one keeps only what the two applications use, and does it in fewer steps:
 - Failures stay on their connection: a request that cannot be parsed gets 400 (431 for a head over
   ``MAX_HEAD_BYTES``, 414 for a target over ``MAX_URL_BYTES``, 408 for a head still incomplete ``HEAD_TIMEOUT_S``
   after its first byte: a client that sends its head a byte at a time cannot hold a connection open) and a
-  close; an application that raises before responding gets a plain 500, after starting a cut-off response.
+  close; a request body the application is waiting for that moves no byte for ``BODY_TIMEOUT_S`` (nginx's
+  ``client_body_timeout``) gets 408 and a close, the application seeing a disconnect; an application that raises
+  before responding gets a plain 500, after starting a cut-off response.
 - **Tunnels**: the scope of a request that asks for a protocol upgrade carries the extension ``hearth.tunnel``.
   An application that answers it with status 101 turns the connection into a byte tunnel: the client's bytes
   arrive as ``http.request`` messages (``more_body`` true until the client closes), and ``http.response.body``
@@ -53,6 +55,7 @@ HIGH_WATER = 256 * 1024  # request-body bytes waiting for the application before
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
 MAX_URL_BYTES = 16 * 1024  # the request target alone; more is answered 414
 HEAD_TIMEOUT_S = 10.0  # a request head not complete this long after its first byte is answered 408 (slowloris)
+BODY_TIMEOUT_S = 30.0  # a body the application waits for that moves no byte this long closes the connection
 KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long (uvicorn's default too)
 WRITE_TIMEOUT_S = 60.0  # a response write that moves no byte this long aborts its connection (nginx: send_timeout)
 SWEEP_S = 1.0
@@ -80,10 +83,11 @@ class HttpServer:
     written for ``write_timeout_s`` is aborted."""
 
     def __init__(self, app: App, write_timeout_s: float = WRITE_TIMEOUT_S,
-                 head_timeout_s: float = HEAD_TIMEOUT_S) -> None:
+                 head_timeout_s: float = HEAD_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S) -> None:
         self.app = app
         self.write_timeout_s = write_timeout_s
         self.head_timeout_s = head_timeout_s
+        self.body_timeout_s = body_timeout_s
         self.connections: set[_Connection] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -121,6 +125,8 @@ class HttpServer:
             for connection in list(self.connections):
                 connection.close_if_idle_since(idle_since)
                 connection.fail_if_head_started_before(head_since)
+                if connection.parsing is not None:
+                    connection.close_if_body_stalled(now, self.body_timeout_s)
                 if connection.writing_paused:
                     connection.abort_if_stalled(now, self.write_timeout_s)
 
@@ -128,15 +134,16 @@ class HttpServer:
 class _Cycle:
     """One request and its response: the ``receive`` and ``send`` the application is given."""
 
-    __slots__ = ("connection", "scope", "chunks", "buffered", "complete", "delivered", "waiter", "expect_continue",
-                 "status", "headers", "started", "finished", "chunked", "head_request", "no_body", "keep_alive",
-                 "tunnel", "disconnected")
+    __slots__ = ("connection", "scope", "chunks", "buffered", "received", "complete", "delivered", "waiter",
+                 "expect_continue", "status", "headers", "started", "finished", "chunked", "head_request", "no_body",
+                 "keep_alive", "tunnel", "disconnected")
 
     def __init__(self, connection: _Connection, scope: Scope, keep_alive: bool, expect_continue: bool) -> None:
         self.connection = connection
         self.scope = scope
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
+        self.received = 0  # body bytes so far (the sweep watches it move)
         self.complete = False  # the whole request body arrived
         self.delivered = False  # ... and went to the application
         self.waiter: asyncio.Future[None] | None = None
@@ -157,6 +164,7 @@ class _Cycle:
     def feed(self, data: bytes) -> None:
         self.chunks.append(data)
         self.buffered += len(data)
+        self.received += len(data)
         if self.buffered > HIGH_WATER:
             self.connection.pause_reading()
         self._wake()
@@ -305,6 +313,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
         self.head_started = 0.0  # when the head being parsed began (0.0: none is)
+        self._body_seen = -1  # the parsing cycle's ``received`` when the sweep last saw it move
+        self._body_since = 0.0
         self.closing = False
         self._upgrading: _Cycle | None = None  # an upgrade request, until its application answers
         self._tunnel: _Cycle | None = None
@@ -536,6 +546,27 @@ class _Connection(asyncio.Protocol):
         if 0.0 < self.head_started < moment and not self.closing:
             self.head_started = 0.0
             self._fail(408, "Request head not received in time; send the whole request line and headers at once")
+
+    def close_if_body_stalled(self, now: float, limit_s: float) -> None:
+        """Close the connection when the body the application waits for has moved no byte for ``limit_s``."""
+        cycle = self.parsing
+        if (cycle is None or cycle.complete or cycle.tunnel or cycle.waiter is None or self.reading_paused
+                or self.closing):
+            self._body_seen = -1  # not waiting on the client: nothing to time
+            return
+        if cycle.received != self._body_seen:
+            self._body_seen = cycle.received
+            self._body_since = now
+            return
+        if now - self._body_since < limit_s:
+            return
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client is not None else "an unknown peer"
+        log.warning("closed the connection from %s: its request body moved no byte for %.0f s (%d bytes received)",
+                    peer, now - self._body_since, cycle.received)
+        cycle.disconnect()  # the application sees the client gone, and what it sends after is dropped
+        if not cycle.started:
+            self.write(_plain_response(408, "Request body not received in time"))
+        self._close()
 
     def abort_if_stalled(self, now: float, limit_s: float) -> None:
         """Abort the connection when its paused writes have not moved for ``limit_s``: the client stopped reading

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from hearth import http_server
-from hearth.asgi import Message, Scope
+from hearth import errors, http_server
+from hearth.asgi import Message, Scope, read_body
 from hearth.http_server import HttpServer
 
 Receive = Callable[[], Awaitable[Message]]
@@ -622,3 +622,28 @@ def test_a_response_leaves_in_as_few_writes_as_its_messages_allow(app: App, writ
             await asyncio.sleep(0)
         return transport.writes
     assert len(asyncio.run(main())) == writes
+
+
+def test_a_body_that_stops_moving_closes_the_connection_and_is_never_passed_on_cut_short() -> None:
+    outcomes: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(scope, receive, 1000)
+        except errors.InvalidRequestContent as exc:
+            outcomes.append(exc.message)
+            return
+        outcomes.append(f"read {len(body)} bytes")
+        await hello(scope, receive, send)
+
+    async def scenario(port: int) -> float:
+        reader, writer = await connect("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        writer.write(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)  # then nothing more
+        line, _, body = await read_response(reader)
+        assert line.split(b" ")[1] == b"408" and body == b"Request body not received in time"
+        assert await closed(reader)
+        return asyncio.get_running_loop().time() - started
+    elapsed = serve(app, scenario, body_timeout_s=0.5)
+    assert 0.5 <= elapsed < 3.5
+    assert outcomes == ["The client closed the connection before sending the whole body; send it again"]
