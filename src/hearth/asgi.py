@@ -28,6 +28,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                 raise errors.RequestTooLarge(_too_large(declared, limit))
             break
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise errors.InvalidRequestContent("The client closed the connection before sending the whole body; "
+                                           "send it again")
     body = message.get("body", b"")
     if not message.get("more_body"):
         return body  # type: ignore[no-any-return]
@@ -35,6 +38,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     size = len(body)
     while message.get("more_body"):
         message = await receive()
+        if message["type"] == "http.disconnect":  # never pass a body on cut short: the function would act on it
+            raise errors.InvalidRequestContent("The client closed the connection before sending the whole body; "
+                                               "send it again")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -44,7 +50,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return (f"Request must be smaller than {limit} bytes for a synchronous invocation, got {size} bytes; "
+    return (f"Request must be smaller than {limit} bytes, got {size} bytes; "
             "send large inputs by reference (a URL or object key) instead")
 
 

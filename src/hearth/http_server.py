@@ -18,8 +18,12 @@ This one keeps only what the two applications use, and does it in fewer steps:
   in order, one at a time. Idle connections are closed after ``KEEP_ALIVE_S`` by a once-a-second sweep (no timer
   per request); the same sweep finds the stalled writes. A request whose body was not read to its end closes its
   connection after the response.
-- Failures stay on their connection: a request that cannot be parsed gets 400 (431 for oversized heads) and a
-  close; an application that raises before responding gets a plain 500, after starting a cut-off response.
+- Failures stay on their connection: a request that cannot be parsed gets 400 (431 for a head over
+  ``MAX_HEAD_BYTES``, 414 for a target over ``MAX_URL_BYTES``, 408 for a head still incomplete ``HEAD_TIMEOUT_S``
+  after its first byte: a client that sends its head a byte at a time cannot hold a connection open) and a
+  close; a request body the application is waiting for that moves no byte for ``BODY_TIMEOUT_S`` (nginx's
+  ``client_body_timeout``) gets 408 and a close, the application seeing a disconnect; an application that raises
+  before responding gets a plain 500, after starting a cut-off response.
 - **Tunnels**: the scope of a request that asks for a protocol upgrade carries the extension ``hearth.tunnel``.
   An application that answers it with status 101 turns the connection into a byte tunnel: the client's bytes
   arrive as ``http.request`` messages (``more_body`` true until the client closes), and ``http.response.body``
@@ -49,6 +53,9 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
 
 HIGH_WATER = 256 * 1024  # request-body bytes waiting for the application before reading pauses
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
+MAX_URL_BYTES = 16 * 1024  # the request target alone; more is answered 414
+HEAD_TIMEOUT_S = 10.0  # a request head not complete this long after its first byte is answered 408 (slowloris)
+BODY_TIMEOUT_S = 30.0  # a body the application waits for that moves no byte this long closes the connection
 KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long (uvicorn's default too)
 WRITE_TIMEOUT_S = 60.0  # a response write that moves no byte this long aborts its connection (nginx: send_timeout)
 SWEEP_S = 1.0
@@ -75,9 +82,12 @@ class HttpServer:
     """Serves one ASGI application on listening sockets until ``shutdown``; a connection whose response cannot be
     written for ``write_timeout_s`` is aborted."""
 
-    def __init__(self, app: App, write_timeout_s: float = WRITE_TIMEOUT_S) -> None:
+    def __init__(self, app: App, write_timeout_s: float = WRITE_TIMEOUT_S,
+                 head_timeout_s: float = HEAD_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S) -> None:
         self.app = app
         self.write_timeout_s = write_timeout_s
+        self.head_timeout_s = head_timeout_s
+        self.body_timeout_s = body_timeout_s
         self.connections: set[_Connection] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -111,8 +121,12 @@ class HttpServer:
             await asyncio.sleep(SWEEP_S)
             now = time.monotonic()
             idle_since = now - KEEP_ALIVE_S
+            head_since = now - self.head_timeout_s
             for connection in list(self.connections):
                 connection.close_if_idle_since(idle_since)
+                connection.fail_if_head_started_before(head_since)
+                if connection.parsing is not None:
+                    connection.close_if_body_stalled(now, self.body_timeout_s)
                 if connection.writing_paused:
                     connection.abort_if_stalled(now, self.write_timeout_s)
 
@@ -120,15 +134,16 @@ class HttpServer:
 class _Cycle:
     """One request and its response: the ``receive`` and ``send`` the application is given."""
 
-    __slots__ = ("connection", "scope", "chunks", "buffered", "complete", "delivered", "waiter", "expect_continue",
-                 "status", "headers", "started", "finished", "chunked", "head_request", "no_body", "keep_alive",
-                 "tunnel", "disconnected")
+    __slots__ = ("connection", "scope", "chunks", "buffered", "received", "complete", "delivered", "waiter",
+                 "expect_continue", "status", "headers", "started", "finished", "chunked", "head_request", "no_body",
+                 "keep_alive", "tunnel", "disconnected")
 
     def __init__(self, connection: _Connection, scope: Scope, keep_alive: bool, expect_continue: bool) -> None:
         self.connection = connection
         self.scope = scope
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
+        self.received = 0  # body bytes so far (the sweep watches it move)
         self.complete = False  # the whole request body arrived
         self.delivered = False  # ... and went to the application
         self.waiter: asyncio.Future[None] | None = None
@@ -149,6 +164,7 @@ class _Cycle:
     def feed(self, data: bytes) -> None:
         self.chunks.append(data)
         self.buffered += len(data)
+        self.received += len(data)
         if self.buffered > HIGH_WATER:
             self.connection.pause_reading()
         self._wake()
@@ -300,6 +316,9 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
+        self.head_started = 0.0  # when the head being parsed began (0.0: none is)
+        self._body_seen = -1  # the parsing cycle's ``received`` when the sweep last saw it move
+        self._body_since = 0.0
         self.closing = False
         self._upgrading: _Cycle | None = None  # an upgrade request, until its application answers
         self._tunnel: _Cycle | None = None
@@ -327,7 +346,9 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as upgrade:
             self._upgraded(data[upgrade.args[0]:] if upgrade.args else b"")
         except httptools.HttpParserError as error:  # (a callback's exception arrives wrapped in one)
-            if self._head_bytes > MAX_HEAD_BYTES:
+            if len(self._url) > MAX_URL_BYTES:
+                self._fail(414, f"URI too long (over {MAX_URL_BYTES} bytes)")
+            elif self._head_bytes > MAX_HEAD_BYTES:
                 self._fail(431, f"Request header fields too large (over {MAX_HEAD_BYTES} bytes)")
             else:
                 self._fail(400, f"Invalid HTTP request: {error}")
@@ -359,10 +380,13 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_bytes = 0
+        self.head_started = time.monotonic()
         self.idle_since = 0.0  # busy
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            raise ValueError("request target too long")
         self._count(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -375,6 +399,7 @@ class _Connection(asyncio.Protocol):
             raise ValueError("request head too large")
 
     def on_headers_complete(self) -> None:
+        self.head_started = 0.0
         parser = self.parser
         url = httptools.parse_url(self._url)
         raw_path = url.path
@@ -519,6 +544,33 @@ class _Connection(asyncio.Protocol):
     def close_if_idle_since(self, moment: float) -> None:
         if self.cycle is None and 0.0 < self.idle_since < moment:
             self._close()
+
+    def fail_if_head_started_before(self, moment: float) -> None:
+        """Answer 408 and close when the head being parsed began before ``moment`` (a slow or stuck client)."""
+        if 0.0 < self.head_started < moment and not self.closing:
+            self.head_started = 0.0
+            self._fail(408, "Request head not received in time; send the whole request line and headers at once")
+
+    def close_if_body_stalled(self, now: float, limit_s: float) -> None:
+        """Close the connection when the body the application waits for has moved no byte for ``limit_s``."""
+        cycle = self.parsing
+        if (cycle is None or cycle.complete or cycle.tunnel or cycle.waiter is None or self.reading_paused
+                or self.closing):
+            self._body_seen = -1  # not waiting on the client: nothing to time
+            return
+        if cycle.received != self._body_seen:
+            self._body_seen = cycle.received
+            self._body_since = now
+            return
+        if now - self._body_since < limit_s:
+            return
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client is not None else "an unknown peer"
+        log.warning("closed the connection from %s: its request body moved no byte for %.0f s (%d bytes received)",
+                    peer, now - self._body_since, cycle.received)
+        cycle.disconnect()  # the application sees the client gone, and what it sends after is dropped
+        if not cycle.started:
+            self.write(_plain_response(408, "Request body not received in time"))
+        self._close()
 
     def abort_if_stalled(self, now: float, limit_s: float) -> None:
         """Abort the connection when its paused writes have not moved for ``limit_s``: the client stopped reading

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from hearth import http_server
-from hearth.asgi import Message, Scope
+from hearth import errors, http_server
+from hearth.asgi import Message, Scope, read_body
 from hearth.http_server import HttpServer
 
 Receive = Callable[[], Awaitable[Message]]
@@ -69,10 +69,10 @@ async def close_clients() -> None:
             pass
 
 
-def serve(app: App, scenario: Callable[[int], Awaitable[Any]]) -> Any:
+def serve(app: App, scenario: Callable[[int], Awaitable[Any]], **options: float) -> Any:
     """Run ``app`` on a free loopback port and ``scenario(port)`` against it."""
     async def main() -> Any:
-        server = HttpServer(app)
+        server = HttpServer(app, **options)
         sock = socket.create_server(("127.0.0.1", 0))
         await server.start(sock)
         try:
@@ -246,7 +246,8 @@ def test_100_continue_is_sent_only_when_the_application_reads_the_body() -> None
 @pytest.mark.parametrize(("request_bytes", "status"), [
     (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
     (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (http_server.MAX_HEAD_BYTES + 1) + b"\r\n\r\n", b"431"),
-], ids=["garbage", "head-too-large"])
+    (b"GET /" + b"a" * http_server.MAX_URL_BYTES + b" HTTP/1.1\r\n\r\n", b"414"),
+], ids=["garbage", "head-too-large", "uri-too-long"])
 def test_a_bad_request_is_answered_and_closed(request_bytes: bytes, status: bytes) -> None:
     async def scenario(port: int) -> None:
         reader, writer = await connect("127.0.0.1", port)
@@ -255,6 +256,37 @@ def test_a_bad_request_is_answered_and_closed(request_bytes: bytes, status: byte
         assert line.split(b" ")[1] == status and headers[b"connection"] == b"close"
         assert await closed(reader)
     serve(hello, scenario)
+
+
+def test_a_target_at_the_limit_is_served() -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await connect("127.0.0.1", port)
+        writer.write(b"GET /" + b"a" * (http_server.MAX_URL_BYTES - 1) + b" HTTP/1.1\r\n\r\n")
+        line, _, _ = await read_response(reader)
+        assert line.split(b" ")[1] == b"200"
+    serve(hello, scenario)
+
+
+def test_a_head_sent_slowly_times_out_with_408_while_others_are_served() -> None:
+    async def scenario(port: int) -> float:
+        slow_reader, slow = await connect("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        answer = asyncio.ensure_future(read_response(slow_reader))
+        for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100:  # bounded: 100 bytes, stopped by the 408
+            if answer.done():
+                break
+            slow.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+            reader, writer = await connect("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            assert (await read_response(reader))[0].split(b" ")[1] == b"200"
+        line, headers, body = await asyncio.wait_for(answer, 5)
+        assert line.split(b" ")[1] == b"408" and headers[b"connection"] == b"close"
+        assert b"Request head not received in time" in body
+        assert await closed(slow_reader)
+        return asyncio.get_running_loop().time() - started
+    elapsed = serve(hello, scenario, head_timeout_s=0.5)
+    assert 0.5 <= elapsed < 3.0
 
 
 def test_an_application_that_fails_gets_a_500_and_the_server_keeps_serving() -> None:
@@ -593,3 +625,28 @@ def test_a_response_leaves_in_as_few_writes_as_its_messages_allow(app: App, writ
             await asyncio.sleep(0)
         return transport.writes
     assert len(asyncio.run(main())) == writes
+
+
+def test_a_body_that_stops_moving_closes_the_connection_and_is_never_passed_on_cut_short() -> None:
+    outcomes: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(scope, receive, 1000)
+        except errors.InvalidRequestContent as exc:
+            outcomes.append(exc.message)
+            return
+        outcomes.append(f"read {len(body)} bytes")
+        await hello(scope, receive, send)
+
+    async def scenario(port: int) -> float:
+        reader, writer = await connect("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        writer.write(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)  # then nothing more
+        line, _, body = await read_response(reader)
+        assert line.split(b" ")[1] == b"408" and body == b"Request body not received in time"
+        assert await closed(reader)
+        return asyncio.get_running_loop().time() - started
+    elapsed = serve(app, scenario, body_timeout_s=0.5)
+    assert 0.5 <= elapsed < 3.5
+    assert outcomes == ["The client closed the connection before sending the whole body; send it again"]

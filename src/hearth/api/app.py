@@ -27,6 +27,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /2019-09-25/functions/{name}/event-invoke-config/list  ListFunctionEventInvokeConfigs (Marker, MaxItems)
     POST   /2015-03-31/functions/{name}/invocations           Invoke (RequestResponse, Event, DryRun)
     GET    /hearth/health                                     readiness (never needs credentials)
+    GET    /hearth/openapi.json                               this API's OpenAPI 3.0 description (no credentials)
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
     GET    /hearth/instances                                  live instances
     GET    /hearth/invocations?function=&request_id=&limit=   recent invocation records (in memory)
@@ -65,8 +66,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from hearth import errors
-from hearth.api import auth
+from hearth import __version__, errors
+from hearth.api import auth, openapi
 from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
@@ -164,6 +165,7 @@ class ControlApi:
             _Route("GET", eic + "/list", api.list_event_invoke_configs),
             _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
             _Route("GET", "/hearth/health", self.health, public=True),
+            _Route("GET", "/hearth/openapi.json", self.openapi, public=True),
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
@@ -252,7 +254,12 @@ class ControlApi:
         return ok({"status": "ok", "functions": sorted(self.platform.catalog.functions),
                    "memory_enforcement": limiter.memory.description if limiter else None,
                    "cpu_enforcement": limiter.cpu.description if limiter else None,
+                   "process_enforcement": limiter.processes.description if limiter else None,
                    "authentication": self.lookup is not None})
+
+    async def openapi(self, request: ApiRequest) -> ApiResponse:
+        """This API's OpenAPI 3.0 description, made from the route table."""
+        return ok(openapi.describe(self.routes, __version__))
 
     async def instances(self, request: ApiRequest) -> ApiResponse:
         return ok({"instances": self.platform.instances()})

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hearth.api")
 TAIL_BYTES = 4096
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Lambda's limit on an asynchronous (Event) invocation's payload (1 MB)
 CLIENT_CONTEXT_LIMIT = 3583  # Lambda's limit on X-Amz-Client-Context
 DEFAULT_PAGE = 50
 MAX_PAGE = 10_000
@@ -356,6 +357,10 @@ class LambdaApi:
         if invocation_type not in ("RequestResponse", "DryRun", "Event"):
             raise errors.InvalidParameterValue(f"InvocationType {invocation_type!r} is not valid; use "
                                                "RequestResponse, Event or DryRun")
+        if invocation_type == "Event" and len(request.body) > ASYNC_PAYLOAD_LIMIT:
+            raise errors.RequestTooLarge(f"Request must be smaller than {ASYNC_PAYLOAD_LIMIT} bytes for an "
+                                         f"asynchronous invocation (Event), got {len(request.body)} bytes; send "
+                                         "large inputs by reference (a URL or object key) instead")
         try:
             event = orjson.loads(request.body) if request.body.strip() else {}
         except orjson.JSONDecodeError as exc:

@@ -37,6 +37,7 @@ from hearth.model import (
 )
 from hearth.secrets.names import secret_name_problem
 
+MAX_ZIPPED_BYTES = 52_428_800  # Lambda's limit on a zip uploaded directly (CreateFunction, UpdateFunctionCode)
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
 EVENT_INVOKE_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
@@ -135,9 +136,14 @@ def decode_zip(code: Any) -> bytes:
                 if unsupported else "")
         raise errors.InvalidParameterValue(f"Code must contain ZipFile, the zipped package{hint}")
     try:
-        return base64.b64decode(code["ZipFile"], validate=True)
+        data = base64.b64decode(code["ZipFile"], validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise errors.InvalidParameterValue("Code.ZipFile is not valid base64") from None
+    if len(data) > MAX_ZIPPED_BYTES:
+        raise errors.RequestTooLarge(f"Code.ZipFile is {len(data)} bytes zipped; a direct upload must be at most "
+                                     f"{MAX_ZIPPED_BYTES} bytes (50 MB, as on Lambda): leave out what the function "
+                                     "does not import, or deploy the project with `hearth deploy`")
+    return data
 
 
 def function_name(value: Any) -> str:

@@ -334,10 +334,11 @@ def _bind(host: str, port: int, control_port: int) -> tuple[socket.socket, socke
 
 
 def _note_limits(platform: Platform) -> None:
-    """Say how memory limits and CPU shares are enforced on this host (and why not, where they are not)."""
+    """Say how memory limits, CPU shares and process limits are enforced on this host (and why not, where not)."""
     assert platform.limiter is not None
     note(f"memory limits: {platform.limiter.memory.description}")
     note(f"cpu shares: {platform.limiter.cpu.description}")
+    note(f"process limits: {platform.limiter.processes.description}")
 
 
 def note(message: str) -> None:

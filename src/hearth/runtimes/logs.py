@@ -14,7 +14,7 @@ import collections
 import os
 import time
 
-LOG_CAP_BYTES = 1024 * 1024  # per phase; the rest is dropped and the drop reported
+LOG_CAP_BYTES = 1024 * 1024  # per phase (and per line); the rest is dropped and the drop reported
 RECENT_LINES = 20
 
 
@@ -54,6 +54,9 @@ class LogPipe:
     def _take(self, chunk: bytes) -> None:
         data = self._partial + chunk
         *complete, self._partial = data.split(b"\n")
+        if len(self._partial) > LOG_CAP_BYTES:  # output that never ends a line is cut, not held whole in memory
+            complete.append(self._partial)
+            self._partial = b""
         now = time.time() if complete else 0.0
         for raw in complete:
             if self._bytes + len(raw) > LOG_CAP_BYTES:

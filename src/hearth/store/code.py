@@ -7,6 +7,9 @@ them, so garbage collection can tell leftovers of a dead process from work in pr
 
 Extraction follows Lambda: unix mode bits decide what is executable, the unzipped size is capped at 250 MB, and
 nothing in the archive may land outside the package folder (absolute names, ``..``, escaping symbolic links).
+Zip bombs are refused before anything is written: the declared sizes are summed against the cap (and an entry
+cannot unpack past its declared size), and an entry over 1 MiB that claims a compression ratio over 1,100:1
+(more than DEFLATE can reach) is refused.
 """
 
 from __future__ import annotations
@@ -27,11 +30,17 @@ from pathlib import Path
 from hearth.errors import InvalidParameterValue, ServiceError
 
 MAX_UNZIPPED_BYTES = 262_144_000  # Lambda's limit for a function's unzipped code (250 MB)
+# DEFLATE cannot compress better than ~1,032:1; an entry that claims more (bzip2, lzma, or a crafted header) is a
+# zip bomb. Small entries are exempt: their ratio says nothing and costs nothing.
+MAX_RATIO = 1100
+RATIO_EXEMPT_BYTES = 1024 * 1024
 
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 TOO_LARGE = "Unzipped size must be smaller than {limit} bytes"
 OUTSIDE = "Could not unzip uploaded file: entry {entry!r} would be written outside the package folder."
 LINK_OUTSIDE = "Could not unzip uploaded file: symbolic link {entry!r} points outside the package folder."
+BOMB = ("Could not unzip uploaded file: entry {entry!r} claims {size} bytes from {packed} compressed (over "
+        f"{MAX_RATIO}:1): compress it with deflate, or leave it out.")
 CONFLICT = "Could not unzip uploaded file: entry {entry!r} conflicts with another entry ({reason})."
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -156,6 +165,10 @@ def _extract(data: bytes, dest: Path, limit: int) -> None:
         # its CRC check), so a package that lies about its size cannot unpack to more than it claims.
         if sum(info.file_size for info in entries) > limit:
             raise InvalidParameterValue(TOO_LARGE.format(limit=limit))
+        for info in entries:
+            if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > info.compress_size * MAX_RATIO:
+                raise InvalidParameterValue(BOMB.format(entry=info.filename, size=info.file_size,
+                                                        packed=info.compress_size))
         top = os.path.realpath(dest)
         links: list[tuple[str, Path]] = []
         for info in entries:

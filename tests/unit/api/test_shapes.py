@@ -284,3 +284,11 @@ def test_a_dead_letter_config_is_a_queue_arn_set_shown_and_removed() -> None:
                                                                               "000000000000:function:g"}})
     with pytest.raises(errors.InvalidParameterValue, match="DeadLetterConfig.TargetArn 'nope' is not valid"):
         shapes.update_configuration(base, {"DeadLetterConfig": {"TargetArn": "nope"}})
+
+
+def test_a_zip_over_lambdas_50_mb_upload_limit_is_refused() -> None:
+    limit = shapes.MAX_ZIPPED_BYTES
+    assert limit == 50 * 1024 * 1024
+    assert len(shapes.decode_zip({"ZipFile": base64.b64encode(bytes(limit)).decode()})) == limit
+    with pytest.raises(errors.RequestTooLarge, match=f"is {limit + 1} bytes zipped; .* at most {limit} bytes"):
+        shapes.decode_zip({"ZipFile": base64.b64encode(bytes(limit + 1)).decode()})

@@ -257,3 +257,17 @@ def test_a_missing_package_is_a_service_error(code: CodeStore) -> None:
         assert not code.has(digest)
         with pytest.raises(ServiceError, match="missing"):
             code.get(digest)
+
+
+def test_an_entry_compressed_beyond_what_deflate_can_reach_is_refused_as_a_bomb(code: CodeStore, root: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("zeros.bin", bytes(4 * 1024 * 1024))  # bzip2 packs 4 MiB of zeros into ~50 bytes
+    with pytest.raises(InvalidParameterValue, match=r"'zeros.bin' claims 4194304 bytes from \d+ compressed"):
+        code.put(buffer.getvalue())
+    assert listing(root) == []
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("zeros.bin", bytes(4 * 1024 * 1024))  # ~1,000:1, what deflate reaches at best
+    package, _ = code.put(deflated.getvalue())
+    assert (package.path / "zeros.bin").stat().st_size == 4 * 1024 * 1024

@@ -1,4 +1,5 @@
-"""An instance's limits: its memory (``memory.py``) and its CPU share, which follows its memory (``cpu.py``).
+"""An instance's limits: its memory (``memory.py``), its CPU share, which follows its memory (``cpu.py``), and its
+processes and open files (``processes.py``).
 
 Every runtime (python, provided, http) asks ``InstanceLimits`` for the fields of a child's spec, and the child
 enters them before it runs user code (``worker.enter_limits``): it joins the listed cgroups and, for the memory
@@ -12,26 +13,38 @@ from typing import Any
 
 from hearth.pool.limits.cpu import CgroupCpu, CpuLimiter, NoCpuLimit, cpu_quota, cpu_share, detect_cpu_limiter
 from hearth.pool.limits.memory import CgroupV1Memory, MemoryLimiter, RlimitMemory, detect_memory_limiter
+from hearth.pool.limits.processes import (
+    CgroupPids,
+    NoProcessLimit,
+    ProcessLimiter,
+    RlimitProcesses,
+    detect_process_limiter,
+)
 
-__all__ = ["CgroupCpu", "CgroupV1Memory", "CpuLimiter", "InstanceLimits", "MemoryLimiter", "NoCpuLimit",
-           "RlimitMemory", "cpu_quota", "cpu_share", "detect_cpu_limiter", "detect_limits", "detect_memory_limiter"]
+__all__ = ["CgroupCpu", "CgroupPids", "CgroupV1Memory", "CpuLimiter", "InstanceLimits", "MemoryLimiter", "NoCpuLimit",
+           "NoProcessLimit", "ProcessLimiter", "RlimitMemory", "RlimitProcesses", "cpu_quota", "cpu_share",
+           "detect_cpu_limiter", "detect_limits", "detect_memory_limiter", "detect_process_limiter"]
 
 
 class InstanceLimits:
-    """The memory and CPU limiters together, as the runtimes use them."""
+    """The memory, CPU and process limiters together, as the runtimes use them."""
 
-    def __init__(self, memory: MemoryLimiter, cpu: CpuLimiter | None = None) -> None:
+    def __init__(self, memory: MemoryLimiter, cpu: CpuLimiter | None = None,
+                 processes: ProcessLimiter | None = None) -> None:
         self.memory = memory
         self.cpu: CpuLimiter = cpu or NoCpuLimit("not requested")
+        self.processes: ProcessLimiter = processes or NoProcessLimit()
 
     def prepare(self, instance_id: int, memory_mb: int) -> dict[str, Any]:
         """Fields for the instance's spec: ``cgroups`` to join (each folder once: where two controllers share a
-        hierarchy their cgroups are one folder) and the memory fallback's rlimit."""
+        hierarchy their cgroups are one folder), the memory fallback's rlimit and the process and file rlimits."""
         fields = self.memory.prepare(instance_id, memory_mb)
         joined: list[str] = fields.get("cgroups", [])
-        for path in self.cpu.prepare(instance_id, memory_mb):
+        extra = self.processes.prepare(instance_id)
+        for path in [*self.cpu.prepare(instance_id, memory_mb), *extra.pop("cgroups", [])]:
             if path not in joined:
                 joined.append(path)
+        fields.update(extra)
         if joined:
             fields["cgroups"] = joined
         return fields
@@ -46,22 +59,31 @@ class InstanceLimits:
 
     def release(self, instance_id: int) -> None:
         """Kill whatever is left of the instance and remove its limits."""
+        self.processes.release(instance_id)  # first: its cgroup holds even the processes that left the group
         self.memory.release(instance_id)
         self.cpu.release(instance_id)
 
     def close(self) -> bool:
         """Remove everything the limiters created; False while an instance killed just now is still exiting (its
         cgroups cannot go until it has: call again)."""
+        processes = self.processes.close()
         memory = self.memory.close()
-        return self.cpu.close() and memory
+        return self.cpu.close() and memory and processes
 
 
 def detect_limits(memory_enforcement: str = "auto", cpu_follows_memory: bool = True) -> InstanceLimits:
-    """The strongest memory enforcement the host allows, and the CPU share where a cpu controller is writable."""
+    """The strongest memory enforcement the host allows, the CPU share where a cpu controller is writable, and the
+    process limit (a pids cgroup, else rlimits)."""
     memory = detect_memory_limiter(memory_enforcement)
     try:
         cpu = detect_cpu_limiter(cpu_follows_memory)
     except BaseException:
         memory.close()
         raise
-    return InstanceLimits(memory, cpu)
+    try:
+        processes = detect_process_limiter()
+    except BaseException:
+        memory.close()
+        cpu.close()
+        raise
+    return InstanceLimits(memory, cpu, processes)

@@ -73,17 +73,25 @@ def platform_root(base: Path) -> Path:
     return base / f"{ROOT_PREFIX}{os.getpid()}"
 
 
+KILL_ROUNDS = 20  # a fork bomb may add processes while the list is read; its pids limit bounds how many
+
+
 def kill_all(procs: Path) -> None:
-    """SIGKILL every process listed in a ``cgroup.procs`` file (best effort)."""
-    try:
-        pids = [int(pid) for pid in procs.read_text().split()]
-    except (OSError, ValueError):
-        return
-    for pid in pids:
+    """SIGKILL every process listed in a ``cgroup.procs`` file, again while new ones appear (best effort)."""
+    killed: set[int] = set()
+    for _ in range(KILL_ROUNDS):
         try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+            pids = {int(pid) for pid in procs.read_text().split()}
+        except (OSError, ValueError):
+            return
+        if pids <= killed:
+            return  # (killed processes stay listed until they have exited)
+        for pid in pids - killed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        killed |= pids
 
 
 def remove(path: Path) -> bool:

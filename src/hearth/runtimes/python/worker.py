@@ -131,7 +131,8 @@ def enter_batch_scheduling() -> None:
 
 
 def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
-    """Join the instance's cgroups (memory, cpu), or (the memory fallback) cap memory with an rlimit.
+    """Join the instance's cgroups (memory, cpu, pids), or (the memory fallback) cap memory with an rlimit; cap
+    open files (and, without a pids cgroup, processes) with rlimits.
 
     The rlimit caps the address space above what the forked process already maps, or, for an executable about
     to be started (``address_space=False``), its data segment: runtimes such as Go and V8 reserve gigabytes of
@@ -158,6 +159,10 @@ def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
     elif limit:
         ceiling = int(limit) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))
+    for field, which in (("rlimit_nofile", resource.RLIMIT_NOFILE), ("rlimit_nproc", resource.RLIMIT_NPROC)):
+        count = spec.get(field)
+        if count:
+            resource.setrlimit(which, (int(count), int(count)))
 
 
 def _enter_environment(spec: dict[str, Any]) -> None:
