@@ -78,6 +78,9 @@ class InvokeOutcome:
     log_lines: list[str] = field(default_factory=list)
     log_times: list[float] = field(default_factory=list)  # when each line was read, when the runtime knows
     status: str = "success"  # success | error | timeout | oom | crash
+    # False: the instance ended before the invocation reached it (a runtime that exited while idle, before asking
+    # for its next invocation): nothing of the call ran, and the pool may give it to another instance
+    delivered: bool = True
 
 
 class Instance(Protocol):

@@ -76,34 +76,41 @@ class FunctionPool:
                 f"Rate exceeded: function {function!r} is at its concurrency limit of "
                 f"{self.concurrency.limit_of(function)}; retry later or raise `concurrency` in the manifest")
         try:
-            init_ms: float | None = None
-            init_lines: tuple[str, ...] = ()
-            if self.idle_provisioned:
-                instance = self.idle_provisioned.pop()
-            elif self.idle:
-                instance = self.idle.pop()
-            else:
-                instance = self.runtime.create(spec, self.generation)
-                instance.on_stopped = self._forget
-                self.live.add(instance)
+            for attempt in range(2):  # a second go only for a call a warm instance died before taking
+                init_ms: float | None = None
+                init_lines: tuple[str, ...] = ()
+                warm = bool(self.idle_provisioned or self.idle)
+                if self.idle_provisioned:
+                    instance = self.idle_provisioned.pop()
+                elif self.idle:
+                    instance = self.idle.pop()
+                else:
+                    instance = self.runtime.create(spec, self.generation)
+                    instance.on_stopped = self._forget
+                    self.live.add(instance)
+                    try:
+                        await instance.start()
+                    except errors.FunctionFailure as failure:
+                        instance.stop()
+                        return self._finish(request, started, spec, instance.init_ms,
+                                            tuple(instance.init_log_lines),
+                                            InvokeOutcome(None, failure, 0.0, 0, status="error"))
+                    except BaseException:
+                        instance.stop()
+                        raise
+                    init_ms = instance.init_ms
+                    init_lines = tuple(instance.init_log_lines)
                 try:
-                    await instance.start()
-                except errors.FunctionFailure as failure:
-                    instance.stop()
-                    return self._finish(request, started, spec, instance.init_ms, tuple(instance.init_log_lines),
-                                        InvokeOutcome(None, failure, 0.0, 0, status="error"))
+                    outcome = await instance.invoke(request, spec.timeout_s)
                 except BaseException:
                     instance.stop()
                     raise
-                init_ms = instance.init_ms
-                init_lines = tuple(instance.init_log_lines)
-            try:
-                outcome = await instance.invoke(request, spec.timeout_s)
-            except BaseException:
-                instance.stop()
-                raise
-            self._release(instance)
-            return self._finish(request, started, spec, init_ms, init_lines, outcome)
+                if not outcome.delivered and warm and attempt == 0:
+                    instance.stop()
+                    continue  # it exited while idle, before the call reached it: nothing ran
+                self._release(instance)
+                return self._finish(request, started, spec, init_ms, init_lines, outcome)
+            raise AssertionError("unreachable: the second attempt returns or raises")
         finally:
             self.concurrency.release(function)
 

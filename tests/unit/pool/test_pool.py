@@ -257,6 +257,39 @@ def test_an_instance_that_died_is_not_reused(status: str) -> None:
     run(test)
 
 
+def test_a_call_a_warm_instance_died_before_taking_goes_to_another_instance() -> None:
+    async def test(h: Harness) -> None:
+        await h.call("r1")  # one warm instance
+        success = h.runtime.outcome
+        h.runtime.outcome = InvokeOutcome(None, errors.ExitError("exit status 1"), duration_ms=0.0, max_rss_kb=0,
+                                          status="crash", delivered=False)
+        first = h.runtime.created[0]
+
+        async def then_succeed(request: InvokeRequest, timeout_s: float) -> InvokeOutcome:
+            outcome = await FakeInstance.invoke(first, request, timeout_s)  # it exits without taking the call
+            h.runtime.outcome = success  # and the replacement runs it
+            return outcome
+
+        first.invoke = then_succeed  # type: ignore[method-assign]
+        invocation = await h.call("r2")
+        assert invocation.record.status == "success"
+        assert len(h.runtime.created) == 2 and h.runtime.created[1].requests == ["r2"]
+        assert invocation.record.init_ms is not None  # the replacement's cold start
+
+    run(test)
+
+
+def test_a_call_a_fresh_instance_never_took_is_its_error() -> None:
+    async def test(h: Harness) -> None:
+        h.runtime.outcome = InvokeOutcome(None, errors.ExitError("exit status 1"), duration_ms=0.0, max_rss_kb=0,
+                                          status="crash", delivered=False)
+        invocation = await h.call("r1")
+        assert invocation.record.status == "crash"
+        assert len(h.runtime.created) == 1
+
+    run(test)
+
+
 # -- billing ---------------------------------------------------------------------------------------------------
 
 

@@ -177,6 +177,7 @@ class ProvidedInstance:
         deadlines.add(self, timeout_s)
         try:
             kind, detail = await waiter
+            delivered = bool(self._delivered) or kind != "exit"
         finally:
             deadlines.discard(self)
             if self._delivered:  # ended without an answer (exit, timeout): it ran until now
@@ -186,6 +187,7 @@ class ProvidedInstance:
             self._delivered = 0.0
         self.last_used = time.monotonic()
         outcome = await self._outcome(kind, detail, self._duration_ms, timeout_s)
+        outcome.delivered = delivered  # False: the runtime exited before it asked for this invocation
         outcome.log_lines = self._logs.end_phase()
         outcome.log_times = self._logs.last_times
         return outcome
