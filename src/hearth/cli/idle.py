@@ -15,15 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from hearth.cli import remote
-from hearth.cli.client import ClientFailure
-
-
-def _call(method: str, path: str, endpoint: str, data_dir: Path, body: bytes = b"") -> Any:
-    headers = {"Content-Type": "application/json"} if body else None
-    try:
-        return remote.client(endpoint, data_dir).call(method, path, body, headers).json()
-    except ClientFailure as failure:
-        remote.fail(f"{failure.kind}: {failure.message}")
 
 
 @click.command()
@@ -33,7 +24,7 @@ def _call(method: str, path: str, endpoint: str, data_dir: Path, body: bytes = b
 def idle(days: float, endpoint: str, data_dir: Path) -> None:
     """Functions without invocations for --days (and disabled ones): their code, provisioned instances and what
     those cost per 30 days, and whether they are (or will be) disabled."""
-    result = _call("GET", "/hearth/idle?" + urlencode({"days": f"{days:g}"}), endpoint, data_dir)
+    result = remote.call_json("GET", "/hearth/idle?" + urlencode({"days": f"{days:g}"}), endpoint, data_dir)
     listing = result["functions"]
     if not listing:
         remote.out.print(f"no function has been idle for {days:g} days")
@@ -83,7 +74,7 @@ def _size(count: int) -> str:
 def audit(name: str | None, limit: int, endpoint: str, data_dir: Path) -> None:
     """The audit log of NAME (of every function without it): when functions were disabled and enabled, and why."""
     params = {"limit": str(limit), **({"function": name} if name else {})}
-    entries = _call("GET", "/hearth/audit?" + urlencode(params), endpoint, data_dir)["entries"]
+    entries = remote.call_json("GET", "/hearth/audit?" + urlencode(params), endpoint, data_dir)["entries"]
     if not entries:
         remote.out.print("the audit log is empty")
         return
@@ -103,7 +94,7 @@ def disable(name: str, reason: str | None, endpoint: str, data_dir: Path) -> Non
     """Switch a function off: calls answer 503 FunctionDisabled, its schedules and queue triggers are held and its
     provisioned instances released, until `hearth enable NAME`."""
     body = json.dumps({"reason": reason}).encode() if reason else b""
-    result = _call("POST", f"/hearth/functions/{quote(name, safe='')}/disable", endpoint, data_dir, body)
+    result = remote.call_json("POST", f"/hearth/functions/{quote(name, safe='')}/disable", endpoint, data_dir, body)
     since = result["disabled"]
     remote.out.print(f"disabled {escape(name)}" if result["changed"]
                      else f"{escape(name)} was disabled already ({since['time']}: {escape(since['reason'])})")
@@ -115,5 +106,5 @@ def disable(name: str, reason: str | None, endpoint: str, data_dir: Path) -> Non
 def enable(name: str, endpoint: str, data_dir: Path) -> None:
     """Switch a disabled function back on: calls, schedules (unless paused on their own), queue triggers and
     provisioned instances."""
-    result = _call("POST", f"/hearth/functions/{quote(name, safe='')}/enable", endpoint, data_dir)
+    result = remote.call_json("POST", f"/hearth/functions/{quote(name, safe='')}/enable", endpoint, data_dir)
     remote.out.print(f"enabled {escape(name)}" if result["changed"] else f"{escape(name)} was not disabled")

@@ -47,6 +47,15 @@ def client(endpoint: str, data_dir: Path) -> ControlClient:
     return ControlClient(endpoint, find_credentials(os.environ, data_dir))
 
 
+def call_json(method: str, path: str, endpoint: str, data_dir: Path, body: bytes = b"") -> Any:
+    """Call the control API and decode its JSON answer; a failure ends the command with its message."""
+    headers = {"Content-Type": "application/json"} if body else None
+    try:
+        return client(endpoint, data_dir).call(method, path, body, headers).json()
+    except ClientFailure as failure:
+        fail(f"{failure.kind}: {failure.message}")
+
+
 def _function_path(name: str, suffix: str = "", qualifier: str | None = None) -> str:
     path = f"/2015-03-31/functions/{quote(name, safe='')}{suffix}"
     return path + (f"?Qualifier={quote(qualifier, safe='')}" if qualifier else "")

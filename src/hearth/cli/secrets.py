@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import click
@@ -17,15 +16,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from hearth.cli import remote
-from hearth.cli.client import ClientFailure
-
-
-def _call(method: str, path: str, endpoint: str, data_dir: Path, body: bytes = b"") -> Any:
-    headers = {"Content-Type": "application/json"} if body else None
-    try:
-        return remote.client(endpoint, data_dir).call(method, path, body, headers).json()
-    except ClientFailure as failure:
-        remote.fail(f"{failure.kind}: {failure.message}")
 
 
 @click.group()
@@ -54,7 +44,7 @@ def set_secret(name: str, from_file: Path | None, endpoint: str, data_dir: Path)
         remote.fail(f"no value for {name}: pipe it on stdin (`hearth secret set {name} < file`) or use --from-file; "
                     "an empty secret is refused here, as it is almost always a mistake", 2)
     body = json.dumps({"value": value}).encode()
-    result = _call("PUT", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir, body)
+    result = remote.call_json("PUT", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir, body)
     users = result["functions"]
     remote.out.print(f"set {escape(result['name'])} (version {result['version']})"
                      + (f"; new instances of {escape(', '.join(users))} get it" if users else
@@ -66,7 +56,7 @@ def set_secret(name: str, from_file: Path | None, endpoint: str, data_dir: Path)
 @remote.connection
 def list_secrets(as_json: bool, endpoint: str, data_dir: Path) -> None:
     """List secrets: name, version, when set, and the functions that read each (never values)."""
-    result = _call("GET", "/hearth/secrets", endpoint, data_dir)
+    result = remote.call_json("GET", "/hearth/secrets", endpoint, data_dir)
     if as_json:
         remote.out.print(json.dumps(result, indent=2), markup=False)
         return
@@ -89,7 +79,7 @@ def list_secrets(as_json: bool, endpoint: str, data_dir: Path) -> None:
 @remote.connection
 def remove_secret(name: str, endpoint: str, data_dir: Path) -> None:
     """Remove a secret; functions that read it fail to start new instances until it is set again."""
-    result = _call("DELETE", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir)
+    result = remote.call_json("DELETE", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir)
     users = result["functions"]
     remote.out.print(f"removed {escape(result['deleted'])}"
                      + (f"; {escape(', '.join(users))} still read it (Runtime.MissingSecret)" if users else ""))
@@ -108,7 +98,7 @@ def rotate_key(new_key_file: Path | None, endpoint: str, data_dir: Path) -> None
             body = json.dumps({"new_key": new_key_file.read_text(encoding="ascii").strip()}).encode()
         except (OSError, UnicodeDecodeError) as exc:
             remote.fail(f"cannot read {new_key_file}: {getattr(exc, 'strerror', None) or exc}", 2)
-    result = _call("POST", "/hearth/secrets/rotate-key", endpoint, data_dir, body)
+    result = remote.call_json("POST", "/hearth/secrets/rotate-key", endpoint, data_dir, body)
     remote.out.print(f"re-encrypted {result['resealed']} secrets with the new master key ({escape(result['key'])})")
     if result["from_environment"]:
         remote.out.print("restart Hearth with HEARTH_MASTER_KEY set to the new key: the old one no longer opens "

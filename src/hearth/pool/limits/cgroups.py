@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from hearth.processes import alive
@@ -163,3 +164,62 @@ def sweep_abandoned(base: Path) -> list[Path]:
         if not path.exists():
             removed.append(path)
     return removed
+
+
+def writable_hierarchy(controller: str, write_limit: Callable[[Path, int], object]) -> tuple[Path, int] | str:
+    """The base cgroup and hierarchy version (1 first, then 2) where this platform can make instance cgroups of
+    ``controller`` and write a limit into one (``write_limit(path, version)``, tried on a throwaway cgroup); else
+    why it cannot, for the start-up message."""
+    reasons = []
+    mount = v1_mount(controller)
+    if mount is not None:
+        base = base_of(mount, own_cgroup(controller))
+        problem = _probe(controller, base, 1, write_limit)
+        if problem is None:
+            return base, 1
+        reasons.append(f"the cgroup v1 {controller} controller at {mount} is not writable ({problem})")
+    unified = v2_mount()
+    if unified is not None:  # (a controller bound to a v1 hierarchy is never listed in v2)
+        base = base_of(unified, own_cgroup(""))
+        try:
+            available = (base / "cgroup.controllers").read_text().split()
+        except OSError:
+            available = []
+        if controller not in available:
+            reasons.append(f"the cgroup v2 {controller} controller is not enabled for {base}")
+        else:
+            problem = _probe(controller, base, 2, write_limit)
+            if problem is None:
+                return base, 2
+            reasons.append(f"the cgroup v2 {controller} controller at {base} is not writable ({problem}); Hearth "
+                           "needs a delegated cgroup it does not itself run in (systemd: Delegate=yes)")
+    if not reasons:
+        reasons.append(f"no cgroup {controller} controller is mounted")
+    return "; ".join(reasons)
+
+
+def _probe(controller: str, base: Path, version: int, write_limit: Callable[[Path, int], object]) -> str | None:
+    """Create the platform's root and a throwaway instance cgroup with a limit; None if that worked."""
+    root = platform_root(base)
+    try:
+        sweep_abandoned(base)
+        if version == 2:  # a cgroup gets a controller only if its parent hands it down
+            handed = base / "cgroup.subtree_control"
+            if controller not in handed.read_text().split():
+                handed.write_text(f"+{controller}")  # refused (EBUSY) while base itself holds processes
+        root.mkdir(exist_ok=True)
+        if version == 2:
+            (root / "cgroup.subtree_control").write_text(f"+{controller}")
+        probe = root / "probe"
+        probe.mkdir(exist_ok=True)
+        try:
+            write_limit(probe, version)
+        finally:
+            probe.rmdir()
+        return None
+    except OSError as exc:
+        try:
+            root.rmdir()
+        except OSError:
+            pass
+        return exc.strerror or str(exc)

@@ -26,12 +26,8 @@ from typing import Protocol
 
 from hearth.pool.limits.cgroups import (
     InstanceGroups,
-    base_of,
-    own_cgroup,
     platform_root,
-    sweep_abandoned,
-    v1_mount,
-    v2_mount,
+    writable_hierarchy,
 )
 
 log = logging.getLogger("hearth.pool")
@@ -48,6 +44,15 @@ def cpu_share(memory_mb: int, cpus: float) -> float:
 def cpu_quota(memory_mb: int, cpus: float, period_us: int = PERIOD_US) -> int:
     """Microseconds of CPU time per ``period_us`` for ``memory_mb`` (at least the kernel's 1 ms)."""
     return max(MIN_QUOTA_US, round(cpu_share(memory_mb, cpus) * period_us))
+
+
+def write_quota(path: Path, version: int, quota_us: int, period_us: int) -> None:
+    """Give the cgroup ``path`` ``quota_us`` of CPU time per ``period_us``."""
+    if version == 1:
+        (path / "cpu.cfs_period_us").write_text(str(period_us))
+        (path / "cpu.cfs_quota_us").write_text(str(quota_us))
+    else:
+        (path / "cpu.max").write_text(f"{quota_us} {period_us}")
 
 
 class CpuLimiter(Protocol):
@@ -118,12 +123,7 @@ class CgroupCpu:
 
     def limit(self, path: Path, memory_mb: int) -> None:
         """Write ``memory_mb``'s quota into the cgroup ``path``."""
-        quota = cpu_quota(memory_mb, self.cpus, self.period_us)
-        if self.version == 1:
-            (path / "cpu.cfs_period_us").write_text(str(self.period_us))
-            (path / "cpu.cfs_quota_us").write_text(str(quota))
-        else:
-            (path / "cpu.max").write_text(f"{quota} {self.period_us}")
+        write_quota(path, self.version, cpu_quota(memory_mb, self.cpus, self.period_us), self.period_us)
 
     def release(self, instance_id: int) -> None:
         self.groups.release(instance_id)
@@ -163,58 +163,10 @@ def detect_cpu_limiter(enabled: bool = True) -> CpuLimiter:
     limit with the reason."""
     if not enabled:
         return NoCpuLimit("turned off (--no-cpu-follows-memory)")
-    reasons = []
-    mount = v1_mount("cpu")
-    if mount is not None:
-        base = base_of(mount, own_cgroup("cpu"))
-        limiter = CgroupCpu(platform_root(base), 1, usable_cpus(_own_limit_v1(base)))
-        problem = _probe(limiter, base)
-        if problem is None:
-            return limiter
-        reasons.append(f"the cgroup v1 cpu controller at {mount} is not writable ({problem})")
-    unified = v2_mount()
-    if unified is not None:  # (a controller bound to a v1 hierarchy is never listed in v2)
-        base = base_of(unified, own_cgroup(""))
-        try:
-            available = (base / "cgroup.controllers").read_text().split()
-        except OSError:
-            available = []
-        if "cpu" not in available:
-            reasons.append(f"the cgroup v2 cpu controller is not enabled for {base}")
-        else:
-            limiter = CgroupCpu(platform_root(base), 2, usable_cpus(_own_limit_v2(base)))
-            problem = _probe(limiter, base)
-            if problem is None:
-                return limiter
-            reasons.append(f"the cgroup v2 cpu controller at {base} is not writable ({problem}); Hearth needs a "
-                           "delegated cgroup it does not itself run in (systemd: Delegate=yes)")
-    if not reasons:
-        reasons.append("no cgroup cpu controller is mounted")
-    return NoCpuLimit("; ".join(reasons))
-
-
-def _probe(limiter: CgroupCpu, base: Path) -> str | None:
-    """Create the platform's root and a throwaway instance cgroup with a quota; None if that worked."""
-    root = limiter.root
-    try:
-        sweep_abandoned(base)
-        if limiter.version == 2:  # a cgroup gets the cpu controller only if its parent hands it down
-            handed = base / "cgroup.subtree_control"
-            if "cpu" not in handed.read_text().split():
-                handed.write_text("+cpu")  # refused (EBUSY) while base itself holds processes, as ours does
-        root.mkdir(exist_ok=True)
-        if limiter.version == 2:
-            (root / "cgroup.subtree_control").write_text("+cpu")
-        probe = root / "probe"
-        probe.mkdir(exist_ok=True)
-        try:
-            limiter.limit(probe, 128)
-        finally:
-            probe.rmdir()
-        return None
-    except OSError as exc:
-        try:
-            root.rmdir()
-        except OSError:
-            pass
-        return exc.strerror or str(exc)
+    found = writable_hierarchy("cpu", lambda path, version: write_quota(path, version, cpu_quota(128, 1.0),
+                                                                         PERIOD_US))
+    if isinstance(found, str):
+        return NoCpuLimit(found)
+    base, version = found
+    own = _own_limit_v1(base) if version == 1 else _own_limit_v2(base)
+    return CgroupCpu(platform_root(base), version, usable_cpus(own))

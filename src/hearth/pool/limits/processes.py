@@ -20,12 +20,8 @@ from typing import Any, Protocol
 
 from hearth.pool.limits.cgroups import (
     InstanceGroups,
-    base_of,
-    own_cgroup,
     platform_root,
-    sweep_abandoned,
-    v1_mount,
-    v2_mount,
+    writable_hierarchy,
 )
 
 log = logging.getLogger("hearth.pool")
@@ -116,60 +112,10 @@ class CgroupPids:
 
 def detect_process_limiter(processes: int = MAX_PROCESSES, open_files: int = MAX_OPEN_FILES) -> ProcessLimiter:
     """A pids cgroup per instance where the host lets us write one (v1 first, then v2), else the rlimit fallback."""
-    reasons = []
-    mount = v1_mount("pids")
-    if mount is not None:
-        base = base_of(mount, own_cgroup("pids"))
-        limiter = CgroupPids(platform_root(base), 1, processes, open_files)
-        problem = _probe(limiter, base)
-        if problem is None:
-            return limiter
-        reasons.append(f"the cgroup v1 pids controller at {mount} is not writable ({problem})")
-    unified = v2_mount()
-    if unified is not None:
-        base = base_of(unified, own_cgroup(""))
-        try:
-            available = (base / "cgroup.controllers").read_text().split()
-        except OSError:
-            available = []
-        if "pids" in available:
-            limiter = CgroupPids(platform_root(base), 2, processes, open_files)
-            problem = _probe(limiter, base)
-            if problem is None:
-                return limiter
-            reasons.append(f"the cgroup v2 pids controller at {base} is not writable ({problem})")
-        else:
-            reasons.append(f"the cgroup v2 pids controller is not enabled for {base}")
-    if not reasons:
-        reasons.append("no cgroup pids controller is mounted")
+    found = writable_hierarchy("pids", lambda path, version: (path / "pids.max").write_text(str(processes)))
+    if not isinstance(found, str):
+        base, version = found
+        return CgroupPids(platform_root(base), version, processes, open_files)
     if os.geteuid() == 0:
-        log.warning("processes of an instance are not limited (%s); RLIMIT_NPROC does not bind root",
-                    "; ".join(reasons))
-    return RlimitProcesses("; ".join(reasons), processes, open_files)
-
-
-def _probe(limiter: CgroupPids, base: Path) -> str | None:
-    """Create the platform's root and a throwaway instance cgroup with a limit; None if that worked."""
-    root = limiter.root
-    try:
-        sweep_abandoned(base)
-        if limiter.version == 2:
-            handed = base / "cgroup.subtree_control"
-            if "pids" not in handed.read_text().split():
-                handed.write_text("+pids")
-        root.mkdir(exist_ok=True)
-        if limiter.version == 2:
-            (root / "cgroup.subtree_control").write_text("+pids")
-        probe = root / "probe"
-        probe.mkdir(exist_ok=True)
-        try:
-            (probe / "pids.max").write_text(str(limiter.processes))
-        finally:
-            probe.rmdir()
-        return None
-    except OSError as exc:
-        try:
-            root.rmdir()
-        except OSError:
-            pass
-        return exc.strerror or str(exc)
+        log.warning("processes of an instance are not limited (%s); RLIMIT_NPROC does not bind root", found)
+    return RlimitProcesses(found, processes, open_files)
