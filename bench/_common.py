@@ -195,12 +195,15 @@ def add_hearth_options(parser: argparse.ArgumentParser) -> None:
                         help="passed to `hearth dev` (default: %(default)s)")
     parser.add_argument("--cpu-follows-memory", action=argparse.BooleanOptionalAction, default=True,
                         help="passed to `hearth dev`: each instance gets memory_mb/1769 of a core (default: on)")
+    parser.add_argument("--instance-user", default="self", metavar="auto|self|UID[:GID]",
+                        help="passed to `hearth dev`: auto runs each function under a uid of its own when root "
+                             "(default: %(default)s, hearth dev's own)")
 
 
 def hearth_args(args: argparse.Namespace) -> list[str]:
     """The ``hearth dev`` arguments for the flags ``add_hearth_options`` added."""
     cpu = "--cpu-follows-memory" if args.cpu_follows_memory else "--no-cpu-follows-memory"
-    return ["--memory-enforcement", args.memory_enforcement, cpu]
+    return ["--memory-enforcement", args.memory_enforcement, cpu, "--instance-user", args.instance_user]
 
 
 def memory_enforcement(hearth: Service) -> str:

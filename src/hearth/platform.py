@@ -113,7 +113,11 @@ class Platform:
 
     async def start(self) -> None:
         """Detect the host's limits, start the zygote and bring every function's pools in line."""
-        self.limiter = detect_limits(self.settings.memory_enforcement, self.settings.cpu_follows_memory)
+        self.limiter = detect_limits(self.settings.memory_enforcement, self.settings.cpu_follows_memory,
+                                     self.settings.instance_user)
+        self.secrets.owner_of = self.limiter.identity.of
+        if self.limiter.identity.area is not None:  # where every instance's identity can reach its own folder
+            self.secrets.folder = self.limiter.identity.area / "secrets"
         self.logs.start()
         for drain in self.drains:
             drain.start()

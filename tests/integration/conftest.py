@@ -42,6 +42,10 @@ class HearthProcess:
 
     def start(self) -> HearthProcess:
         head = ["dev", str(self.project)] if self.project is not None else ["serve"]
+        if self.project is None and "--instance-user" not in self.args:
+            # As root, `hearth serve` runs each function under a uid of its own, which cannot write the test's
+            # folders where most tests' functions leave what they saw; test_isolation runs it that way.
+            head.extend(["--instance-user", "self"])
         command = [sys.executable, "-m", "hearth", *head, "--port", "0", "--control-port", "0", *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=self.env, stdin=subprocess.DEVNULL)

@@ -72,6 +72,11 @@ def _platform_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--cpu-follows-memory/--no-cpu-follows-memory", default=True, show_default=True,
                      envvar="HEARTH_CPU_FOLLOWS_MEMORY",
                      help="Give each instance memory_mb/1769 of a core, as Lambda does (cgroup cpu controller)."),
+        click.option("--instance-user", default=None, envvar="HEARTH_INSTANCE_USER",
+                     metavar="auto|self|UID[:GID]|USER",
+                     help="Who instances run as. auto: as root, a uid of each function's own, which cannot read "
+                          "the platform's files or other functions' (the default of `hearth serve`); self: the "
+                          "platform's own user (the default of `hearth dev`); or one given user."),
         click.option("--concurrency-limit", default=DEFAULT_CONCURRENCY_LIMIT, show_default=True,
                      type=click.IntRange(1), help="Invocations all functions together may run at once."),
         click.option("--quiet", is_flag=True, help="Do not print invocation logs."),
@@ -160,7 +165,8 @@ def _billing_settings(options: dict[str, Any]) -> dict[str, Any]:
               help="Where the admin key is kept when --host is not loopback (authentication is then on); when "
                    "given, logs are kept in its logs/ folder (else in a scratch folder removed at exit).")
 def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-        cpu_follows_memory: bool, concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...],
+        cpu_follows_memory: bool, instance_user: str | None, concurrency_limit: int, quiet: bool,
+        trusted_proxies: tuple[str, ...],
         https_redirect: bool, async_retry_delay_s: float, log_retention: str, log_max_size: str,
         log_drains: tuple[str, ...], log_drain_secret: str | None, log_drain_buffer: int, no_watch: bool,
         hide_errors: bool, data_dir: Path, **billing: Any) -> None:
@@ -183,7 +189,7 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
         project = load_project(project_dir)
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=not hide_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
-                            cpu_follows_memory=cpu_follows_memory,
+                            cpu_follows_memory=cpu_follows_memory, instance_user=instance_user or "self",
                             base_env=instance_base_env(os.environ), route_secrets=dict(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s,
@@ -255,7 +261,8 @@ def dev(project_dir: Path, host: str, port: int, control_port: int, memory_enfor
 @click.option("--show-errors", is_flag=True,
               help="Put function error details in gateway responses (as hearth dev does); off in production.")
 def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforcement: str,
-          cpu_follows_memory: bool, concurrency_limit: int, quiet: bool, trusted_proxies: tuple[str, ...],
+          cpu_follows_memory: bool, instance_user: str | None, concurrency_limit: int, quiet: bool,
+        trusted_proxies: tuple[str, ...],
           https_redirect: bool, async_retry_delay_s: float, log_retention: str, log_max_size: str,
           log_drains: tuple[str, ...], log_drain_secret: str | None, log_drain_buffer: int,
           show_errors: bool, **billing: Any) -> None:
@@ -276,7 +283,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
     try:
         settings = Settings(host=host, port=port, control_port=control_port, expose_errors=show_errors,
                             concurrency_limit=concurrency_limit, memory_enforcement=memory_enforcement,
-                            cpu_follows_memory=cpu_follows_memory,
+                            cpu_follows_memory=cpu_follows_memory, instance_user=instance_user or "auto",
                             base_env=instance_base_env(os.environ), route_secrets=dict(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
                             async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
@@ -284,6 +291,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                             log_drains=log_drains, log_drain_secret=log_drain_secret,
                             log_drain_buffer=log_drain_buffer, **_billing_settings(billing))
         credentials, created = auth.load_or_create_credentials(data_dir)
+        data_dir.chmod(0o700)  # its keys, state and code are the platform's alone; instances run as other users
         code = CodeStore(data_dir / "code")
         catalog = Catalog(SqliteStore(data_dir / "state.db"), code, concurrency_limit=concurrency_limit)
         # Secrets are sealed with HEARTH_MASTER_KEY when set (no key file is written), else with master.key.
@@ -339,6 +347,7 @@ def _note_limits(platform: Platform) -> None:
     note(f"memory limits: {platform.limiter.memory.description}")
     note(f"cpu shares: {platform.limiter.cpu.description}")
     note(f"process limits: {platform.limiter.processes.description}")
+    note(f"identity: {platform.limiter.identity.description}")
 
 
 def note(message: str) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from hearth.billing.prices import Billing, PriceTable
 from hearth.errors import ConfigError
+from hearth.pool.limits.identity import parse_instance_user
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -78,6 +79,8 @@ class Settings:
     concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT
     memory_enforcement: str = "auto"
     cpu_follows_memory: bool = True  # an instance's CPU share is memory_mb / 1769 cores (pool/limits/cpu.py)
+    # Who instances run as (pool/limits/identity.py): "auto" (root: a uid per function), "self", UID[:GID] or a user
+    instance_user: str = "self"
     python: str = sys.executable
     base_env: Mapping[str, str] = field(default_factory=lambda: instance_base_env({}))
     # The platform's own environment, where routes' ``token_env``/``jwt_secret_env`` are read (gateway/auth.py).
@@ -101,6 +104,7 @@ class Settings:
         if self.memory_enforcement not in MEMORY_ENFORCEMENT:
             raise ConfigError(f"memory enforcement must be one of {', '.join(MEMORY_ENFORCEMENT)}, "
                               f"got {self.memory_enforcement!r}")
+        parse_instance_user(self.instance_user)
         for name, port in (("port", self.port), ("control port", self.control_port)):
             if not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be from 0 to 65535 (0 picks a free port), got {port}")

@@ -14,6 +14,7 @@ cannot unpack past its declared size), and an entry over 1 MiB that claims a com
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import io
 import lzma
@@ -80,6 +81,7 @@ class CodeStore:
         staging = Path(tempfile.mkdtemp(prefix=self._temp_prefix(), dir=self.root))
         try:
             _extract(data, staging, self.max_unzipped)
+            _compile(staging)
             # The zip is written before the folder appears: a visible folder always has its zip beside it.
             self._write_zip(sha, data)
             try:
@@ -197,6 +199,13 @@ def _extract(data: bytes, dest: Path, limit: int) -> None:
                 raise InvalidParameterValue(LINK_OUTSIDE.format(entry=entry))
     for folder, _dirs, _files in os.walk(dest, topdown=False):
         os.chmod(folder, 0o555)
+
+
+def _compile(folder: Path) -> None:
+    """Compile the package's Python sources into ``__pycache__`` beside them, once: instances that run as another
+    user than the platform cannot write there (``pool/limits/identity.py``) and would otherwise compile every module
+    at every cold start. A file that does not compile is left to fail at its import, as it would on Lambda."""
+    compileall.compile_dir(folder, maxlevels=None, quiet=2, workers=1)
 
 
 def _entry_parts(name: str) -> tuple[str, ...]:

@@ -155,7 +155,8 @@ class ServerProcess:
             self.stop()
             raise
         child: dict[str, Any] = {"argv": argv, "env": env, "cwd": str(self.spec.code_dir)}
-        child.update(python.limiter.prepare(self.id, self.spec.memory_mb))
+        child.update(python.limiter.prepare(self.id, self.spec.memory_mb, self.spec.name,
+                                           str(self.spec.code_dir)))
         log_read, log_write = os.pipe()
         try:
             zygote.execute(self, child, log_write)

@@ -132,7 +132,7 @@ class ProvidedInstance:
         env.update(spec.env)
         env.update(secret_env)
         child: dict[str, Any] = {"argv": [str(bootstrap)], "env": env, "cwd": str(spec.code_dir)}
-        child.update(host.limiter.prepare(self.id, spec.memory_mb))
+        child.update(host.limiter.prepare(self.id, spec.memory_mb, spec.name, str(spec.code_dir)))
         log_read, log_write = os.pipe()
         try:
             zygote.execute(self, child, log_write)

@@ -24,7 +24,8 @@ _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding th
 # The zygote runs with -S -I: no site processing, whose .pth side effects (imports of threading, random, …) would
 # add Python-level at-fork hooks and private pages to every instance. It gets the platform's resolved sys.path
 # instead, so instances import exactly what the platform can.
-_BOOT = "import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; main({fd})"
+_BOOT = ("import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; "
+         "main({fd}, grant={grant})")
 
 
 CLOSE_RETRIES = 50
@@ -44,9 +45,10 @@ class Spawned(Protocol):
 class Zygote:
     """A running zygote process and the SEQPACKET socket to it."""
 
-    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+    def __init__(self, python: str, env: Mapping[str, str], *, grant: bool = False) -> None:
         self.python = python
         self.env = dict(env)  # the instance base environment: children only add to it
+        self.grant = grant  # instances drop to other uids: open the import folders they cannot reach
         self.process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._instances: dict[int, Spawned] = {}
@@ -62,7 +64,8 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [self.python, "-S", "-I", "-c", _BOOT.format(path=self.import_path(), fd=theirs.fileno())],
+                [self.python, "-S", "-I", "-c",
+                 _BOOT.format(path=self.import_path(), fd=theirs.fileno(), grant=self.grant)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=self.env,
             )
         finally:
@@ -162,7 +165,7 @@ class PythonRuntime:
         # The secrets of an instance's function, added to its environment as it starts (every runtime's: the
         # provided and http runtimes start their processes through this one).
         self.secret_env: SecretSource = no_secrets
-        self.zygote = Zygote(python, self.base_env)
+        self.zygote = Zygote(python, self.base_env, grant=limiter.identity.switches)
         self.pycache_root = pycache_root
         self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
         self.deadlines = DeadlineSweep()  # the timeouts of every instance's invocation in flight
@@ -205,7 +208,9 @@ class PythonRuntime:
         }
         if self.pycache_root is not None:
             child["pycache"] = str(self.pycache_root / f"g{self.code_generation}")
-        child.update(self.limiter.prepare(instance_id, spec.memory_mb))
+        child.update(self.limiter.prepare(instance_id, spec.memory_mb, spec.name, str(spec.code_dir)))
+        if "uid" in child:  # another user's: __pycache__ beside the sources only (pool/limits/identity.py)
+            child.pop("pycache", None)
         return child
 
     async def close(self) -> None:

@@ -88,8 +88,9 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     channel = socket.socket(fileno=channel_fd)
     try:
         enter_limits(spec)
-        _enter_environment(spec)
-        handler = _load_handler(spec["handler"])
+        code_dir = _enter_environment(spec)
+        enter_identity(spec)
+        handler = _load_handler(spec["handler"], code_dir)
     except errors.FunctionFailure as exc:
         _send_init_error(channel, exc.to_payload(), started)
     except MemoryError:
@@ -165,15 +166,20 @@ def enter_limits(spec: dict[str, Any], *, address_space: bool = True) -> None:
             resource.setrlimit(which, (int(count), int(count)))
 
 
-def _enter_environment(spec: dict[str, Any]) -> None:
-    """``chdir`` to the code, replace the zygote's environment with the function's, put the code on ``sys.path``.
+def _enter_environment(spec: dict[str, Any]) -> str:
+    """``chdir`` to the code, replace the zygote's environment with the function's, put the code on ``sys.path``;
+    the code folder's path as the instance imports from it.
 
     Plain loops over plain dicts and tuples: ``os.environ.update`` (the ABC ``update`` and its ``isinstance``
     check) and iterating ``os.environ`` (which decodes every name) ran shared code that no other step runs and
-    cost ~140 KiB of private memory per instance.
+    cost ~140 KiB of private memory per instance. A folder the instance's identity cannot reach by name
+    (``code_via_fd``: see ``pool/limits/identity.py``) is opened now, while the child is still root, and imported
+    through ``/proc/self/fd/N``.
     """
-    code_dir = spec["code_dir"]
+    code_dir: str = spec["code_dir"]
     os.chdir(code_dir)
+    if spec.get("code_via_fd"):
+        code_dir = f"/proc/self/fd/{os.open(code_dir, os.O_PATH | os.O_DIRECTORY)}"
     environ = os.environ
     env: dict[str, str] = spec["env"]
     for name in _ZYGOTE_ENV_NAMES:  # the zygote starts with the instance base environment: usually none
@@ -181,15 +187,81 @@ def _enter_environment(spec: dict[str, Any]) -> None:
             del environ[name]
     for name, value in env.items():
         environ[name] = value
+    if code_dir is not spec["code_dir"]:
+        environ["LAMBDA_TASK_ROOT"] = code_dir
     sys.path.insert(0, code_dir)
     # The folder's finder, from the hook that makes it (FileFinder's, the last): left to the import system, the
     # zipimporter hook is tried first and fails on a folder by raising (~30 KiB of private memory per instance)
     sys.path_importer_cache[code_dir] = sys.path_hooks[-1](code_dir)
     if spec.get("pycache"):
         sys.pycache_prefix = spec["pycache"]
+    return code_dir
 
 
-def _load_handler(handler: str) -> Callable[..., Any]:
+def enter_identity(spec: dict[str, Any], environ: Any = None) -> None:
+    """Drop to the instance's ``uid``/``gid`` (no supplementary groups) with ``HOME`` and ``TMPDIR`` its own
+    folder, if the spec names one (``pool/limits/identity.py``); after the cgroups are joined and the code folder
+    entered, which need root. ``environ``: the environment to set them in (an executable's spec's), else ours."""
+    uid = spec.get("uid")
+    if uid is None:
+        return
+    home = spec["home"]
+    if environ is None:
+        environ = os.environ
+    environ["HOME"] = home
+    environ["TMPDIR"] = home
+    gid = spec["gid"]
+    os.setgroups(())
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def reachable_by_others(path: str) -> bool:
+    """Whether a user who owns nothing on the way (an instance's uid) can open ``path`` by its name: every folder
+    above it lets others through, and it lets others read and enter it."""
+    try:
+        if os.stat(path).st_mode & 0o005 != 0o005:
+            return False
+        parent = os.path.dirname(os.path.abspath(path))
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                return False
+            if parent == "/":
+                return True
+            parent = os.path.dirname(parent)
+    except OSError:
+        return False
+
+
+def grant_import_path() -> None:
+    """Let instances that drop to another uid import what the zygote can (run by the zygote, before it forks): each
+    import folder such a uid cannot reach by name (the interpreter's library under a 0700 home, say) is opened here
+    and named ``/proc/self/fd/N`` in ``sys.path`` and in the ``__path__`` of the packages already imported; every
+    child inherits the descriptors, and the link leads into the folder without checking the folders above it."""
+    granted: dict[str, str] = {}
+    for entry in sys.path:
+        if entry and entry not in granted and os.path.isdir(entry) and not reachable_by_others(entry):
+            fd = os.open(entry, os.O_PATH | os.O_DIRECTORY)
+            granted[entry] = f"/proc/self/fd/{fd}"
+    if not granted:
+        return
+    sys.path[:] = [granted.get(entry, entry) for entry in sys.path]
+    prefixes = sorted(granted, key=len, reverse=True)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [_granted(entry, prefixes, granted) for entry in path]
+    sys.path_importer_cache.clear()
+
+
+def _granted(entry: str, prefixes: list[str], granted: dict[str, str]) -> str:
+    for prefix in prefixes:
+        if entry == prefix or entry.startswith(prefix + os.sep):
+            return granted[prefix] + entry[len(prefix):]
+    return entry
+
+
+def _load_handler(handler: str, code_dir: str = ".") -> Callable[..., Any]:
     """Import the handler, or raise the precise Lambda init error.
 
     ``module.attr`` is imported as on Lambda; a path ending in ``.py`` names a file of the code folder, whose entry
@@ -202,7 +274,7 @@ def _load_handler(handler: str) -> Callable[..., Any]:
         if is_file:
             from hearth.runtimes.python import entry
 
-            module = entry.import_file(handler)
+            module = entry.import_file(handler, code_dir)
         else:
             module = importlib.import_module(module_name)
     except SyntaxError as exc:

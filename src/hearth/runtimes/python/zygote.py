@@ -11,7 +11,9 @@ report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (
                         {"op": "spawned", "id", "pid"}    after each fork
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
 
-Run as ``python -m hearth.runtimes.python.zygote FD``. It exits when the platform closes the socket.
+Run as ``python -m hearth.runtimes.python.zygote FD [grant]``. It exits when the platform closes the socket. With
+``grant`` (instances drop to other uids: ``pool/limits/identity.py``) it first opens the import folders those uids
+cannot reach by name (``worker.grant_import_path``).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
 FDS_SPACE = socket.CMSG_SPACE(2 * FD_SIZE)
 
 
-def main(control_fd: int) -> None:
+def main(control_fd: int, grant: bool = False) -> None:
     control = socket.socket(fileno=control_fd)
+    if grant:
+        worker.grant_import_path()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -140,18 +144,33 @@ def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
 
 
 def _exec(spec: dict[str, Any], log_fd: int) -> None:
-    """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe; never returns."""
+    """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe, as the instance's
+    identity; never returns. A program in the code folder is started through ``/proc/self/cwd``, which an identity
+    that cannot reach the folder by name can still follow (``pool/limits/identity.py``)."""
     os.setsid()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     argv = spec["argv"]
+    program = argv[0]
     try:
         worker.enter_limits(spec, address_space=False)  # Go and V8 reserve far more address space than they use
-        os.chdir(spec["cwd"])
-        os.execve(argv[0], argv, spec["env"])
+        cwd = spec["cwd"]
+        os.chdir(cwd)
+        env = spec["env"]
+        worker.enter_identity(spec, env)
+        if spec.get("code_via_fd"):
+            if program.startswith(cwd.rstrip("/") + "/"):  # by a name an interpreter can open again (a script's
+                program = "/proc/self/cwd/" + program[len(cwd.rstrip("/")) + 1:]  # ./x it makes absolute)
+            if env.get("LAMBDA_TASK_ROOT") == cwd:
+                env["LAMBDA_TASK_ROOT"] = "/proc/self/cwd"
+        os.execve(program, argv, env)
     except OSError as exc:
-        os.write(2, f"hearth: cannot start {argv[0]}: {exc.strerror or exc}\n".encode())
+        hint = ""
+        if isinstance(exc, PermissionError) and "uid" in spec:
+            hint = (f" (the instance runs as uid {spec['uid']}, which may not reach it: install it where every "
+                    "user can run it, or start the platform with --instance-user self)")
+        os.write(2, f"hearth: cannot start {argv[0]}: {exc.strerror or exc}{hint}\n".encode())
         os._exit(127)
 
 
@@ -184,4 +203,4 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), sys.argv[2:] == ["grant"])

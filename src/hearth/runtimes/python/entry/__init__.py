@@ -55,11 +55,12 @@ class Adapter(Protocol):
     def __call__(self, event: dict[str, Any], context: Any) -> ProxyResponse | None: ...
 
 
-def import_file(path: str) -> ModuleType:
-    """Execute the code folder's file ``path`` (the working directory) as a module; import errors propagate."""
+def import_file(path: str, code_dir: str = ".") -> ModuleType:
+    """Execute the file ``path`` of the code folder (``code_dir``, the working directory unless the instance
+    reaches it through a descriptor) as a module; import errors propagate."""
     from importlib import util
 
-    location = os.path.abspath(path)
+    location = os.path.abspath(os.path.join(code_dir, path))
     if not os.path.isfile(location):
         raise ModuleNotFoundError(f"No file named '{path}' in the code folder")
     name = MODULE_PREFIX + re.sub(r"\W", "_", path[:-3])
