@@ -173,6 +173,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
             project = Path(scratch)
+            project.chmod(0o755)  # with --instance-user auto the functions' own uids read it
             fork = time_fork(args.n)  # first, while this process has no threads
             bootstrap = build_go_bootstrap(project / "bootstrap")
             go_routes = dict(zip(go_paths, go_names, strict=True)) if bootstrap else {}

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import Serve
+from conftest import HearthProcess, Serve
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only a platform run as root can switch uids")
 
@@ -82,8 +83,8 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
                                      platform.process.control, "--data-dir", str(platform.data_dir)],
                                     input="s3cr3t-value", capture_output=True, text=True, timeout=60)
         assert set_secret.returncode == 0, set_secret.stderr
-        platform.deploy(project(root, "alpha", '[functions.alpha]\nhandler = "probe.handler"\nsecrets = ["SHARED_KEY"]\n'
-                                'secrets_as_files = true\n', {"probe.py": PROBE}))
+        platform.deploy(project(root, "alpha", '[functions.alpha]\nhandler = "probe.handler"\n'
+                                'secrets = ["SHARED_KEY"]\nsecrets_as_files = true\n', {"probe.py": PROBE}))
         platform.deploy(project(root, "beta", '[functions.beta]\nhandler = "probe2.handler"\n',
                                 {"probe2.py": PROBE + "\n# beta's own copy\n"}))
         boot = project(root, "native", '[functions.native]\nruntime = "provided"\nhandler = "bootstrap"\n',
@@ -154,3 +155,23 @@ def test_a_provided_runtime_runs_as_its_functions_uid_from_its_task_root(serve: 
 
 def _instance_pids(serve: Serve, function: str) -> list[int]:
     return [item["pid"] for item in serve.instances(function) if item.get("pid")]
+
+
+def test_a_code_folder_its_uid_cannot_read_fails_init_saying_what_to_do(tmp_path: Path) -> None:
+    folder = project(tmp_path, "private", '[functions.hello]\nhandler = "hello.handler"\n[[routes]]\n'
+                     'path = "/hello"\nfunction = "hello"\n', {"hello.py": "def handler(event, context):\n"
+                                                                "    return {'statusCode': 200, 'body': 'hi'}\n"})
+    folder.chmod(0o700)
+    process = HearthProcess(folder, "--instance-user", "auto", "--no-watch").start()
+    try:
+        with httpx.Client(base_url=process.gateway, timeout=30) as client:
+            refused = client.get("/hello")
+            assert refused.status_code == 502
+            body = refused.json()
+            assert body["errorType"] == "Runtime.ImportModuleError"
+            assert "is not readable by uid" in body["errorMessage"] and "chmod -R o+rX" in body["errorMessage"]
+            folder.chmod(0o755)
+            answered = client.get("/hello")  # the failed instance was discarded; a new one reads the folder
+            assert (answered.status_code, answered.text) == (200, "hi")
+    finally:
+        assert process.stop() == 0

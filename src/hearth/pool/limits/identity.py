@@ -18,7 +18,9 @@ secrets, and nothing of the platform's (its data folder is 0700) or of another f
   while it is still root, and the instance imports it through ``/proc/self/fd/N``: the link leads into the folder
   without the kernel checking the folders above it, and only this process holds it. An executable (``provided``,
   ``http``) is started as ``/proc/self/cwd/<path>`` from the code folder it was changed into, with
-  ``LAMBDA_TASK_ROOT`` ``/proc/self/cwd`` (right for every process that has not changed its directory). The zygote reaches the interpreter's own library the same way (``worker.grant_import_path``).
+  ``LAMBDA_TASK_ROOT`` ``/proc/self/cwd`` (right for every process that has not changed its directory). The
+  zygote reaches the interpreter's own library the same way (``worker.grant_import_path``). A code folder that
+  others may not read fails Init with ``Runtime.ImportModuleError`` saying so.
 """
 
 from __future__ import annotations

@@ -90,6 +90,11 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
         enter_limits(spec)
         code_dir = _enter_environment(spec)
         enter_identity(spec)
+        if "uid" in spec and not os.access(code_dir, os.R_OK | os.X_OK):
+            raise errors.ImportModuleError(
+                f"Unable to import module: the code folder {spec['code_dir']} is not readable by uid {spec['uid']}, "
+                "the user this function runs as; let others read it (chmod -R o+rX) or run the platform with "
+                "--instance-user self")
         handler = _load_handler(spec["handler"], code_dir)
     except errors.FunctionFailure as exc:
         _send_init_error(channel, exc.to_payload(), started)
