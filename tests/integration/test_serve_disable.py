@@ -89,6 +89,9 @@ def test_disable_holds_everything_and_enable_restores_it_across_a_restart(tmp_pa
         shown = serve.cli("disable", "worker", "--reason", "cost review")
         assert shown.returncode == 0 and shown.stdout.strip() == "disabled worker", shown.stderr
         refused(serve)
+        state = serve.client().get_function(FunctionName="worker")["Configuration"]
+        assert (state["State"], state["StateReasonCode"]) == ("Inactive", "Idle")  # as Lambda shows an idled one
+        assert "cost review" in state["StateReason"] and "hearth enable worker" in state["StateReason"]
         held = schedules(serve)
         assert held["worker.often"]["function_disabled"] and held["worker.often"]["next"] is None
         assert held["worker.nightly"]["paused"]
@@ -109,6 +112,8 @@ def test_disable_holds_everything_and_enable_restores_it_across_a_restart(tmp_pa
 
         enabled = serve.cli("enable", "worker")
         assert enabled.returncode == 0 and enabled.stdout.strip() == "enabled worker", enabled.stderr
+        active_state = serve.client().get_function_configuration(FunctionName="worker")
+        assert active_state["State"] == "Active" and "StateReason" not in active_state
         assert serve.gateway.get("/work").status_code == 200
         assert json.loads(serve.client().invoke(FunctionName="worker")["Payload"].read())["body"] == "done"
         active = schedules(serve)

@@ -119,7 +119,10 @@ class LambdaApi:
         spec = self.catalog.create_function(spec)
         if body.get("Publish"):
             spec = self.catalog.publish_version(spec.name)
-        return ok(shapes.configuration(spec), 201)
+        return ok(self._configuration(spec), 201)
+
+    def _configuration(self, spec: FunctionSpec) -> dict[str, Any]:
+        return shapes.configuration(spec, self.catalog.disabled.get(spec.name))
 
     def _check_secrets(self, spec: FunctionSpec) -> None:
         """A function may name only secrets that are set (Hearth's ``Secrets`` field)."""
@@ -133,14 +136,14 @@ class LambdaApi:
         specs: list[FunctionSpec] = []
         for name in sorted(self.catalog.functions):
             specs.extend(self.catalog.versions_of(name) if every else [self.catalog.record(name).latest])
-        return ok(page([shapes.configuration(spec) for spec in specs], request.query, "Functions"))
+        return ok(page([self._configuration(spec) for spec in specs], request.query, "Functions"))
 
     async def get_function(self, request: ApiRequest) -> ApiResponse:
         name, qualifier = self._name(request)
         spec = self.catalog.spec(name, qualifier)
         record = self.catalog.record(name)
         result: dict[str, Any] = {
-            "Configuration": shapes.configuration(spec),
+            "Configuration": self._configuration(spec),
             "Code": {"RepositoryType": "Hearth", "Location": str(spec.code_dir)},
             "Tags": {},
         }
@@ -150,7 +153,7 @@ class LambdaApi:
 
     async def get_configuration(self, request: ApiRequest) -> ApiResponse:
         name, qualifier = self._name(request)
-        return ok(shapes.configuration(self.catalog.spec(name, qualifier)))
+        return ok(self._configuration(self.catalog.spec(name, qualifier)))
 
     async def update_configuration(self, request: ApiRequest) -> ApiResponse:
         name, _ = self._name(request)
@@ -158,7 +161,7 @@ class LambdaApi:
         spec = shapes.update_configuration(self.catalog.record(name).latest, body)
         self._check_secrets(spec)
         spec, _changed = self.catalog.update_function(spec, body.get("RevisionId"))
-        return ok(shapes.configuration(spec))
+        return ok(self._configuration(spec))
 
     async def update_code(self, request: ApiRequest) -> ApiResponse:
         name, _ = self._name(request)
@@ -167,11 +170,11 @@ class LambdaApi:
         self.catalog._check_revision(latest.revision_id, body.get("RevisionId"), "GetFunction")
         spec = replace(latest, **await self._store_code(body))
         if body.get("DryRun"):
-            return ok(shapes.configuration(spec))
+            return ok(self._configuration(spec))
         spec, _changed = self.catalog.update_function(spec, body.get("RevisionId"))
         if body.get("Publish"):
             spec = self.catalog.publish_version(name)
-        return ok(shapes.configuration(spec))
+        return ok(self._configuration(spec))
 
     async def delete_function(self, request: ApiRequest) -> ApiResponse:
         name, qualifier = self._name(request)
@@ -198,11 +201,11 @@ class LambdaApi:
         snapshot = await asyncio.to_thread(self.catalog.snapshot, name)
         spec = self.catalog.publish_version(name, body.get("Description", ""), body.get("RevisionId"), hex_sha,
                                             snapshot)
-        return ok(shapes.configuration(spec), 201)
+        return ok(self._configuration(spec), 201)
 
     async def list_versions(self, request: ApiRequest) -> ApiResponse:
         name, _ = self._name(request)
-        versions = [shapes.configuration(spec) for spec in self.catalog.versions_of(name)]
+        versions = [self._configuration(spec) for spec in self.catalog.versions_of(name)]
         return ok(page(versions, request.query, "Versions"))
 
     # -- aliases -----------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from hearth.model import (
     MEMORY_MB_RANGE,
     TIMEOUT_S_RANGE,
     AliasSpec,
+    AuditEntry,
     EventInvokeConfig,
     FunctionSpec,
     HeaderRule,
@@ -49,9 +50,15 @@ def code_sha256(spec: FunctionSpec) -> str:
     return base64.b64encode(bytes.fromhex(spec.code_sha256)).decode() if spec.code_sha256 else ""
 
 
-def configuration(spec: FunctionSpec) -> dict[str, Any]:
-    """``FunctionConfiguration`` of one version."""
+def configuration(spec: FunctionSpec, disabled: AuditEntry | None = None) -> dict[str, Any]:
+    """``FunctionConfiguration`` of one version; a ``disabled`` function (billing/idle.py) is ``Inactive``, as
+    Lambda shows a function it idled, with the reason."""
     timeout: float | int = int(spec.timeout_s) if float(spec.timeout_s).is_integer() else spec.timeout_s
+    state: dict[str, str] = {"State": "Active"}
+    if disabled is not None:
+        state = {"State": "Inactive", "StateReasonCode": "Idle",
+                 "StateReason": f"Disabled ({disabled.reason}): calls get FunctionDisabled; run `hearth enable "
+                                f"{spec.name}` to serve it again"}
     return {
         "FunctionName": spec.name,
         "FunctionArn": spec.version_arn if spec.version != LATEST else spec.arn,
@@ -68,7 +75,7 @@ def configuration(spec: FunctionSpec) -> dict[str, Any]:
         "Environment": {"Variables": dict(spec.env)},
         "TracingConfig": {"Mode": "PassThrough"},
         "RevisionId": spec.revision_id,
-        "State": "Active",
+        **state,
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": ["x86_64"],
