@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,30 @@ def test_a_failing_event_is_retried_twice_with_growing_delays(served: tuple[Serv
                                        for line in serve.process.stderr), 10, "the give-up note")
     time.sleep(RETRY_DELAY_S * 5)
     assert len(attempts(out)) == 3  # retries are exhausted: no fourth
+
+
+def test_a_throttled_event_waits_without_spending_an_attempt(served: tuple[Serve, Path]) -> None:
+    """With one unit of concurrency held by a slow call, the event is throttled: it waits and then gets all its
+    attempts (one retry allowed: a failing event runs twice). Had the throttle counted, it would run once."""
+    serve, out = served
+    client = serve.client()
+    client.put_function_concurrency(FunctionName="record", ReservedConcurrentExecutions=1)
+    client.put_function_event_invoke_config(FunctionName="record", MaximumRetryAttempts=1)
+    slow = threading.Thread(target=lambda: client.invoke(FunctionName="record",
+                                                         Payload=json.dumps({"id": "slow", "sleep": 1.5})))
+    slow.start()
+    try:
+        assert poll(lambda: [a["id"] for a in attempts(out)] == ["slow"], 10)  # the unit is taken
+        reply = client.invoke(FunctionName="record", InvocationType="Event",
+                              Payload=json.dumps({"id": "waits", "fail": True}))
+        assert reply["StatusCode"] == 202
+    finally:
+        slow.join(timeout=20)
+    assert poll(lambda: [a["id"] for a in attempts(out)] == ["slow", "waits", "waits"], 15)
+    slow_run, first, _ = attempts(out)
+    assert float(first["at"]) >= float(slow_run["at"]) + 1.4  # it ran only once the slow call gave the unit back
+    time.sleep(RETRY_DELAY_S * 4)  # a third run would have come by now
+    assert [a["id"] for a in attempts(out)] == ["slow", "waits", "waits"]
 
 
 def test_an_async_route_answers_202_and_the_function_gets_the_http_event(served: tuple[Serve, Path]) -> None:
