@@ -27,6 +27,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /2019-09-25/functions/{name}/event-invoke-config/list  ListFunctionEventInvokeConfigs (Marker, MaxItems)
     POST   /2015-03-31/functions/{name}/invocations           Invoke (RequestResponse, Event, DryRun)
     GET    /hearth/health                                     readiness (never needs credentials)
+    GET    /hearth/doctor                                     what the host enforces for instances (hearth doctor)
     GET    /hearth/openapi.json                               this API's OpenAPI 3.0 description (no credentials)
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
     GET    /hearth/instances                                  live instances
@@ -60,13 +61,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from hearth import __version__, errors
+from hearth import __version__, doctor, errors
 from hearth.api import auth, openapi
 from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
@@ -85,6 +87,7 @@ from hearth.api.tune import TuneApi
 from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
+from hearth.secrets.keys import encode_key
 from hearth.telemetry.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -166,6 +169,7 @@ class ControlApi:
             _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
             _Route("GET", "/hearth/health", self.health, public=True),
             _Route("GET", "/hearth/openapi.json", self.openapi, public=True),
+            _Route("GET", "/hearth/doctor", self.doctor),
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
@@ -256,6 +260,22 @@ class ControlApi:
                    "cpu_enforcement": limiter.cpu.description if limiter else None,
                    "process_enforcement": limiter.processes.description if limiter else None,
                    "authentication": self.lookup is not None})
+
+    async def doctor(self, request: ApiRequest) -> ApiResponse:
+        """What this host enforces for function instances, and what it falls back to (as `hearth doctor`)."""
+        settings = self.platform.settings
+        key = self.platform.vault.key
+        host = doctor.Host(data_dir=settings.data_dir,
+                           master_key_env=encode_key(key.key) if key.from_environment else None,
+                           in_memory_key=key.path is None and not key.from_environment,
+                           search_path=settings.base_env.get("PATH", os.defpath),
+                           memory_enforcement=settings.memory_enforcement,
+                           cpu_follows_memory=settings.cpu_follows_memory, limits=self.platform.limiter)
+        try:  # the sandbox's trial run is a child process: off the loop
+            checks = await asyncio.to_thread(doctor.report, host)
+        except doctor.ProbeFailed as exc:
+            raise errors.ServiceError(f"hearth doctor could not finish: {exc}") from None
+        return ok({"checks": doctor.as_json(checks)})
 
     async def openapi(self, request: ApiRequest) -> ApiResponse:
         """This API's OpenAPI 3.0 description, made from the route table."""
