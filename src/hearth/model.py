@@ -21,6 +21,8 @@ DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's request and response
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Lambda's limit on an asynchronous (Event) invocation's payload (1 MB)
+ASYNC_PAYLOAD_PURPOSE = "for an asynchronous invocation (Event)"  # what RequestTooLarge says the limit is for
 # What names and handlers look like, wherever they come from (manifest, Lambda API).
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")  # never all digits: that is a version

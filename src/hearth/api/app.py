@@ -74,7 +74,7 @@ from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
 from hearth.api.idle import IdleApi
-from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
+from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, invoke_body_limit, ok
 from hearth.api.logs import LogsApi
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
@@ -84,7 +84,7 @@ from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
 from hearth.api.tune import TuneApi
-from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
+from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
 from hearth.secrets.keys import encode_key
@@ -99,19 +99,21 @@ MAX_CODE_REQUEST = 70 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON
 MAX_DEPLOY_PACKAGE = 256 * 1024 * 1024
 Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]
 ErrorRenderer = Callable[[Send, errors.HearthError, str], Awaitable[None]]
+BodyLimit = Callable[[Headers], tuple[int, str]]
 _NAME = r"(?P<name>[^/]+)"
 
 
 class _Route:
-    __slots__ = ("method", "pattern", "operation", "max_body", "public", "services", "render")
+    __slots__ = ("method", "pattern", "operation", "max_body", "body_limit", "public", "services", "render")
 
     def __init__(self, method: str, pattern: str, operation: Operation, max_body: int = 1024 * 1024,
                  public: bool = False, services: tuple[str, ...] = (auth.SERVICE,),
-                 render: ErrorRenderer | None = None) -> None:
+                 render: ErrorRenderer | None = None, body_limit: BodyLimit | None = None) -> None:
         self.method = method
         self.pattern = re.compile("^" + pattern + "/?$")
         self.operation = operation
-        self.max_body = max_body
+        self.max_body = max_body  # the largest body the route takes
+        self.body_limit = body_limit  # a lower limit by the request's headers (Invoke's Event), and what it is for
         self.public = public
         self.services = services  # what a SigV4 signature may be scoped to
         self.render = render or _error
@@ -166,7 +168,7 @@ class ControlApi:
             _Route("GET", eic, api.get_event_invoke_config),
             _Route("DELETE", eic, api.delete_event_invoke_config),
             _Route("GET", eic + "/list", api.list_event_invoke_configs),
-            _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
+            _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD, body_limit=invoke_body_limit),
             _Route("GET", "/hearth/health", self.health, public=True),
             _Route("GET", "/hearth/openapi.json", self.openapi, public=True),
             _Route("GET", "/hearth/doctor", self.doctor),
@@ -208,7 +210,8 @@ class ControlApi:
         try:
             route, params = self._match(scope["method"], scope["path"])
             render = route.render
-            body = await read_body(scope, receive, route.max_body)
+            limit, purpose = route.body_limit(scope["headers"]) if route.body_limit else (route.max_body, "")
+            body = await read_body(scope, receive, limit, purpose)  # refused from Content-Length before reading
             caller = ""
             if self.lookup is not None and not route.public:
                 credentials = auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(),
