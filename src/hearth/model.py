@@ -377,13 +377,16 @@ AUTH_KINDS = ("none", "token", "jwt")
 class RouteAuth:
     """What a route requires of a caller (``auth = "token" | "jwt"`` on a ``[[routes]]`` entry; see
     ``gateway/auth.py``). It names where secrets come from, never holds one: the manifest and the state store keep
-    only these references, resolved by the gateway from the platform's environment when it builds its routes."""
+    only these references, resolved by the gateway from the platform's environment when it builds its routes, or
+    from the secrets store (``*_secret``) at each request."""
 
     kind: str  # "token" or "jwt"
     token_env: str = ""  # token: the platform's environment variable holding the bearer token
+    token_secret: str = ""  # token: the stored secret (``hearth secret set``) holding it, instead of token_env
     jwks_url: str = ""  # jwt: the issuer's key set (JSON Web Key Set), fetched and cached
     jwt_key: str = ""  # jwt: a PEM public key (RSA or EC), inline: public keys are not secrets
     jwt_secret_env: str = ""  # jwt: the platform's environment variable holding an HS256/384/512 secret
+    jwt_hmac_secret: str = ""  # jwt: the stored secret holding that HMAC secret, instead of jwt_secret_env
     issuer: str = ""  # the ``iss`` a token must carry; "" checks none
     audience: tuple[str, ...] = ()  # ``aud`` (or ``client_id`` when there is no ``aud``) must be one of these
     algorithms: tuple[str, ...] = ()  # allowed signing algorithms; () the default for the key's kind
