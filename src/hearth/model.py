@@ -24,9 +24,9 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocati
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Lambda's limit on an asynchronous (Event) invocation's payload (1 MB)
 ASYNC_PAYLOAD_PURPOSE = "for an asynchronous invocation (Event)"  # what RequestTooLarge says the limit is for
 # What names and handlers look like, wherever they come from (manifest, Lambda API).
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")  # never all digits: that is a version
-HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+ALIAS_NAME = re.compile(r"^(?!\d+\Z)[A-Za-z0-9_-]{1,128}\Z")  # never all digits: that is a version
+HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 # Lambda's Python runtime names; all of them run on the platform's own interpreter (the zygote's).
 PYTHON_RUNTIMES = frozenset({"python", *(f"python3.{minor}" for minor in range(8, 15))})
 # Lambda's OS-only runtimes: the package brings a ``bootstrap`` that speaks the Runtime API.
@@ -250,8 +250,8 @@ class EventInvokeConfig:
     last_modified: str = ""
 
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # an SQS standard queue's name (FIFO queues cannot be destinations)
-VERSION_QUALIFIER = re.compile(r"^[1-9][0-9]*$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}\Z")  # an SQS standard queue's name (FIFO queues cannot be destinations)
+VERSION_QUALIFIER = re.compile(r"^[1-9][0-9]*\Z")
 
 
 def queue_arn(name: str) -> str:

@@ -30,15 +30,15 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 AUTH_KEYS = {"auth", "token_env", "token_secret", "jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env",
              "jwt_hmac_secret", "issuer", "audience", "algorithms", "scopes"}
 ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"} | AUTH_KEYS
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$")
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+$")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z")
+STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+\Z")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
+ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+\Z")
 MAX_AGE_RANGE = (0, 86_400)
 # Headers that frame the HTTP message: the gateway computes them, a rule may not set them.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
