@@ -114,6 +114,11 @@ jwt_hmac_secret = "ROUTE_JWT_KEY"
 '''
 
 
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def test_a_route_reads_its_token_from_the_secrets_store_and_follows_its_rotation(tmp_path: Path) -> None:
     root = tmp_path / "stored"
     root.mkdir()
@@ -133,11 +138,16 @@ def test_a_route_reads_its_token_from_the_secrets_store_and_follows_its_rotation
         unset = server.gateway.get("/stored", headers={"Authorization": f"Bearer {first}"})
         assert unset.status_code == 503 and unset.json()["errorType"] == "AuthorizerFailure"  # never open
         assert unset.json()["message"] == "Service Unavailable"  # why goes to the log only
-        assert control.put("/hearth/secrets/ROUTE_TOKEN", json={"value": first}).status_code == 200
+        missing = control.get("/hearth/secrets").json()["missing"]
+        assert {"name": "ROUTE_TOKEN", "functions": [], "routes": ["ANY /stored"]} in missing
+        set_answer = control.put("/hearth/secrets/ROUTE_TOKEN", json={"value": first})
+        assert set_answer.status_code == 200 and set_answer.json()["routes"] == ["ANY /stored"]
         assert call("/stored", None) == 401
         assert call("/stored", "wrong") == 401
         assert call("/stored", first) == 200
-        assert control.put("/hearth/secrets/ROUTE_TOKEN", json={"value": second}).status_code == 200  # rotation
+        rotated = server.cli("secret", "set", "ROUTE_TOKEN", "--from-file", str(write(tmp_path / "t2", second)))
+        assert rotated.returncode == 0, rotated.stderr
+        assert "route ANY /stored checks callers with it from the next request" in rotated.stdout
         assert call("/stored", first) == 401
         assert call("/stored", second) == 200
         assert control.delete("/hearth/secrets/ROUTE_TOKEN").status_code == 200
