@@ -16,8 +16,10 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; raises ``RequestTooLarge`` as soon as it is known to exceed ``limit``."""
+async def read_body(scope: Scope, receive: Receive, limit: int, purpose: str = "") -> bytes:
+    """The whole request body; raises ``RequestTooLarge`` (saying the limit is ``purpose``, e.g. "for an
+    asynchronous invocation (Event)") as soon as it is known to exceed ``limit``: from ``Content-Length`` before
+    a byte of the body is read, else as the count of a chunked body passes it."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -25,7 +27,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             except ValueError:
                 raise errors.InvalidRequestContent("Content-Length is not a number") from None
             if declared > limit:
-                raise errors.RequestTooLarge(_too_large(declared, limit))
+                raise errors.RequestTooLarge(too_large(declared, limit, purpose))
             break
     message = await receive()
     if message["type"] == "http.disconnect":
@@ -44,13 +46,14 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise errors.RequestTooLarge(_too_large(size, limit))
+            raise errors.RequestTooLarge(too_large(size, limit, purpose))
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(size: int, limit: int) -> str:
-    return (f"Request must be smaller than {limit} bytes, got {size} bytes; "
+def too_large(size: int, limit: int, purpose: str = "") -> str:
+    """``RequestTooLarge``'s message for a request of ``size`` bytes over ``limit`` (``purpose``: what for)."""
+    return (f"Request must be smaller than {limit} bytes{' ' + purpose if purpose else ''}, got {size} bytes; "
             "send large inputs by reference (a URL or object key) instead")
 
 

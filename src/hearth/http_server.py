@@ -58,6 +58,8 @@ HEAD_TIMEOUT_S = 10.0  # a request head not complete this long after its first b
 BODY_TIMEOUT_S = 30.0  # a body the application waits for that moves no byte this long closes the connection
 KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long (uvicorn's default too)
 WRITE_TIMEOUT_S = 60.0  # a response write that moves no byte this long aborts its connection (nginx: send_timeout)
+LINGER_S = 2.0  # after answering before the request's body was all in, unread bytes are dropped this long at most
+LINGER_BYTES = 8 * 1024 * 1024  # ... and this many (nginx: lingering_close, lingering_time)
 SWEEP_S = 1.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -322,6 +324,8 @@ class _Connection(asyncio.Protocol):
         self.closing = False
         self._upgrading: _Cycle | None = None  # an upgrade request, until its application answers
         self._tunnel: _Cycle | None = None
+        self._lingering: int | None = None  # bytes still to drop while closing (``_linger``); None: not lingering
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
 
@@ -337,6 +341,11 @@ class _Connection(asyncio.Protocol):
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:  # the rest of a body the answer did not wait for: dropped
+            self._lingering -= len(data)
+            if self._lingering <= 0:
+                self._close()
+            return
         tunnel = self._tunnel
         if tunnel is not None:
             tunnel.feed(data)
@@ -359,6 +368,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.closing = True
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         for cycle in (self.cycle, self._tunnel, *self.pipeline):
             if cycle is not None:
                 cycle.disconnect()
@@ -466,8 +477,11 @@ class _Connection(asyncio.Protocol):
         if cycle.tunnel:
             self._close()
             return
-        if not cycle.keep_alive or self.parsing is cycle or self.closing:
-            self._close()  # (a request body not all received: the rest of the stream cannot be parsed in step)
+        if self.parsing is cycle and not self.closing:
+            self._linger()  # a request body not all received: the rest of the stream cannot be parsed in step
+            return
+        if not cycle.keep_alive or self.closing:
+            self._close()
             return
         self.cycle = None
         if self.pipeline:
@@ -530,6 +544,23 @@ class _Connection(asyncio.Protocol):
         if self.cycle is None or self.cycle.finished:
             self.write(_plain_response(status, message))
         self._close()
+
+    def _linger(self) -> None:
+        """Close after answering a request whose body has not all arrived (a 413 from its Content-Length or its
+        count): send FIN, then read and drop what the client still sends, for at most ``LINGER_S`` and
+        ``LINGER_BYTES``. Closing at once with unread bytes would send a reset, and a client still sending its body
+        could lose the answer to it (nginx's lingering close)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self._close()
+            return
+        self.closing = True
+        self.parsing = None
+        self._lingering = LINGER_BYTES
+        transport.write_eof()  # after the answer, which is already in the transport's buffer
+        self.reading_paused = False
+        transport.resume_reading()
+        self._linger_timer = self.loop.call_later(LINGER_S, self._close)
 
     def _close(self) -> None:
         self.closing = True

@@ -21,10 +21,12 @@ DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's request and response
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Lambda's limit on an asynchronous (Event) invocation's payload (1 MB)
+ASYNC_PAYLOAD_PURPOSE = "for an asynchronous invocation (Event)"  # what RequestTooLarge says the limit is for
 # What names and handlers look like, wherever they come from (manifest, Lambda API).
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")  # never all digits: that is a version
-HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+ALIAS_NAME = re.compile(r"^(?!\d+\Z)[A-Za-z0-9_-]{1,128}\Z")  # never all digits: that is a version
+HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 # Lambda's Python runtime names; all of them run on the platform's own interpreter (the zygote's).
 PYTHON_RUNTIMES = frozenset({"python", *(f"python3.{minor}" for minor in range(8, 15))})
 # Lambda's OS-only runtimes: the package brings a ``bootstrap`` that speaks the Runtime API.
@@ -248,8 +250,8 @@ class EventInvokeConfig:
     last_modified: str = ""
 
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # an SQS standard queue's name (FIFO queues cannot be destinations)
-VERSION_QUALIFIER = re.compile(r"^[1-9][0-9]*$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}\Z")  # an SQS standard queue's name (FIFO queues cannot be destinations)
+VERSION_QUALIFIER = re.compile(r"^[1-9][0-9]*\Z")
 
 
 def queue_arn(name: str) -> str:
@@ -375,13 +377,16 @@ AUTH_KINDS = ("none", "token", "jwt")
 class RouteAuth:
     """What a route requires of a caller (``auth = "token" | "jwt"`` on a ``[[routes]]`` entry; see
     ``gateway/auth.py``). It names where secrets come from, never holds one: the manifest and the state store keep
-    only these references, resolved by the gateway from the platform's environment when it builds its routes."""
+    only these references, resolved by the gateway from the platform's environment when it builds its routes, or
+    from the secrets store (``*_secret``) at each request."""
 
     kind: str  # "token" or "jwt"
     token_env: str = ""  # token: the platform's environment variable holding the bearer token
+    token_secret: str = ""  # token: the stored secret (``hearth secret set``) holding it, instead of token_env
     jwks_url: str = ""  # jwt: the issuer's key set (JSON Web Key Set), fetched and cached
     jwt_key: str = ""  # jwt: a PEM public key (RSA or EC), inline: public keys are not secrets
     jwt_secret_env: str = ""  # jwt: the platform's environment variable holding an HS256/384/512 secret
+    jwt_hmac_secret: str = ""  # jwt: the stored secret holding that HMAC secret, instead of jwt_secret_env
     issuer: str = ""  # the ``iss`` a token must carry; "" checks none
     audience: tuple[str, ...] = ()  # ``aud`` (or ``client_id`` when there is no ``aud``) must be one of these
     algorithms: tuple[str, ...] = ()  # allowed signing algorithms; () the default for the key's kind

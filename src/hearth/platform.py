@@ -26,7 +26,7 @@ from hearth.billing.store import MeterStore
 from hearth.catalog import Catalog
 from hearth.config.include import LiveViews
 from hearth.config.settings import Settings
-from hearth.gateway.auth import Authorization
+from hearth.gateway.auth import Authorization, StoredSecrets
 from hearth.gateway.sites import SiteMap
 from hearth.model import HTTP_RUNTIME, LATEST, FunctionSpec, runtime_family
 from hearth.pool.concurrency import Concurrency
@@ -62,7 +62,13 @@ class Platform:
         self.settings = settings
         self.records = records or RecordLog()
         self.catalog = catalog
-        self.authorization = Authorization(settings.route_secrets)  # routes' auth: secrets, cached key sets
+        # Secrets (``hearth serve``: sealed with the data folder's key; else with a key that dies with the process,
+        # as the in-memory store does), revealed to instances as they start, and to routes' auth at each request.
+        self.vault = vault or Vault(catalog.store, MasterKey.ephemeral())
+        self.route_secrets = StoredSecrets(self.vault.value)
+        self.vault.listeners.append(self.route_secrets.forget)  # set or removed: the routes read it again
+        # Routes' auth: secrets from the environment or the secrets store, cached key sets.
+        self.authorization = Authorization(settings.route_secrets, stored=self.route_secrets)
         self.sites = SiteMap(catalog.routes, catalog.sites, self.authorization)  # routes, policies, by host
         self.pools: dict[tuple[str, str], FunctionPool | ServerPool] = {}  # ServerPool: ``http`` functions
         self._scratch_pools: set[FunctionPool] = set()  # power tuning's temporary versions (scratch_pool)
@@ -104,9 +110,6 @@ class Platform:
         # What functions sign their SQS calls with (as Lambda hands a function its role's keys): good for the SQS
         # API only, and only as long as this process runs.
         self.function_credentials = new_credentials(frozenset({"sqs"}))
-        # Secrets (``hearth serve``: sealed with the data folder's key; else with a key that dies with the process,
-        # as the in-memory store does), revealed to instances as they start.
-        self.vault = vault or Vault(catalog.store, MasterKey.ephemeral())
         self.vault.listeners.append(self._secret_changed)
         self.secrets = Injector(self.vault, self._scratch / "secrets")
         catalog.listeners.append(self._changed)

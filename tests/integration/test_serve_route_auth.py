@@ -94,3 +94,75 @@ def test_route_auth_survives_deploy_and_restart_without_storing_a_secret(tmp_pat
         check(again.gateway)
     finally:
         again.stop()
+
+
+STORED = '''
+[functions.who]
+handler = "who.handler"
+
+[[routes]]
+path = "/stored"
+function = "who"
+auth = "token"
+token_secret = "ROUTE_TOKEN"
+
+[[routes]]
+path = "/stored-jwt"
+function = "who"
+auth = "jwt"
+jwt_hmac_secret = "ROUTE_JWT_KEY"
+'''
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_route_reads_its_token_from_the_secrets_store_and_follows_its_rotation(tmp_path: Path) -> None:
+    root = tmp_path / "stored"
+    root.mkdir()
+    (root / "hearth.toml").write_text(STORED)
+    (root / "who.py").write_text('def handler(event, context):\n    return {"ok": True}\n')
+    server = Serve(tmp_path / "data", "--quiet")
+    control = httpx.Client(base_url=server.process.control, timeout=30,
+                           headers={"Authorization": f"Bearer {server.key['token']}"})
+    first, second = "first-token-" + os.urandom(8).hex(), "second-token-" + os.urandom(8).hex()
+
+    def call(path: str, token: str | None) -> int:
+        sent = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return server.gateway.get(path, headers=sent).status_code
+
+    try:
+        server.deploy(root)
+        unset = server.gateway.get("/stored", headers={"Authorization": f"Bearer {first}"})
+        assert unset.status_code == 503 and unset.json()["errorType"] == "AuthorizerFailure"  # never open
+        assert unset.json()["message"] == "Service Unavailable"  # why goes to the log only
+        missing = control.get("/hearth/secrets").json()["missing"]
+        assert {"name": "ROUTE_TOKEN", "functions": [], "routes": ["ANY /stored"]} in missing
+        set_answer = control.put("/hearth/secrets/ROUTE_TOKEN", json={"value": first})
+        assert set_answer.status_code == 200 and set_answer.json()["routes"] == ["ANY /stored"]
+        assert call("/stored", None) == 401
+        assert call("/stored", "wrong") == 401
+        assert call("/stored", first) == 200
+        rotated = server.cli("secret", "set", "ROUTE_TOKEN", "--from-file", str(write(tmp_path / "t2", second)))
+        assert rotated.returncode == 0, rotated.stderr
+        assert "route ANY /stored checks callers with it from the next request" in rotated.stdout
+        assert call("/stored", first) == 401
+        assert call("/stored", second) == 200
+        assert control.delete("/hearth/secrets/ROUTE_TOKEN").status_code == 200
+        assert call("/stored", second) == 503
+
+        key = os.urandom(32).hex()
+        assert control.put("/hearth/secrets/ROUTE_JWT_KEY", json={"value": key}).status_code == 200
+        signed = jwt.encode({"sub": "u", "exp": int(time.time()) + 300}, key, algorithm="HS256")
+        assert call("/stored-jwt", signed) == 200
+        assert control.put("/hearth/secrets/ROUTE_JWT_KEY", json={"value": key[::-1]}).status_code == 200
+        assert call("/stored-jwt", signed) == 401
+        output = "\n".join(server.process.stdout + server.process.stderr)
+        assert "the secret ROUTE_TOKEN is not set; set it with `hearth secret set ROUTE_TOKEN`" in output
+        for secret in (first, second, key):
+            assert secret not in output
+    finally:
+        control.close()
+        server.stop()

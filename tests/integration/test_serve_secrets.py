@@ -199,7 +199,7 @@ def test_secrets_reach_functions_and_nothing_else(tmp_path: Path, project: Path)
         removed = cli(serve, seen, "secret", "rm", "API_TOKEN")
         assert removed.returncode == 0 and "filereader, web still read it" in removed.stdout
         after = json.loads(cli(serve, seen, "secret", "ls", "--json").stdout)
-        assert after["missing"] == [{"name": "API_TOKEN", "functions": ["filereader", "web"]}]
+        assert after["missing"] == [{"name": "API_TOKEN", "functions": ["filereader", "web"], "routes": []}]
         assert "not set" in cli(serve, seen, "secret", "ls").stdout
         failed = cli(serve, seen, "invoke", "filereader")
         assert failed.returncode == 1

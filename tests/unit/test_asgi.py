@@ -42,3 +42,19 @@ def test_a_whole_body_in_pieces_is_joined() -> None:
     receive = reader({"type": "http.request", "body": b"ab", "more_body": True},
                      {"type": "http.request", "body": b"c", "more_body": False})
     assert asyncio.run(read_body({"headers": []}, receive, 10)) == b"abc"
+
+
+def test_the_refusal_says_what_the_limit_is_for() -> None:
+    with pytest.raises(errors.RequestTooLarge, match=r"smaller than 10 bytes for an asynchronous invocation \(Event\), "
+                                                     "got 11 bytes"):
+        asyncio.run(read_body({"headers": [(b"content-length", b"11")]}, reader(), 10,
+                              "for an asynchronous invocation (Event)"))
+
+
+def test_invokes_limit_follows_its_invocation_type() -> None:
+    from hearth.api.lambda_api import invoke_body_limit
+
+    assert invoke_body_limit([(b"x-amz-invocation-type", b"Event")]) == (1024 * 1024,
+                                                                        "for an asynchronous invocation (Event)")
+    assert invoke_body_limit([(b"x-amz-invocation-type", b"RequestResponse")]) == (6 * 1024 * 1024, "")
+    assert invoke_body_limit([]) == (6 * 1024 * 1024, "")

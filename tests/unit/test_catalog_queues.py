@@ -49,7 +49,6 @@ def test_update_keeps_the_creation_time_and_delete_forgets(env: Env) -> None:
 
 
 @pytest.mark.parametrize(("spec", "message"), [
-    (QueueSpec("bad name"), "QueueName of queue bad name: 'bad name' is not a queue name"),
     (QueueSpec("q", visibility_timeout_s=43_201), "VisibilityTimeout of queue q: must be a whole number from 0 to "
                                                   "43200, got 43201"),
     (QueueSpec("q", message_retention_s=59), "MessageRetentionPeriod"),
@@ -67,6 +66,16 @@ def test_settings_sqs_would_refuse_are_refused(env: Env, spec: QueueSpec, messag
     with pytest.raises(errors.InvalidAttributeValue, match=message):
         env.catalog.create_queue(spec)
     assert set(env.stored().queues) == {"dlq"}
+
+
+@pytest.mark.parametrize("name", ["bad name", "x" * 81, "jobs\n", "dots.no"])
+def test_a_bad_queue_name_is_a_bad_parameter_as_sqs_says(env: Env, name: str) -> None:
+    with pytest.raises(errors.InvalidParameterValue) as caught:
+        env.catalog.create_queue(QueueSpec(name))
+    assert not isinstance(caught.value, errors.InvalidAttributeValue)  # QueueName is a parameter, not an attribute
+    assert caught.value.message.startswith("Can only include alphanumeric characters, hyphens, or underscores. 1 to "
+                                           f"80 in length: {name!r} is not a queue name")
+    assert env.stored().queues == {}
 
 
 def test_apply_creates_dead_letter_queues_first_and_reports_changes(env: Env, tmp_path: Path) -> None:

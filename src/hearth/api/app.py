@@ -27,6 +27,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     GET    /2019-09-25/functions/{name}/event-invoke-config/list  ListFunctionEventInvokeConfigs (Marker, MaxItems)
     POST   /2015-03-31/functions/{name}/invocations           Invoke (RequestResponse, Event, DryRun)
     GET    /hearth/health                                     readiness (never needs credentials)
+    GET    /hearth/doctor                                     what the host enforces for instances (hearth doctor)
     GET    /hearth/openapi.json                               this API's OpenAPI 3.0 description (no credentials)
     POST   /hearth/deploy                                     a project package (zip with hearth.toml)
     GET    /hearth/instances                                  live instances
@@ -60,19 +61,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from hearth import __version__, errors
+from hearth import __version__, doctor, errors
 from hearth.api import auth, openapi
 from hearth.api.cost import CostApi
 from hearth.api.deploy import DeployApi
 from hearth.api.event_sources import EventSourceMappingApi
 from hearth.api.idle import IdleApi
-from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, ok
+from hearth.api.lambda_api import ApiRequest, ApiResponse, LambdaApi, invoke_body_limit, ok
 from hearth.api.logs import LogsApi
 from hearth.api.projects import ProjectsApi
 from hearth.api.schedules import SchedulesApi
@@ -82,9 +84,10 @@ from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
 from hearth.api.tune import TuneApi
-from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
+from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
+from hearth.secrets.keys import encode_key
 from hearth.telemetry.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -96,19 +99,21 @@ MAX_CODE_REQUEST = 70 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON
 MAX_DEPLOY_PACKAGE = 256 * 1024 * 1024
 Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]
 ErrorRenderer = Callable[[Send, errors.HearthError, str], Awaitable[None]]
+BodyLimit = Callable[[Headers], tuple[int, str]]
 _NAME = r"(?P<name>[^/]+)"
 
 
 class _Route:
-    __slots__ = ("method", "pattern", "operation", "max_body", "public", "services", "render")
+    __slots__ = ("method", "pattern", "operation", "max_body", "body_limit", "public", "services", "render")
 
     def __init__(self, method: str, pattern: str, operation: Operation, max_body: int = 1024 * 1024,
                  public: bool = False, services: tuple[str, ...] = (auth.SERVICE,),
-                 render: ErrorRenderer | None = None) -> None:
+                 render: ErrorRenderer | None = None, body_limit: BodyLimit | None = None) -> None:
         self.method = method
         self.pattern = re.compile("^" + pattern + "/?$")
         self.operation = operation
-        self.max_body = max_body
+        self.max_body = max_body  # the largest body the route takes
+        self.body_limit = body_limit  # a lower limit by the request's headers (Invoke's Event), and what it is for
         self.public = public
         self.services = services  # what a SigV4 signature may be scoped to
         self.render = render or _error
@@ -163,9 +168,10 @@ class ControlApi:
             _Route("GET", eic, api.get_event_invoke_config),
             _Route("DELETE", eic, api.delete_event_invoke_config),
             _Route("GET", eic + "/list", api.list_event_invoke_configs),
-            _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD),
+            _Route("POST", fn + "/invocations", api.invoke, MAX_INVOKE_PAYLOAD, body_limit=invoke_body_limit),
             _Route("GET", "/hearth/health", self.health, public=True),
             _Route("GET", "/hearth/openapi.json", self.openapi, public=True),
+            _Route("GET", "/hearth/doctor", self.doctor),
             _Route("POST", "/hearth/deploy", self.deploy_api.deploy, MAX_DEPLOY_PACKAGE),
             _Route("GET", "/hearth/instances", self.instances),
             _Route("GET", "/hearth/invocations", self.invocations),
@@ -204,7 +210,8 @@ class ControlApi:
         try:
             route, params = self._match(scope["method"], scope["path"])
             render = route.render
-            body = await read_body(scope, receive, route.max_body)
+            limit, purpose = route.body_limit(scope["headers"]) if route.body_limit else (route.max_body, "")
+            body = await read_body(scope, receive, limit, purpose)  # refused from Content-Length before reading
             caller = ""
             if self.lookup is not None and not route.public:
                 credentials = auth.verify(scope["method"], scope.get("raw_path") or scope["path"].encode(),
@@ -256,6 +263,23 @@ class ControlApi:
                    "cpu_enforcement": limiter.cpu.description if limiter else None,
                    "process_enforcement": limiter.processes.description if limiter else None,
                    "authentication": self.lookup is not None})
+
+    async def doctor(self, request: ApiRequest) -> ApiResponse:
+        """What this host enforces for function instances, and what it falls back to (as `hearth doctor`)."""
+        settings = self.platform.settings
+        key = self.platform.vault.key
+        host = doctor.Host(data_dir=settings.data_dir,
+                           master_key_env=encode_key(key.key) if key.from_environment else None,
+                           in_memory_key=key.path is None and not key.from_environment,
+                           search_path=settings.base_env.get("PATH", os.defpath),
+                           memory_enforcement=settings.memory_enforcement,
+                           cpu_follows_memory=settings.cpu_follows_memory, instance_user=settings.instance_user,
+                           limits=self.platform.limiter)
+        try:  # the sandbox's trial run is a child process: off the loop
+            checks = await asyncio.to_thread(doctor.report, host)
+        except doctor.ProbeFailed as exc:
+            raise errors.ServiceError(f"hearth doctor could not finish: {exc}") from None
+        return ok({"checks": doctor.as_json(checks)})
 
     async def openapi(self, request: ApiRequest) -> ApiResponse:
         """This API's OpenAPI 3.0 description, made from the route table."""

@@ -17,8 +17,18 @@ import orjson
 
 from hearth import errors
 from hearth.api import shapes
+from hearth.asgi import Headers
 from hearth.gateway.tracing import trace_of
-from hearth.model import LATEST, VERSION_QUALIFIER, EventInvokeConfig, FunctionSpec, function_arn
+from hearth.model import (
+    ASYNC_PAYLOAD_LIMIT,
+    ASYNC_PAYLOAD_PURPOSE,
+    LATEST,
+    SYNC_PAYLOAD_LIMIT,
+    VERSION_QUALIFIER,
+    EventInvokeConfig,
+    FunctionSpec,
+    function_arn,
+)
 from hearth.pool.instance import InvokeRequest
 from hearth.telemetry.console import format_record
 
@@ -28,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hearth.api")
 TAIL_BYTES = 4096
-ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Lambda's limit on an asynchronous (Event) invocation's payload (1 MB)
 CLIENT_CONTEXT_LIMIT = 3583  # Lambda's limit on X-Amz-Client-Context
 DEFAULT_PAGE = 50
 MAX_PAGE = 10_000
@@ -360,10 +369,7 @@ class LambdaApi:
         if invocation_type not in ("RequestResponse", "DryRun", "Event"):
             raise errors.InvalidParameterValue(f"InvocationType {invocation_type!r} is not valid; use "
                                                "RequestResponse, Event or DryRun")
-        if invocation_type == "Event" and len(request.body) > ASYNC_PAYLOAD_LIMIT:
-            raise errors.RequestTooLarge(f"Request must be smaller than {ASYNC_PAYLOAD_LIMIT} bytes for an "
-                                         f"asynchronous invocation (Event), got {len(request.body)} bytes; send "
-                                         "large inputs by reference (a URL or object key) instead")
+        # (the payload's size was checked as it was read: ``invoke_body_limit``)
         try:
             event = orjson.loads(request.body) if request.body.strip() else {}
         except orjson.JSONDecodeError as exc:
@@ -406,3 +412,14 @@ def _client_context(value: str | None) -> str | None:
         raise errors.InvalidRequestContent(f"Client context must be a valid Base64-encoded JSON object of at most "
                                            f"{CLIENT_CONTEXT_LIMIT} characters")
     return text
+
+
+def invoke_body_limit(headers: Headers) -> tuple[int, str]:
+    """Invoke's payload limit and what it is for, by its ``X-Amz-Invocation-Type``: 1 MB for ``Event``, else
+    6 MB; the control API applies it as it reads the body (from ``Content-Length``, before reading it)."""
+    for name, value in headers:
+        if name == b"x-amz-invocation-type":
+            if value == b"Event":
+                return ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE
+            break
+    return SYNC_PAYLOAD_LIMIT, ""

@@ -1,6 +1,6 @@
 """Secrets (``hearth.secrets``), by name; values go in, never out:
 
-    GET    /hearth/secrets                 names, versions, when set, and the functions that read each
+    GET    /hearth/secrets                 names, versions, when set, and the functions and routes that read each
     POST   /hearth/secrets/rotate-key      re-seal every secret with a new master key ({"new_key": base64}: given)
     PUT    /hearth/secrets/{name}          set ({"value": "…"}); instances that hold the old value are replaced
     DELETE /hearth/secrets/{name}          remove
@@ -48,27 +48,40 @@ class SecretsApi:
                         users.setdefault(secret, set()).add(f"{name}:{version}")
         return {secret: sorted(names) for secret, names in users.items()}
 
-    def _json(self, info: SecretInfo, users: dict[str, list[str]]) -> dict[str, Any]:
+    def _routes(self) -> dict[str, list[str]]:
+        """Secret name → the routes (``ANY /path``) whose auth reads it (``token_secret``, ``jwt_hmac_secret``)."""
+        routes: dict[str, set[str]] = {}
+        for route in self.platform.catalog.routes:
+            if route.auth is not None:
+                for secret in (route.auth.token_secret, route.auth.jwt_hmac_secret):
+                    if secret:
+                        routes.setdefault(secret, set()).add(route.route_key(",".join(sorted(route.methods or ()))))
+        return {secret: sorted(keys) for secret, keys in routes.items()}
+
+    def _json(self, info: SecretInfo, users: dict[str, list[str]], routes: dict[str, list[str]]) -> dict[str, Any]:
         return {"name": info.name, "version": info.version, "created": _iso(info.created),
-                "updated": _iso(info.updated), "functions": users.get(info.name, [])}
+                "updated": _iso(info.updated), "functions": users.get(info.name, []),
+                "routes": routes.get(info.name, [])}
 
     async def list_secrets(self, request: ApiRequest) -> ApiResponse:
-        users = self._users()
-        listing = [self._json(info, users) for info in self.platform.vault.listing()]
+        users, routes = self._users(), self._routes()
+        listing = [self._json(info, users, routes) for info in self.platform.vault.listing()]
         stored = {item["name"] for item in listing}
-        missing = sorted(name for name in users if name not in stored)
-        return ok({"secrets": listing, "missing": [{"name": name, "functions": users[name]} for name in missing]})
+        missing = sorted(name for name in {*users, *routes} if name not in stored)
+        return ok({"secrets": listing, "missing": [{"name": name, "functions": users.get(name, []),
+                                                    "routes": routes.get(name, [])} for name in missing]})
 
     async def put_secret(self, request: ApiRequest) -> ApiResponse:
         name = check_secret_name(request.params["name"])
         value = _field(request.body, "value", f'{{"value": "…"}}: the value of {name}')
         info = self.platform.vault.set(name, value)
-        return ok(self._json(info, self._users()))
+        return ok(self._json(info, self._users(), self._routes()))
 
     async def delete_secret(self, request: ApiRequest) -> ApiResponse:
         name = request.params["name"]
         self.platform.vault.remove(name)
-        return ok({"deleted": name, "functions": self._users().get(name, [])})
+        return ok({"deleted": name, "functions": self._users().get(name, []),
+                   "routes": self._routes().get(name, [])})
 
     async def rotate_key(self, request: ApiRequest) -> ApiResponse:
         new = None

@@ -39,7 +39,7 @@ from hearth.model import (
 from hearth.secrets.names import secret_name_problem
 
 MAX_ZIPPED_BYTES = 52_428_800  # Lambda's limit on a zip uploaded directly (CreateFunction, UpdateFunctionCode)
-ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/hearth-function"
 EVENT_INVOKE_KEYS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
 DESTINATIONS = (("OnSuccess", "on_success"), ("OnFailure", "on_failure"))  # Lambda's key, the model's field

@@ -31,7 +31,7 @@ from hearth.model import (
 from hearth.store.base import FunctionRecord, Store
 from hearth.store.code import CodeStore
 
-VERSION_NUMBER = re.compile(r"^[1-9][0-9]*$")
+VERSION_NUMBER = re.compile(r"^[1-9][0-9]*\Z")
 Listener = Callable[[str | None], None]
 
 

@@ -283,6 +283,9 @@ class TriggerCatalog(CatalogBase):
 
     def _check_queue(self, spec: QueueSpec) -> None:
         problem = queue_problem(spec)
+        if problem is not None and problem[0] == "name":  # a parameter, not an attribute: SQS's own words first
+            raise errors.InvalidParameterValue(f"Can only include alphanumeric characters, hyphens, or underscores. "
+                                               f"1 to 80 in length: {problem[1]}")
         if problem is not None:
             field, text = problem
             raise errors.InvalidAttributeValue(f"Invalid value for the parameter {ATTRIBUTE_OF[field]} of queue "

@@ -286,7 +286,7 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
                             cpu_follows_memory=cpu_follows_memory, instance_user=instance_user or "auto",
                             base_env=instance_base_env(os.environ), route_secrets=dict(os.environ),
                             trusted_proxies=parse_networks(trusted_proxies), https_redirect=https_redirect,
-                            async_retry_delay_s=async_retry_delay_s, log_dir=data_dir / "logs",
+                            async_retry_delay_s=async_retry_delay_s, data_dir=data_dir, log_dir=data_dir / "logs",
                             log_retention_s=parse_duration(log_retention), log_max_bytes=parse_size(log_max_size),
                             log_drains=log_drains, log_drain_secret=log_drain_secret,
                             log_drain_buffer=log_drain_buffer, **_billing_settings(billing))
@@ -330,6 +330,34 @@ def serve(data_dir: Path, host: str, port: int, control_port: int, memory_enforc
 
     lookup = auth.keyring([credentials])
     _run(server.run(platform, gateway_sock, control_sock, announce, lookup=lookup))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON list.")
+@click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, envvar="HEARTH_DATA_DIR",
+              type=click.Path(path_type=Path), help="The data folder `hearth serve` would use.")
+def doctor(as_json: bool, data_dir: Path) -> None:
+    """What this host can enforce for function instances, and what it falls back to (no platform needed)."""
+    import json
+
+    from hearth import doctor as checks
+
+    host = checks.Host(data_dir=data_dir.expanduser().absolute(), master_key_env=os.environ.get("HEARTH_MASTER_KEY"),
+                       search_path=os.environ.get("PATH", os.defpath))
+    try:
+        found = checks.report(host)
+    except checks.ProbeFailed as exc:
+        fail(str(exc), 1)
+    if as_json:
+        click.echo(json.dumps(checks.as_json(found), indent=2))
+        return
+    colours = {"enforced": "green", "fallback": "yellow", "unavailable": "red"}
+    width = max(len(check.name) for check in found)
+    out = Console(highlight=False, soft_wrap=True)  # one line per capability, however long
+    for check in found:
+        padding = " " * (len("unavailable") - len(check.status))
+        out.print(f"{check.name:<{width}}  [{colours[check.status]}]{check.status}[/]{padding}  "
+                  f"{escape(check.detail)}")
 
 
 def _bind(host: str, port: int, control_port: int) -> tuple[socket.socket, socket.socket]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import click
@@ -45,9 +46,11 @@ def set_secret(name: str, from_file: Path | None, endpoint: str, data_dir: Path)
                     "an empty secret is refused here, as it is almost always a mistake", 2)
     body = json.dumps({"value": value}).encode()
     result = remote.call_json("PUT", f"/hearth/secrets/{quote(name, safe='')}", endpoint, data_dir, body)
-    users = result["functions"]
+    users, routes = result["functions"], result.get("routes", [])
+    said = [f"new instances of {escape(', '.join(users))} get it"] if users else []
+    said += [f"route {escape(', '.join(routes))} checks callers with it from the next request"] if routes else []
     remote.out.print(f"set {escape(result['name'])} (version {result['version']})"
-                     + (f"; new instances of {escape(', '.join(users))} get it" if users else
+                     + ("; " + "; ".join(said) if said else
                         "; no function reads it yet (manifest: secrets = [\"" + escape(result["name"]) + "\"])"))
 
 
@@ -67,11 +70,15 @@ def list_secrets(as_json: bool, endpoint: str, data_dir: Path) -> None:
     for column in ("NAME", "VERSION", "UPDATED (UTC)", "FUNCTIONS"):
         table.add_column(column, justify="right" if column == "VERSION" else "left")
     for item in result["secrets"]:
-        table.add_row(escape(item["name"]), str(item["version"]), item["updated"],
-                      escape(", ".join(item["functions"])) or "-")
+        table.add_row(escape(item["name"]), str(item["version"]), item["updated"], _users(item) or "-")
     for item in result["missing"]:
-        table.add_row(escape(item["name"]), "[red]not set[/]", "-", escape(", ".join(item["functions"])))
+        table.add_row(escape(item["name"]), "[red]not set[/]", "-", _users(item))
     remote.print_table(table)
+
+
+def _users(item: dict[str, Any]) -> str:
+    """The functions and routes that read a secret, for the FUNCTIONS column."""
+    return escape(", ".join([*item["functions"], *(f"route {key}" for key in item.get("routes", []))]))
 
 
 @secret.command("rm")

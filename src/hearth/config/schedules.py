@@ -33,7 +33,7 @@ from hearth.model import MISSED_POLICIES, ScheduleSpec
 from hearth.triggers.schedule import parse
 
 SCHEDULE_KEYS = {"expression", "timezone", "input", "missed", "enabled", "qualifier", "name"}
-SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 Fail = Callable[[str, str], ConfigError]
 

@@ -88,6 +88,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-* the gateway believes (gateway/forwarded.py)
     https_redirect: bool = False  # 301 to https for requests a trusted proxy says came over http
     async_retry_delay_s: float = 60.0  # before an asynchronous event's first retry (Lambda's); doubles per retry
+    data_dir: Path | None = None  # ``hearth serve``'s data folder (state, code, keys); None: ``hearth dev``
     log_dir: Path | None = None  # the log store's folder (telemetry/logstore.py); None: scratch, removed at exit
     log_retention_s: float = DEFAULT_LOG_RETENTION_S  # whole segments older than this are deleted
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES  # then the oldest while the store is larger

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hearth import errors
-from hearth.asgi import Headers, Message, Receive, Scope, Send, read_body, respond
+from hearth.asgi import Headers, Message, Receive, Scope, Send, read_body, respond, too_large
 from hearth.gateway import external, static
 from hearth.gateway.events import build_event, map_result
 from hearth.gateway.forwarded import Edge
@@ -49,7 +49,7 @@ from hearth.gateway.streaming import StreamedResponse
 from hearth.gateway.tracing import TRACEPARENT, XRAY, trace_of
 from hearth.gateway.vercel_site import VercelSite, params_query, replace_headers, send_static
 from hearth.ids import new_request_id
-from hearth.model import HTTP_RUNTIME, FunctionSpec, runtime_family
+from hearth.model import ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE, HTTP_RUNTIME, FunctionSpec, runtime_family
 from hearth.pool.instance import InvokeRequest
 from hearth.runtimes.http.websocket import upgrade_requested
 
@@ -152,11 +152,19 @@ class Gateway:
         if server:
             await self.platform.server(spec).serve(seen, receive, send, request_id, finish, xray)
             return None
-        body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
+        if route.asynchronous:  # Lambda's Event limit, refused from Content-Length before the body is read
+            body = await read_body(scope, receive, ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE)
+        else:
+            body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
         event = build_event(seen, body, match, request_id, authorizer)
         if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
-            await self.platform.async_invoker.accept(route.function, route.qualifier, orjson.dumps(event),
-                                                     request_id, trace_id=xray)
+            payload = orjson.dumps(event)
+            if len(payload) > ASYNC_PAYLOAD_LIMIT:  # the body fits, but not with the request's headers around it
+                raise errors.RequestTooLarge(too_large(
+                    len(payload), ASYNC_PAYLOAD_LIMIT,
+                    f"{ASYNC_PAYLOAD_PURPOSE} (its event: the body, base64 if binary, and the request's headers)"))
+            await self.platform.async_invoker.accept(route.function, route.qualifier, payload, request_id,
+                                                     trace_id=xray)
             return 202, [id_header, _JSON, *traced], orjson.dumps({"requestId": request_id})
         stream = StreamedResponse(send, receive, finish)
         try:

@@ -7,28 +7,30 @@ attribute check (``Gateway._function``).
 - **Where the caller's token is**: ``Authorization: Bearer <token>`` (the bare token is accepted too, as API
   Gateway accepts it). None, several, or one over ``MAX_TOKEN`` bytes: 401.
 - **token**: compared in constant time (``hmac.compare_digest``) with the value of the platform's environment
-  variable ``token_env``. The event carries no ``requestContext.authorizer``.
+  variable ``token_env``, or of the stored secret ``token_secret``. The event carries no
+  ``requestContext.authorizer``.
 - **jwt**: verified with PyJWT against a static key (``jwt_key``: a PEM public key, RSA, EC or Ed25519, inline or
   read from ``jwt_key_file`` when the manifest loads; ``jwt_secret_env``: an HMAC secret of at least 32 bytes from
-  the platform's environment) or the issuer's key set (``jwks_url``, ``KeySet``: fetched off the event loop with a
-  timeout, cached ``JWKS_TTL_S``, refetched once when a token names an unknown ``kid``, at most every
-  ``REFETCH_MIN_S``; while the issuer is unreachable its last keys verify for ``STALE_S`` more, then 503). The
-  token's ``alg`` must be one the route allows (``algorithms``, default by key kind); ``none`` never is, HMAC never
-  is with a public key. ``exp`` is required; ``exp``, ``nbf`` and ``iat`` are checked with ``LEEWAY_S``; ``iss``
-  against ``issuer``; ``aud`` (``client_id`` when there is no ``aud``) against ``audience``. A route's ``scopes``
-  need at least one of them in the token's ``scope`` (space separated) or ``scp``: else 403. The function gets
-  ``requestContext.authorizer.jwt = {"claims", "scopes"}`` as API Gateway passes it: every claim a string (numbers
-  in decimal, booleans ``true``/``false``, lists as ``[a b]``, objects as JSON), ``scopes`` the token's scopes when
-  the route requires some, else null.
+  the platform's environment, or ``jwt_hmac_secret`` from the secrets store) or the issuer's key set (``jwks_url``,
+  ``KeySet``: fetched off the event loop with a timeout, cached ``JWKS_TTL_S``, refetched once when a token names an
+  unknown ``kid``, at most every ``REFETCH_MIN_S``; while the issuer is unreachable its last keys verify for
+  ``STALE_S`` more, then 503). The token's ``alg`` must be one the route allows (``algorithms``, default by key
+  kind); ``none`` never is, HMAC never is with a public key. ``exp`` is required; ``exp``, ``nbf`` and ``iat`` are
+  checked with ``LEEWAY_S``; ``iss`` against ``issuer``; ``aud`` (``client_id`` when there is no ``aud``) against
+  ``audience``. A route's ``scopes`` need at least one of them in the token's ``scope`` (space separated) or
+  ``scp``: else 403. The function gets ``requestContext.authorizer.jwt = {"claims", "scopes"}`` as API Gateway
+  passes it: every claim a string (numbers in decimal, booleans ``true``/``false``, lists as ``[a b]``, objects as
+  JSON), ``scopes`` the token's scopes when the route requires some, else null.
 
 Failures are ``Unauthorized`` (401, ``WWW-Authenticate: Bearer``), ``Forbidden`` (403) and
 ``AuthorizerUnavailable`` (503: the key set cannot be fetched, or a named variable is not set). Their bodies say
 only ``Unauthorized``/``Forbidden``/``Service Unavailable``; why a request was refused is the error's ``reason``,
 which the gateway logs (a warning per refused request, with its id and route; never the token).
 
-Secrets come from a ``SecretSource`` (the platform's environment, ``Settings.route_secrets``, by default): the
-manifest and the state store hold only the variable's name, so encrypted secrets can later stand behind the same
-seam.
+Secrets come from a ``SecretSource``: the platform's environment (``Settings.route_secrets``), read when the
+routes are built, or the secrets store (``StoredSecrets`` over the vault), read at each request through a cache
+the vault empties when a secret is set or removed, so ``hearth secret set`` reaches the route at once, without a
+restart; while a stored secret is not set the route answers 503. The manifest and the state store hold only names.
 """
 
 from __future__ import annotations
@@ -132,6 +134,50 @@ class Unconfigured:
 
     async def authorize(self, headers: RawHeaders) -> dict[str, Any] | None:
         raise errors.AuthorizerUnavailable(reason=self.reason)
+
+
+class StoredSecrets:
+    """Stored secrets as routes read them: each read from the vault (``read``) once, then kept until ``forget``,
+    which the vault calls when the secret is set again or removed. A secret that is not set is remembered too."""
+
+    def __init__(self, read: Callable[[str], str | None]) -> None:
+        self._read = read
+        self._values: dict[str, str | None] = {}
+
+    def get(self, name: str, /) -> str | None:
+        if name not in self._values:
+            self._values[name] = self._read(name)
+        return self._values[name]
+
+    def forget(self, name: str) -> None:
+        """The secret ``name`` changed: read it again at its next use."""
+        self._values.pop(name, None)
+
+
+class StoredAuthorizer:
+    """The authorizer of a route whose secret is stored: at each request it looks the secret up (in the
+    ``StoredSecrets`` cache) and checks with an authorizer ``build`` made from its value, made again when the
+    value changes; 503 while the secret is not set."""
+
+    def __init__(self, secrets: SecretSource, name: str, build: Callable[[str], Authorizer], where: str) -> None:
+        self._secrets = secrets
+        self._name = name
+        self._build = build
+        self._where = where
+        self._value: str | None = None
+        self._inner: Authorizer | None = None
+
+    async def authorize(self, headers: RawHeaders) -> dict[str, Any] | None:
+        try:
+            value = self._secrets.get(self._name)
+        except errors.HearthError as error:  # a secret the master key does not open
+            raise errors.AuthorizerUnavailable(reason=f"{self._where}: {error.message}") from None
+        if not value:
+            raise errors.AuthorizerUnavailable(reason=f"{self._where}: the secret {self._name} is not set; set it "
+                                                      f"with `hearth secret set {self._name}`")
+        if self._inner is None or value != self._value:
+            self._inner, self._value = self._build(value), value
+        return await self._inner.authorize(headers)
 
 
 class TokenAuthorizer:
@@ -317,13 +363,17 @@ def claim_text(value: Any) -> str:
 class Authorization:
     """Builds each route's authorizer from its ``RouteAuth``, the platform's secrets and its key sets."""
 
-    def __init__(self, secrets: SecretSource | None = None, keysets: KeySets | None = None) -> None:
+    def __init__(self, secrets: SecretSource | None = None, keysets: KeySets | None = None,
+                 stored: SecretSource | None = None) -> None:
         self.secrets: SecretSource = secrets if secrets is not None else {}
         self.keysets = keysets if keysets is not None else KeySets()
+        self.stored: SecretSource = stored if stored is not None else {}  # the secrets store (StoredSecrets)
 
     def authorizer(self, auth: RouteAuth, where: str) -> Authorizer:
         """The authorizer of a route (``where`` names it in the log); a missing or unusable secret gives one
         that answers 503."""
+        if auth.kind == "token" and auth.token_secret:
+            return StoredAuthorizer(self.stored, auth.token_secret, TokenAuthorizer, where)
         if auth.kind == "token":
             token = self.secrets.get(auth.token_env)
             if not token:
@@ -340,11 +390,19 @@ class Authorization:
                 return self._unconfigured(f"{where}: jwt_key: {exc}")
             algorithms = tuple(alg for alg in auth.algorithms if alg in usable) if auth.algorithms else usable[:1]
             return JwtAuthorizer(auth, algorithms, key=load_pem_public_key(auth.jwt_key.encode()))
+        algorithms = tuple(alg for alg in auth.algorithms if alg in HMAC_ALGORITHMS) or ("HS256",)
+        if auth.jwt_hmac_secret:
+            def hmac_authorizer(secret: str) -> Authorizer:
+                if len(secret.encode()) < MIN_SECRET:
+                    return self._unconfigured(f"{where}: the secret {auth.jwt_hmac_secret} (jwt_hmac_secret) is "
+                                              f"shorter than {MIN_SECRET} bytes")
+                return JwtAuthorizer(auth, algorithms, key=secret.encode())
+
+            return StoredAuthorizer(self.stored, auth.jwt_hmac_secret, hmac_authorizer, where)
         secret = self.secrets.get(auth.jwt_secret_env)
         if not secret or len(secret.encode()) < MIN_SECRET:
             return self._unconfigured(f"{where}: jwt_secret_env {auth.jwt_secret_env} is not set in the platform's "
                                       f"environment, or is shorter than {MIN_SECRET} bytes")
-        algorithms = tuple(alg for alg in auth.algorithms if alg in HMAC_ALGORITHMS) or ("HS256",)
         return JwtAuthorizer(auth, algorithms, key=secret.encode())
 
     @staticmethod

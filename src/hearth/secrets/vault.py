@@ -156,6 +156,11 @@ class Vault:
         stored = {row.name for row in self.store.secrets()}
         return [name for name in names if name not in stored]
 
+    def value(self, name: str) -> str | None:
+        """The value of the secret ``name``, or None when it is not set (route auth reads its tokens here)."""
+        row = self.store.secret(name)
+        return None if row is None else self.key.open(name, row.nonce, row.ciphertext).decode("utf-8")
+
     def reveal(self, function: str, names: Iterable[str]) -> dict[str, str]:
         """The values of ``names`` for an instance of ``function``; ``MissingSecret`` for one that is not set."""
         values = {}

@@ -9,7 +9,9 @@ Extraction follows Lambda: unix mode bits decide what is executable, the unzippe
 nothing in the archive may land outside the package folder (absolute names, ``..``, escaping symbolic links).
 Zip bombs are refused before anything is written: the declared sizes are summed against the cap (and an entry
 cannot unpack past its declared size), and an entry over 1 MiB that claims a compression ratio over 1,100:1
-(more than DEFLATE can reach) is refused.
+(more than DEFLATE can reach) is refused. So is an archive of more than 100,000 entries, counted before anything
+is written: each entry becomes a file or folder, and a package of millions of empty ones (a few dozen bytes each
+in the zip) would exhaust the file system's inodes while staying far under every size limit.
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ MAX_UNZIPPED_BYTES = 262_144_000  # Lambda's limit for a function's unzipped cod
 # zip bomb. Small entries are exempt: their ratio says nothing and costs nothing.
 MAX_RATIO = 1100
 RATIO_EXEMPT_BYTES = 1024 * 1024
+# Entries per package (each a file or folder: an inode). Lambda packages with node_modules or a Python site-packages
+# reach tens of thousands; 100,000 leaves room for those while a package cannot exhaust the inodes of the disk.
+MAX_ENTRIES = 100_000
 
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 TOO_LARGE = "Unzipped size must be smaller than {limit} bytes"
+TOO_MANY = ("Could not unzip uploaded file: it has {count} entries, and a package may have at most {limit} (each "
+            "becomes a file or folder); leave out what the function does not need, or load it from a layer of your "
+            "own at run time.")
 OUTSIDE = "Could not unzip uploaded file: entry {entry!r} would be written outside the package folder."
 LINK_OUTSIDE = "Could not unzip uploaded file: symbolic link {entry!r} points outside the package folder."
 BOMB = ("Could not unzip uploaded file: entry {entry!r} claims {size} bytes from {packed} compressed (over "
@@ -68,9 +76,10 @@ class CodeStore:
     The calls are synchronous and ``put`` unzips: run it off the event loop for large packages.
     """
 
-    def __init__(self, root: Path, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None:
+    def __init__(self, root: Path, max_unzipped: int = MAX_UNZIPPED_BYTES, max_entries: int = MAX_ENTRIES) -> None:
         self.root = root
         self.max_unzipped = max_unzipped
+        self.max_entries = max_entries
         root.mkdir(parents=True, exist_ok=True)
 
     def put(self, data: bytes) -> tuple[CodePackage, bool]:
@@ -80,7 +89,7 @@ class CodeStore:
             return self.get(sha), False
         staging = Path(tempfile.mkdtemp(prefix=self._temp_prefix(), dir=self.root))
         try:
-            _extract(data, staging, self.max_unzipped)
+            _extract(data, staging, self.max_unzipped, self.max_entries)
             _compile(staging)
             # The zip is written before the folder appears: a visible folder always has its zip beside it.
             self._write_zip(sha, data)
@@ -155,7 +164,7 @@ class CodeStore:
         return f"{_TEMP}{os.getpid()}-"
 
 
-def _extract(data: bytes, dest: Path, limit: int) -> None:
+def _extract(data: bytes, dest: Path, limit: int, max_entries: int = MAX_ENTRIES) -> None:
     """Unzip ``data`` into the empty folder ``dest``, checking every entry, then make the tree read-only."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -163,6 +172,8 @@ def _extract(data: bytes, dest: Path, limit: int) -> None:
         raise InvalidParameterValue(UNZIP_FAILED) from exc
     with archive:
         entries = archive.infolist()
+        if len(entries) > max_entries:
+            raise InvalidParameterValue(TOO_MANY.format(count=len(entries), limit=max_entries))
         # The declared sizes bound what is written: zipfile stops each entry at its declared size (and then fails
         # its CRC check), so a package that lies about its size cannot unpack to more than it claims.
         if sum(info.file_size for info in entries) > limit:

@@ -29,7 +29,7 @@ from hearth import errors
 from hearth.store.events import Message
 
 MAX_ATTRIBUTES = 10
-ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}\Z")
 _RESERVED_PREFIXES = ("aws.", "amazon.")
 # What SQS accepts in a body and in string values: #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF
 _INVALID_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

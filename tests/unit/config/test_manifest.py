@@ -267,8 +267,9 @@ def test_route_path_must_start_with_a_slash(tmp_path: Path, path: str) -> None:
 
 def test_unknown_route_key(tmp_path: Path) -> None:
     message = config_error(tmp_path, ROUTE_HEAD + 'path = "/x"\nfunction = "hello"\nmethod = "GET"\n')
-    allowed = ("algorithms, async, audience, auth, cors, function, issuer, jwks_url, jwt_key, jwt_key_file, "
-               "jwt_secret_env, match_headers, methods, path, scopes, strip_prefix, token_env")
+    allowed = ("algorithms, async, audience, auth, cors, function, issuer, jwks_url, jwt_hmac_secret, jwt_key, "
+               "jwt_key_file, jwt_secret_env, match_headers, methods, path, scopes, strip_prefix, token_env, "
+               "token_secret")
     assert f"routes[0].method: unknown key; allowed: {allowed}" in message
 
 
@@ -716,6 +717,14 @@ def test_a_route_names_where_its_token_is_never_the_token(tmp_path: Path) -> Non
     assert project.routes[1].auth is None
 
 
+def test_a_route_may_name_a_stored_secret(tmp_path: Path) -> None:
+    project = load(tmp_path, MINIMAL + '\n[[routes]]\npath = "/a"\nfunction = "hello"\nauth = "token"\n'
+                                       'token_secret = "API_TOKEN"\n\n[[routes]]\npath = "/b"\nfunction = "hello"\n'
+                                       'auth = "jwt"\njwt_hmac_secret = "JWT_KEY"\nalgorithms = ["HS512"]\n')
+    assert project.routes[0].auth == RouteAuth(kind="token", token_secret="API_TOKEN")
+    assert project.routes[1].auth == RouteAuth(kind="jwt", jwt_hmac_secret="JWT_KEY", algorithms=("HS512",))
+
+
 def test_a_jwt_route_reads_its_keys(tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     (tmp_path / "keys").mkdir()
@@ -747,6 +756,16 @@ def test_a_jwt_route_reads_its_keys(tmp_path: Path) -> None:
     ('auth = "jwt"\njwks_url = "http://a/j"\nalgorithms = ["none"]', "routes[0].algorithms: 'none' cannot be used"),
     ('auth = "jwt"\njwt_key_file = "../outside.pem"', "routes[0].jwt_key_file: '../outside.pem' is outside"),
     ('auth = "jwt"\njwks_url = "http://a/j"\naudience = [1]', "routes[0].audience: must be a string or a list"),
+    ('auth = "token"\ntoken_env = "API_TOKEN"\ntoken_secret = "API_TOKEN"',
+     "routes[0].token_secret: cannot be given with token_env: both name the route's token, keep one"),
+    ('auth = "token"\ntoken_secret = "HEARTH_TOKEN"',
+     "routes[0].token_secret: must name a secret stored with `hearth secret set NAME`: HEARTH_TOKEN is a variable"),
+    ('auth = "token"\ntoken_secret = "not a name"', "routes[0].token_secret: must name a secret stored with"),
+    ('auth = "jwt"\ntoken_secret = "X"', 'routes[0].token_secret: applies only to auth = "token"'),
+    ('auth = "token"\njwt_hmac_secret = "X"', 'routes[0].jwt_hmac_secret: applies only to auth = "jwt"'),
+    ('auth = "jwt"\njwt_secret_env = "S"\njwt_hmac_secret = "S"', "routes[0].jwt_hmac_secret: a JWT route needs "
+                                                                "exactly one of"),
+    ('auth = "jwt"\njwt_hmac_secret = "S"\nalgorithms = ["RS256"]', "routes[0].algorithms: 'RS256' cannot be used"),
 ])
 def test_a_bad_route_auth_is_named(tmp_path: Path, route: str, message: str) -> None:
     error = config_error(tmp_path, MINIMAL + f'\n[[routes]]\npath = "/a"\nfunction = "hello"\n{route}\n')

@@ -20,7 +20,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from hearth import errors
 from hearth.gateway import auth
-from hearth.gateway.auth import Authorization, KeySets, bearer, claim_text
+from hearth.gateway.auth import Authorization, KeySets, StoredSecrets, bearer, claim_text
 from hearth.model import RouteAuth
 
 T = TypeVar("T")
@@ -274,6 +274,48 @@ def test_token_auth_compares_the_bearer_token() -> None:
             run(route.authorize(bad))
     with pytest.raises(errors.AuthorizerUnavailable):
         run(Authorization({}).authorizer(spec, "test").authorize(headers("x")))
+
+
+def test_a_stored_token_is_read_at_each_request_and_forgotten_when_it_changes() -> None:
+    vault: dict[str, str] = {}
+    reads: list[str] = []
+
+    def read(name: str) -> str | None:
+        reads.append(name)
+        return vault.get(name)
+
+    stored = StoredSecrets(read)
+    route = Authorization({"API_TOKEN": "from-the-environment"}, stored=stored).authorizer(
+        RouteAuth(kind="token", token_secret="API_TOKEN"), "route ANY /a")
+    with pytest.raises(errors.AuthorizerUnavailable) as missing:  # not set yet: 503, never open
+        run(route.authorize(headers("from-the-environment")))
+    assert "the secret API_TOKEN is not set; set it with `hearth secret set API_TOKEN`" in missing.value.reason
+    vault["API_TOKEN"] = "first-token"
+    with pytest.raises(errors.AuthorizerUnavailable):  # the miss is cached until the vault says it changed
+        run(route.authorize(headers("first-token")))
+    stored.forget("API_TOKEN")
+    assert run(route.authorize(headers("first-token"))) is None
+    assert run(route.authorize(headers("first-token"))) is None
+    assert reads == ["API_TOKEN", "API_TOKEN"]  # one read per change, not per request
+    vault["API_TOKEN"] = "second-token"
+    stored.forget("API_TOKEN")
+    with pytest.raises(errors.Unauthorized):
+        run(route.authorize(headers("first-token")))
+    assert run(route.authorize(headers("second-token"))) is None
+
+
+def test_a_stored_hmac_secret_verifies_jwts() -> None:
+    spec = RouteAuth(kind="jwt", jwt_hmac_secret="JWT_KEY", issuer=ISSUER)
+    values = {"JWT_KEY": SECRET}
+    stored = StoredSecrets(values.get)
+    route = Authorization({}, stored=stored).authorizer(spec, "test")
+    assert run(route.authorize(headers(token(key=SECRET, alg="HS256")))) is not None
+    with pytest.raises(errors.Unauthorized):
+        run(route.authorize(headers(token())))
+    values["JWT_KEY"] = "short"
+    stored.forget("JWT_KEY")
+    with pytest.raises(errors.AuthorizerUnavailable):  # too short to be an HMAC key: 503
+        run(route.authorize(headers(token(key=SECRET, alg="HS256"))))
 
 
 def test_bearer_refuses_oversized_headers() -> None:

@@ -79,6 +79,15 @@ def test_a_missing_secret_names_itself_and_the_command(tmp_path: Path) -> None:
         v.remove("DB_URL")
 
 
+def test_a_value_is_read_by_name_or_none(tmp_path: Path) -> None:
+    v = vault(tmp_path)
+    assert v.value("ROUTE_TOKEN") is None
+    v.set("ROUTE_TOKEN", "tok-1")
+    assert v.value("ROUTE_TOKEN") == "tok-1"
+    v.set("ROUTE_TOKEN", "tok-2")
+    assert v.value("ROUTE_TOKEN") == "tok-2"
+
+
 def test_listeners_hear_sets_and_removes(tmp_path: Path) -> None:
     v = vault(tmp_path)
     heard: list[str] = []

@@ -16,7 +16,7 @@ import pytest
 
 from hearth.errors import InvalidParameterValue, ServiceError
 from hearth.store import CodeStore
-from hearth.store.code import MAX_UNZIPPED_BYTES, UNZIP_FAILED
+from hearth.store.code import MAX_ENTRIES, MAX_UNZIPPED_BYTES, UNZIP_FAILED
 
 FILE = 0o100000  # S_IFREG, as zip tools put it into the high 16 bits of external_attr
 LINK = 0o120000  # S_IFLNK
@@ -186,6 +186,38 @@ def test_the_default_limit_is_lambdas_and_declared_sizes_are_checked_first(code:
         code.put(bytes(data))
     assert caught.value.message == "Unzipped size must be smaller than 262144000 bytes"
     assert listing(root) == []
+
+
+def many(count: int, first: str = "") -> bytes:
+    """A zip of ``count`` empty files (after ``first``, when given)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        if first:
+            archive.writestr(first, b"")
+        for number in range(count - (1 if first else 0)):
+            archive.writestr(f"node_modules/m{number}.js", b"")
+    return buffer.getvalue()
+
+
+def test_the_entry_count_is_capped_before_anything_is_written(root: Path) -> None:
+    code = CodeStore(root, max_entries=500)
+    with pytest.raises(InvalidParameterValue) as caught:
+        code.put(many(501))
+    assert caught.value.message.startswith("Could not unzip uploaded file: it has 501 entries, and a package may "
+                                           "have at most 500 (each becomes a file or folder)")
+    assert caught.value.status == 400 and caught.value.error_type == "InvalidParameterValueException"
+    assert listing(root) == []
+    # Counted before any entry is looked at: an entry that would escape is not what the refusal names.
+    with pytest.raises(InvalidParameterValue, match="it has 501 entries"):
+        code.put(many(501, first="../escape.js"))
+    package, stored = code.put(many(500))  # the cap itself is allowed
+    assert stored and len(list((package.path / "node_modules").iterdir())) == 500
+
+
+def test_the_default_entry_cap_is_what_the_docs_say(code: CodeStore) -> None:
+    assert MAX_ENTRIES == 100_000 and code.max_entries == MAX_ENTRIES
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert "| a package's entries (files and folders) | 100,000 |" in readme
 
 
 def test_files_are_read_only_and_keep_their_executable_bit(code: CodeStore) -> None:

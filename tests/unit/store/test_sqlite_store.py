@@ -102,9 +102,9 @@ CORS = CorsSpec(allow_origins=("https://app.example.com",), allow_methods=("GET"
 ROUTES = (
     RouteSpec("/z/{proxy+}", "hello", frozenset({"POST", "GET"}), "live", site="shop", strip_prefix="/z",
               match_headers=(("x-env", "gray"), ("x-ü", "ç")), cors=CORS, cors_off=True, asynchronous=True,
-              auth=RouteAuth(kind="jwt", token_env="T", jwks_url="http://127.0.0.1:9/jwks", jwt_key="PEM",
-                             jwt_secret_env="S", issuer="https://i", audience=("a",), algorithms=("RS256",),
-                             scopes=("read",))),
+              auth=RouteAuth(kind="jwt", token_env="T", token_secret="TS", jwks_url="http://127.0.0.1:9/jwks",
+                             jwt_key="PEM", jwt_secret_env="S", jwt_hmac_secret="HS", issuer="https://i",
+                             audience=("a",), algorithms=("RS256",), scopes=("read",))),
     RouteSpec("/a", "hello"),
     RouteSpec("/m", "other", frozenset({"DELETE"}), "2"),
     RouteSpec("/t", "hello", auth=RouteAuth(kind="token", token_env="API_TOKEN")),

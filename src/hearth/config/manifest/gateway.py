@@ -24,20 +24,21 @@ from hearth.model import (
     RouteSpec,
     runtime_family,
 )
+from hearth.secrets.names import secret_name_problem
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-AUTH_KEYS = {"auth", "token_env", "jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env", "issuer", "audience",
-             "algorithms", "scopes"}
+AUTH_KEYS = {"auth", "token_env", "token_secret", "jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env",
+             "jwt_hmac_secret", "issuer", "audience", "algorithms", "scopes"}
 ROUTE_KEYS = {"path", "methods", "function", "strip_prefix", "match_headers", "cors", "async"} | AUTH_KEYS
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 GATEWAY_KEYS = {"name", "hosts", "prefix"}
 HEADERS_KEYS = {"source", "headers"}
 CORS_KEYS = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age", "allow_credentials"}
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$")
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+$")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z")
+STATIC_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%-]+\Z")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
+ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#@]+\Z")
 MAX_AGE_RANGE = (0, 86_400)
 # Headers that frame the HTTP message: the gateway computes them, a rule may not set them.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
@@ -209,27 +210,44 @@ def route_auth(raw: dict[str, Any], root: Path, fail: Callable[[str, str], Confi
             raise fail(key, f"must be a string or a list of strings, e.g. {key} = {example}")
         return tuple(dict.fromkeys(value))
 
+    def secret(key: str) -> str:
+        value = raw.get(key, "")
+        problem = secret_name_problem(value) if value != "" else None
+        if problem is not None:
+            raise fail(key, f"must name a secret stored with `hearth secret set NAME`: {problem}")
+        return str(value)
+
     env_example = 'the name of an environment variable of the platform, e.g. "API_TOKEN"'
     if kind == "token":
-        stray = [key for key in given if key != "token_env"]
+        stray = [key for key in given if key not in ("token_env", "token_secret")]
         if stray:
             raise fail(stray[0], 'applies only to auth = "jwt"')
+        if "token_env" in raw and "token_secret" in raw:
+            raise fail("token_secret", "cannot be given with token_env: both name the route's token, keep one "
+                                       "(token_secret: a secret stored with `hearth secret set`; token_env: a "
+                                       "variable of the platform's environment)")
         token_env = text("token_env", ENV_NAME, env_example)
-        if not token_env:
+        token_secret = secret("token_secret")
+        if not token_env and not token_secret:
             raise fail("token_env", 'required with auth = "token": the platform environment variable that holds '
-                                    'the token (never the token itself), e.g. token_env = "API_TOKEN"')
-        return RouteAuth(kind="token", token_env=token_env)
-    if "token_env" in raw:
-        raise fail("token_env", 'applies only to auth = "token"; a JWT route names its key with jwks_url, jwt_key, '
-                                "jwt_key_file or jwt_secret_env")
-    sources = [key for key in ("jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env") if key in raw]
+                                    'the token (never the token itself), e.g. token_env = "API_TOKEN"; or '
+                                    'token_secret = "API_TOKEN", a secret stored with `hearth secret set`')
+        return RouteAuth(kind="token", token_env=token_env, token_secret=token_secret)
+    for key in ("token_env", "token_secret"):
+        if key in raw:
+            raise fail(key, 'applies only to auth = "token"; a JWT route names its key with jwks_url, jwt_key, '
+                            "jwt_key_file, jwt_secret_env or jwt_hmac_secret")
+    sources = [key for key in ("jwks_url", "jwt_key", "jwt_key_file", "jwt_secret_env", "jwt_hmac_secret")
+               if key in raw]
     if len(sources) != 1:
         raise fail(sources[1] if sources else "auth",
                    "a JWT route needs exactly one of jwks_url (the issuer's key set), jwt_key or jwt_key_file (a PEM "
-                   "public key), or jwt_secret_env (an HMAC secret in the platform's environment)")
+                   "public key), jwt_secret_env (an HMAC secret in the platform's environment) or jwt_hmac_secret "
+                   "(one stored with `hearth secret set`)")
     jwks_url = text("jwks_url", re.compile(r"^https?://[^\s/?#]+[^\s]*$"), 'an http(s) URL, e.g. '
                     '"https://issuer.example.com/.well-known/jwks.json"')
     jwt_secret_env = text("jwt_secret_env", ENV_NAME, env_example)
+    jwt_hmac_secret = secret("jwt_hmac_secret")
     jwt_key = text("jwt_key", None, "a PEM public key")
     key_file = text("jwt_key_file", None, "a path to a PEM public key file, relative to the project folder")
     if key_file:
@@ -249,14 +267,14 @@ def route_auth(raw: dict[str, Any], root: Path, fail: Callable[[str, str], Confi
             raise fail(where, f"must be a PEM public key (RSA, EC or Ed25519): {exc}; an HMAC secret goes in the "
                               "platform's environment, named by jwt_secret_env") from None
     else:
-        usable = HMAC_ALGORITHMS if jwt_secret_env else PUBLIC_ALGORITHMS
+        usable = HMAC_ALGORITHMS if jwt_secret_env or jwt_hmac_secret else PUBLIC_ALGORITHMS
     for alg in algorithms:
         if alg not in usable:
             raise fail("algorithms", f"{alg!r} cannot be used with this key; allowed: {', '.join(usable)}")
     issuer = text("issuer", None, 'the issuer a token\'s "iss" must equal, e.g. "https://issuer.example.com/"')
     return RouteAuth(kind="jwt", jwks_url=jwks_url, jwt_key=jwt_key, jwt_secret_env=jwt_secret_env,
-                     issuer=issuer, audience=names("audience", '["my-api"]'), algorithms=algorithms,
-                     scopes=names("scopes", '["read"]'))
+                     jwt_hmac_secret=jwt_hmac_secret, issuer=issuer, audience=names("audience", '["my-api"]'),
+                     algorithms=algorithms, scopes=names("scopes", '["read"]'))
 
 
 def _leading_static(path: str) -> list[str]:

@@ -67,7 +67,7 @@ TOP_KEYS = {"rewrites", "redirects", "headers", "routes", "cleanUrls", "trailing
 CRON_KEYS = {"path", "schedule"}
 MIXED = ("rewrites", "redirects", "headers", "cleanUrls", "trailingSlash")
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def is_vercel_project(root: Path) -> bool:

@@ -22,9 +22,9 @@ MAX_DURATION_RANGE = (1, 900)
 FUNCTION_KEYS = {"memory", "maxDuration", "includeFiles", "excludeFiles"}
 OTHER_RUNTIMES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".tsx", ".jsx", ".go", ".rb", ".rs")
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _SEGMENT = re.compile(r"^\[\[\.\.\.(?P<optional>[^\]]*)\]\]$|^\[\.\.\.(?P<rest>[^\]]*)\]$|^\[(?P<param>[^\]]*)\]$")
-_READABLE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
+_READABLE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\Z")
 
 
 def api_files(root: Path) -> tuple[list[str], list[str]]:

@@ -21,7 +21,7 @@ ROUTE_KEYS = {"src", "source", "dest", "destination", "headers", "methods", "con
 CONDITION_KEYS = {"type", "key", "value"}
 HANDLES = {"filesystem", "hit", "miss", "rewrite", "error", "resource"}
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DESTINATION_PARAM = re.compile(r":([A-Za-z0-9_]+)")
