@@ -14,15 +14,14 @@ from hearth import doctor
 from hearth.doctor import Host
 from hearth.pool.limits import (
     CgroupCpu,
-    SameUser,
     CgroupPids,
     CgroupV1Memory,
     InstanceLimits,
     NoCpuLimit,
     RlimitMemory,
     RlimitProcesses,
+    SameUser,
 )
-
 from hearth.pool.limits.identity import Identities
 
 KEY = base64.b64encode(b"k" * 32).decode()
