@@ -122,10 +122,10 @@ class PythonInstance(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         try:
             self._child_spec["env"].update(self.runtime.secret_env(self.spec, self.id))
-        except errors.HearthError:  # MissingSecret: never spawned, so no exit report will release its cgroups
-            self.runtime.limiter.release(self.id)
+            zygote = await self.runtime.zygote_for(self.spec)
+        except errors.HearthError:  # MissingSecret, SandboxUnavailable: never spawned, so no exit report will
+            self.runtime.limiter.release(self.id)  # release its cgroups
             raise
-        zygote = await self.runtime.ensure_zygote()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         try:

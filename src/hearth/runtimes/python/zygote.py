@@ -34,7 +34,9 @@ FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
 FDS_SPACE = socket.CMSG_SPACE(2 * FD_SIZE)
 
 
-def main(control_fd: int) -> None:
+def main(control_fd: int, sandboxed: bool = False) -> None:
+    """Serve spawn requests on ``control_fd``; ``sandboxed``: in a pid namespace, where the pids this process sees
+    mean nothing to the platform, so each child reports its own spawn (its credentials carry its host pid)."""
     control = socket.socket(fileno=control_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -84,14 +86,14 @@ def main(control_fd: int) -> None:
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
             elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
-                _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w))
+                _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             else:
                 for fd in fds:
                     os.close(fd)
 
 
 def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fds: list[int],
-           children: dict[int, int], wake: tuple[int, int]) -> None:
+           children: dict[int, int], wake: tuple[int, int], sandboxed: bool = False) -> None:
     """Fork; the child parses ``spec`` (JSON) itself: parsed here, its objects were allocated and later freed by
     the zygote between forks, and each page that touched became private to an instance."""
     try:
@@ -108,6 +110,8 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
             # SIGCHLD function that raised and caught a ValueError inside enum (~65 KiB private per instance)
             _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
             _signal.signal(signal.SIGINT, _signal.SIG_DFL)
+            if sandboxed:
+                _send(control, {"op": "spawned", "id": request["id"], "pid": os.getpid()})
             control.close()
             os.close(wake[0])
             os.close(wake[1])
@@ -126,7 +130,8 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
     for fd in fds:
         os.close(fd)
     children[pid] = request["id"]
-    _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
+    if not sandboxed:
+        _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
 
 
 def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
