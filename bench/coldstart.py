@@ -62,6 +62,8 @@ from _common import (
     write_project,
 )
 
+from hearth.runtimes.python.sandbox import TASK_ROOT, bwrap_argv, find_bwrap
+
 TARGET_COLD_P50_MS = 10.0
 TARGET_GO_COLD_P50_MS = 15.0
 REAPED_WAIT_S = 10.0
@@ -127,8 +129,6 @@ def _time_gets(url: str, paths: list[str], problems: list[str]) -> list[float]:
 def time_sandboxed_interpreter(project: Path, n: int) -> list[float]:
     """Seconds to run the handler once in a new interpreter inside a function's sandbox, ``n`` times after one
     warm-up; empty without bwrap."""
-    from hearth.runtimes.python.sandbox import TASK_ROOT, bwrap_argv, find_bwrap
-
     bwrap = find_bwrap()
     if bwrap is None:
         return []
@@ -259,11 +259,11 @@ def main() -> int:
             fork = time_fork(args.n)  # first, while this process has no threads
             bootstrap = build_go_bootstrap(project / "bootstrap")
             go_routes = dict(zip(go_paths, go_names, strict=True)) if bootstrap else {}
-            boxed_fresh = time_sandboxed_interpreter(project, min(args.n, 50)) if sandbox_names else []
-            boxed_routes = dict(zip(sandbox_paths, sandbox_names, strict=True)) if boxed_fresh else {}
+            boxed_routes = dict(zip(sandbox_paths, sandbox_names, strict=True)) if find_bwrap() else {}
             write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))}, go_routes,
                           sandboxed=boxed_routes)
             fresh = time_fresh_interpreter(project, args.n)
+            boxed_fresh = time_sandboxed_interpreter(project, min(args.n, 50)) if boxed_routes else []
             if bootstrap is not None:
                 go_fresh = time_exec(bootstrap, args.n)
             service, url = start_bare_uvicorn()
@@ -336,8 +336,10 @@ def main() -> int:
         if first_init and fork_init:
             print(f"Hearth sandboxed Init Duration (records): first p50 {percentile(first_init, 50):.2f} ms, "
                   f"forked p50 {percentile(fork_init, 50):.2f} ms, p99 {percentile(fork_init, 99):.2f} ms")
-    elif sandbox_names:
+    elif sandbox_names and not find_bwrap():
         print("Hearth sandboxed cold start: not measured, `bwrap` is not installed (apt-get install bubblewrap)")
+    elif sandbox_names:
+        print("Hearth sandboxed cold start: no successful sample (see the problems below)")
     print("Cold-start check: " + (f"all {args.n} first calls cold and successful" if not problems
                                   else f"{len(problems)} problems"))
     for problem in problems[:SHOWN_PROBLEMS]:

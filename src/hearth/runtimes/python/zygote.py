@@ -54,10 +54,15 @@ def main(control_fd: int, sandboxed: bool = False) -> None:
     worker.warm_up()
     gc.collect()
     gc.freeze()  # keep the collector from touching (and so copying) the pre-imported heap in children
+    # poll, not select: a zygote started late (a sandbox's, or one restarted) inherits its control socket at the
+    # platform's fd number, which may be over select()'s FD_SETSIZE (1,024) once many instances are running
+    poller = select.poll()
+    poller.register(control.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
     _send(control, {"op": "ready", "pid": os.getpid()})
     while True:
         try:
-            readable, _, _ = select.select([control.fileno(), wake_r], [], [])
+            readable = [fd for fd, _ in poller.poll()]
         except InterruptedError:
             continue
         if wake_r in readable:
