@@ -133,7 +133,7 @@ def time_sandboxed_interpreter(project: Path, n: int) -> list[float]:
     if bwrap is None:
         return []
     argv = [*bwrap_argv(bwrap, python=sys.executable, import_path=[p for p in sys.path if p], code_dir=str(project),
-                        network=True, writable=[]),
+                        network=True),
             "--", sys.executable, "-c", f"import sys; sys.path.insert(0, {TASK_ROOT!r}); import hello; "
                                         "hello.handler({}, None)"]
     timings = []

@@ -66,7 +66,7 @@ def test_a_sandboxed_function_reads_its_package_and_nothing_else_of_the_host(hea
     in_home = Path.home() / f".hearth-sandbox-probe-{os.getpid()}"
     in_home.write_text("home secret")
     try:
-        paths = [str(planted), str(in_home), "/etc/shadow", "/var/task/probe.py", "probe.py"]
+        paths = [str(planted), str(in_home), "/etc/shadow", "/var/task/probe.py", "probe.py", "/sys/fs/cgroup"]
         inside = invoke(hearth, "probe", {"read": paths, "list": [str(Path.home())]})
         outside = invoke(hearth, "plain", {"read": [str(planted), str(in_home)]})
     finally:
@@ -75,7 +75,7 @@ def test_a_sandboxed_function_reads_its_package_and_nothing_else_of_the_host(hea
     assert inside["read"]["/var/task/probe.py"] == {"ok": package}
     assert inside["read"]["probe.py"] == {"ok": package}
     assert inside["cwd"] == inside["task_root"] == "/var/task"
-    for path in (str(planted), str(in_home), "/etc/shadow"):
+    for path in (str(planted), str(in_home), "/etc/shadow", "/sys/fs/cgroup"):
         assert inside["read"][path]["errno"] == errno.ENOENT, (path, inside["read"][path])
     # Home shows at most the folders bound for the interpreter (e.g. /root/.pyenv), never the planted file.
     assert in_home.name not in inside["list"][str(Path.home())].get("ok", [])
@@ -147,6 +147,13 @@ def test_memory_cpu_and_process_limits_apply_inside_the_sandbox(hearth: HearthPr
                                                                  "hearth: cpu shares: cgroup",
                                                                  "hearth: process limits: cgroup"))]
     assert len(joined) >= len(limits) >= 1, (groups, limits)
+    # The platform moved it there: inside, no cgroup file can be reached, so none of its limits can be raised.
+    memory = next(line.split(":", 2)[2] for line in groups.splitlines() if ":memory:" in line)
+    limit = f"/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
+    wrote = invoke(hearth, "probe", {"write": [limit], "text": str(4 << 30), "list": ["/sys"]})
+    assert wrote["write"][limit]["errno"] == errno.ENOENT and wrote["list"]["/sys"]["errno"] == errno.ENOENT, wrote
+    if Path(limit).exists():
+        assert int(Path(limit).read_text()) == 128 * 1024 * 1024
 
 
 def test_the_second_cold_start_forks_from_the_running_sandbox(hearth: HearthProcess) -> None:

@@ -11,13 +11,12 @@ import pytest
 
 from hearth import errors
 from hearth.model import FunctionSpec
-from hearth.pool.limits import InstanceLimits, RlimitMemory
 from hearth.runtimes.python.sandbox import TASK_ROOT, Sandboxes, bwrap_argv, confine
 
 
-def argv(code_dir: Path, network: bool, writable: list[Path] | None = None) -> list[str]:
+def argv(code_dir: Path, network: bool) -> list[str]:
     return bwrap_argv("/usr/bin/bwrap", python=sys.executable, import_path=list(sys.path), code_dir=str(code_dir),
-                      network=network, writable=writable or [])
+                      network=network)
 
 
 def binds(command: list[str], option: str) -> list[tuple[str, str]]:
@@ -34,21 +33,21 @@ def test_the_package_is_bound_read_only_at_var_task_and_nothing_above_the_interp
         assert source == target or target == TASK_ROOT
         # never a parent of the interpreter's installation (e.g. /root, or /), which would show the host's files
         assert source == "/usr" or not install.startswith(source + os.sep), source
-    assert binds(command, "--bind") == []  # nothing writable but what is asked for
+    assert binds(command, "--bind") == []  # nothing of the host is writable (not even the cgroups)
     assert command.index("--remount-ro") > max(i for i, word in enumerate(command) if word.endswith("bind"))
 
 
-def test_the_network_is_kept_only_when_asked_and_cgroups_are_bound_writable(tmp_path: Path) -> None:
-    cgroup = tmp_path / "hearth-1"
-    offline = argv(tmp_path, network=False, writable=[cgroup])
+def test_the_network_is_kept_only_when_asked(tmp_path: Path) -> None:
+    offline = argv(tmp_path, network=False)
     assert "--unshare-all" in offline and "--share-net" not in offline
-    assert binds(offline, "--bind") == [(str(cgroup), str(cgroup))]
     assert "--share-net" in argv(tmp_path, network=True)
 
 
-def test_the_child_spec_names_the_paths_inside() -> None:
+def test_the_child_spec_names_the_paths_inside_and_leaves_the_cgroups_to_the_platform() -> None:
+    cgroups = ["/sys/fs/cgroup/memory/hearth-1/i3", "/sys/fs/cgroup/pids/hearth-1/i3"]
     child = confine({"code_dir": "/srv/app", "env": {"LAMBDA_TASK_ROOT": "/srv/app"}, "pycache": "/tmp/x/pycache/g3",
-                     "uid": 1001, "gid": 1001})
+                     "uid": 1001, "gid": 1001, "cgroups": list(cgroups)})
+    assert "cgroups" not in child and child["admission"] == cgroups  # the platform moves it (protocol.ADMITTED)
     assert child["code_dir"] == child["env"]["LAMBDA_TASK_ROOT"] == TASK_ROOT
     assert child["pycache"].endswith("/g3") and child["pycache"].startswith("/tmp/")
     assert "uid" not in child and "gid" not in child
@@ -56,7 +55,7 @@ def test_the_child_spec_names_the_paths_inside() -> None:
 
 def start(tmp_path: Path, bwrap: str | None) -> errors.HearthError:
     spec = FunctionSpec(name="boxed", handler="app.main", code_dir=tmp_path, isolation="sandbox")
-    sandboxes = Sandboxes(sys.executable, {}, InstanceLimits(RlimitMemory()), list(sys.path), locate=lambda: bwrap)
+    sandboxes = Sandboxes(sys.executable, {}, list(sys.path), locate=lambda: bwrap)
 
     async def main() -> None:
         try:

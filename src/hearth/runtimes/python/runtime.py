@@ -232,7 +232,7 @@ class PythonRuntime:
         if self.sandboxes is None:
             from hearth.runtimes.python.sandbox import Sandboxes  # here: sandbox.py builds on this module's Zygote
 
-            self.sandboxes = Sandboxes(self.zygote.python, self.base_env, self.limiter, self.zygote.import_path())
+            self.sandboxes = Sandboxes(self.zygote.python, self.base_env, self.zygote.import_path())
         return await self.sandboxes.zygote(spec)
 
     def retire(self, name: str, version: str | None = None) -> None:

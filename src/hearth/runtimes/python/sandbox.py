@@ -12,18 +12,15 @@ may traverse) and unshares every namespace (``--unshare-all``): user (the sandbo
 without capabilities, and cannot make user namespaces of its own), mount, pid, ipc, uts, cgroup, and network
 unless the function keeps it (``--share-net``). Without the network, bwrap gives it a loopback of its own.
 
-Two things cross the sandbox's edge on purpose:
+Limits apply as outside, but the instance cannot join its cgroups itself: it sees no cgroup files (bound into
+the sandbox they would be writable by it, as its uid maps to the platform's user, and it could raise its own
+memory limit). So the child of a sandboxed zygote reports its own spawn, waits, and the platform moves it into
+its cgroups and lets it go on (``protocol.ADMITTED``) before it imports anything of the function's.
 
-- the instance cgroup folders of this platform (``<cgroup>/hearth-<pid>``, one per controller), bound writable at
-  their own paths, because an instance joins its cgroups itself (``worker.enter_limits`` writes its pid to
-  ``cgroup.procs``) before it runs user code, exactly as outside; the memory, CPU and pids limits apply as for
-  any function. The price: the sandbox's uid maps to the platform's user, which owns those files, so code in
-  the sandbox could rewrite the limit files of this platform's instances. Making the platform move the instance
-  (it knows the host pid, see below) would close that; it costs a round trip per cold start.
-- the zygote's control socket. Its pids are the sandbox's (pid namespace), meaningless to the platform, which
-  kills process groups and reads ``/proc/<pid>``; so each child says ``spawned`` itself, before it closes its
-  copy of the socket, and the platform reads the child's host pid from the message's credentials
-  (``SO_PASSCRED``: the kernel translates the sender's pid into the receiver's namespace).
+The zygote's pids are the sandbox's (pid namespace), meaningless to the platform, which kills process groups,
+reads ``/proc/<pid>`` and writes ``cgroup.procs``: so each child says ``spawned`` itself on the control socket,
+before it closes its copy, and the platform reads the child's host pid from the message's credentials
+(``SO_PASSCRED``: the kernel translates the sender's pid into the receiver's namespace).
 """
 
 from __future__ import annotations
@@ -35,13 +32,10 @@ import socket
 import struct
 import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from hearth import errors
 from hearth.model import FunctionSpec
-from hearth.pool.limits import InstanceLimits
-from hearth.pool.limits.cgroups import InstanceGroups
 from hearth.runtimes.python.runtime import Zygote
 
 TASK_ROOT = "/var/task"  # where the package is, as on Lambda
@@ -64,18 +58,7 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin")
 
 
-def cgroup_roots(limiter: InstanceLimits) -> list[Path]:
-    """The folders this platform's instance cgroups are made in, one per controller that uses cgroups."""
-    roots: list[Path] = []
-    for part in (limiter.memory, limiter.cpu, limiter.processes):
-        groups = getattr(part, "groups", None)
-        if isinstance(groups, InstanceGroups) and groups.root not in roots:
-            roots.append(groups.root)
-    return roots
-
-
-def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str, network: bool,
-               writable: list[Path]) -> list[str]:
+def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str, network: bool) -> list[str]:
     """bwrap's command line, up to (not including) the command it runs."""
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user", "--disable-userns",
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
@@ -100,8 +83,6 @@ def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str
             bound.append(folder)
     if not os.path.realpath(python).startswith(install + os.sep):
         argv += ["--ro-bind", python, python]
-    for cgroup in writable:
-        argv += ["--bind", str(cgroup), str(cgroup)]
     argv += ["--ro-bind", code_dir, TASK_ROOT,
              "--proc", "/proc", "--dev", "/dev",
              "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
@@ -112,8 +93,11 @@ def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str
 
 def confine(child: dict[str, Any]) -> dict[str, Any]:
     """A child spec made for the platform's view, rewritten for the sandbox's: the code at ``TASK_ROOT``, the
-    bytecode cache in the sandbox's /tmp."""
+    bytecode cache in the sandbox's /tmp, its cgroups joined by the platform (``admission``)."""
     child["code_dir"] = TASK_ROOT
+    cgroups = child.pop("cgroups", None)
+    if cgroups:
+        child["admission"] = cgroups
     child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
     if "pycache" in child:
         child["pycache"] = f"{PYCACHE}/{os.path.basename(child['pycache'])}"
@@ -169,12 +153,11 @@ class SandboxZygote(Zygote):
 class Sandboxes:
     """The sandboxed zygotes of one platform, by (function, version, code folder, network)."""
 
-    def __init__(self, python: str, env: Mapping[str, str], limiter: InstanceLimits, import_path: list[str], *,
+    def __init__(self, python: str, env: Mapping[str, str], import_path: list[str], *,
                  locate: Callable[[], str | None] = find_bwrap) -> None:
         self.locate = locate  # finds bwrap (a seam: tests give one that finds none, or a failing one)
         self.python = python
         self.env = dict(env)
-        self.limiter = limiter
         self.import_path = import_path
         self.zygotes: dict[tuple[str, str, str, bool], SandboxZygote] = {}
         self._locks: dict[tuple[str, str, str, bool], asyncio.Lock] = {}
@@ -197,7 +180,7 @@ class Sandboxes:
                                                 f"{INSTALL_HINT}")
             self._retire_stale(spec.name, spec.version, key)
             argv = bwrap_argv(bwrap, python=self.python, import_path=self.import_path, code_dir=str(spec.code_dir),
-                              network=spec.network, writable=cgroup_roots(self.limiter))
+                              network=spec.network)
             zygote = SandboxZygote(self.python, self.env, argv, f"{spec.name}:{spec.version}")
             await zygote.start(START_TIMEOUT_S)
             self.zygotes[key] = zygote
