@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import PROJECTS, HearthProcess, pid_alive, poll
-from runtime_tools import require_tool
+from runtime_tools import go_bootstrap, require_tool
 
 PROJECT = PROJECTS / "sandboxed"
 
@@ -117,6 +118,10 @@ class Listener:
                 connection.sendall(b"hi")
 
     def close(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        except OSError:
+            pass
         self.socket.close()
         self.thread.join(5)
 
@@ -197,3 +202,70 @@ def test_shutdown_leaves_no_sandbox_behind(tmp_path: Path) -> None:
     finally:
         assert process.stop() == 0, process.stderr[-20:]
     assert poll(lambda: not pid_alive(zygote) and not pid_alive(sandbox), 10)
+
+
+GO_MANIFEST = """
+[functions.gobox]
+runtime = "provided"
+isolation = "sandbox"
+
+[functions.gohog]
+runtime = "provided"
+isolation = "sandbox"
+memory_mb = 128
+timeout_s = 20
+"""
+
+
+def test_a_provided_bootstrap_runs_in_the_sandbox_within_its_limits(tmp_path: Path) -> None:
+    require_tool("bwrap")
+    require_tool("go")
+    go_bootstrap(PROJECTS / "provided_go", tmp_path)
+    (tmp_path / "hearth.toml").write_text(GO_MANIFEST)
+    # without the CPU share: running out of 128 MB takes ~0.2 s of CPU, ~3 s at 128 MB's share
+    process = HearthProcess(tmp_path, "--no-watch", "--no-cpu-follows-memory").start()
+    try:
+        echo = invoke(process, "gobox", {"hello": "sandbox"})
+        assert echo["echo"] == {"hello": "sandbox"}
+        assert echo["task_root"] == echo["cwd"] == "/var/task"  # not the host's folder: it sees only /var/task
+        instance = only_instance(process, "gobox")
+        pid = int(instance["pid"])
+        assert len(status_field(pid, "NSpid").split()) == 2  # in the sandbox's pid namespace; its host pid known
+        own = f"/hearth-{process.process.pid if process.process else 0}/i{instance['id']}"
+        assert any(line.endswith(own) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines())
+        failed = invoke(process, "gohog", {"action": "alloc", "ms": 400})
+        assert failed["errorType"] == "Runtime.OutOfMemory", failed
+    finally:
+        assert process.stop() == 0, process.stderr[-20:]
+
+
+def test_an_http_server_runs_in_the_sandbox_within_its_limits(tmp_path: Path) -> None:
+    require_tool("bwrap")
+    shutil.copy(PROJECTS / "http_python" / "app.py", tmp_path / "app.py")
+    command = f'["{sys.executable}", "-m", "uvicorn", "app:app", "--port", "{{port}}", "--no-access-log"]'
+    (tmp_path / "hearth.toml").write_text(f"""
+[functions.webbox]
+runtime = "http"
+command = {command}
+health_path = "/health"
+startup_timeout_s = 20
+isolation = "sandbox"
+memory_mb = 128
+
+[[routes]]
+path = "/web/{{proxy+}}"
+function = "webbox"
+""")
+    process = HearthProcess(tmp_path, "--no-watch").start()
+    try:
+        with httpx.Client(base_url=process.gateway, timeout=30) as client:
+            seen = client.get("/web/headers").json()
+            server = only_instance(process, "webbox")
+            pid = int(server["pid"])
+            assert status_field(pid, "NSpid").split() == [str(pid), str(seen["pid"])]  # its pid namespace
+            own = f"/hearth-{process.process.pid if process.process else 0}/"
+            assert any(own in line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines())
+            response = client.get("/web/alloc", params={"mb": "400"})
+            assert response.status_code == 502 and response.json()["errorType"] == "Runtime.OutOfMemory"
+    finally:
+        assert process.stop() == 0, process.stderr[-20:]

@@ -52,6 +52,11 @@ def test_bad_isolation_keys_say_what_is_wrong(tmp_path: Path, lines: str, key: s
     assert f"functions.hello.{key}" in message and problem in message, message
 
 
-def test_sandbox_is_refused_for_runtimes_it_does_not_run_yet(tmp_path: Path) -> None:
-    message = error(tmp_path, '[functions.go]\nruntime = "provided"\nisolation = "sandbox"\n')
-    assert "functions.go.isolation" in message and "Python functions only" in message, message
+def test_provided_and_http_sandboxes_need_the_network(tmp_path: Path) -> None:
+    message = error(tmp_path, '[functions.web]\nruntime = "http"\ncommand = "./server"\nisolation = "sandbox"\n'
+                              "network = false\n")
+    assert "functions.web.network" in message and "gateway reaches its server" in message, message
+    message = error(tmp_path, '[functions.go]\nruntime = "provided"\nisolation = "sandbox"\nnetwork = false\n')
+    assert "functions.go.network" in message and "Runtime API" in message, message
+    (tmp_path / "hearth.toml").write_text('[functions.go]\nruntime = "provided"\nisolation = "sandbox"\n')
+    assert load_project(tmp_path).functions["go"].isolation == "sandbox"

@@ -155,9 +155,12 @@ def _isolation(raw: Any, family: str, secrets_as_files: bool,
     if not network and isolation != "sandbox":
         raise fail("network", 'network = false needs isolation = "sandbox": a process-isolated function shares '
                               "the host's network")
-    if isolation == "sandbox" and family != "python":
-        raise fail("isolation", 'isolation = "sandbox" runs Python functions only so far (the provided and http '
-                                "runtimes' processes do not start in a sandbox yet)")
+    if not network and family == "provided":
+        raise fail("network", "a provided function needs the network: its bootstrap reaches the Runtime API on "
+                              "the host's loopback (AWS_LAMBDA_RUNTIME_API)")
+    if not network and family == HTTP_RUNTIME:
+        raise fail("network", "an http function needs the network: the gateway reaches its server on the host's "
+                              "loopback")
     if isolation == "sandbox" and secrets_as_files:
         raise fail("secrets_as_files", 'cannot be used with isolation = "sandbox" yet (the secrets folder is '
                                        "outside the sandbox); give the secrets as environment variables")

@@ -127,14 +127,15 @@ class Zygote:
         message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
         socket.send_fds(self._socket, [message], [channel_fd, log_fd])
 
-    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int) -> None:
+    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, gate_fd: int | None = None) -> None:
         """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
-        become ``log_fd`` (the caller closes its copy)."""
+        become ``log_fd``; a sandboxed process first waits on ``gate_fd`` (``sandbox.Gate``). The caller closes
+        its copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        socket.send_fds(self._socket, [message], [log_fd])
+        socket.send_fds(self._socket, [message], [log_fd] if gate_fd is None else [log_fd, gate_fd])
 
     def _on_readable(self) -> None:
         assert self._socket is not None

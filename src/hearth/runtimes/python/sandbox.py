@@ -28,14 +28,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import struct
 import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hearth import errors
 from hearth.model import FunctionSpec
+from hearth.pool.limits.cgroups import admit
+from hearth.runtimes.python import protocol
 from hearth.runtimes.python.runtime import Zygote
 
 TASK_ROOT = "/var/task"  # where the package is, as on Lambda
@@ -106,6 +110,55 @@ def confine(child: dict[str, Any]) -> dict[str, Any]:
     child.pop("uid", None)
     child.pop("gid", None)
     return child
+
+
+def confine_exec(child: dict[str, Any], code_dir: Path) -> tuple[dict[str, Any], Gate | None]:
+    """An exec spec (``argv``, ``cwd``, ``env``, limits) rewritten for the sandbox: paths in the package under
+    ``TASK_ROOT``, and the cgroups left to the platform, through the returned ``Gate``."""
+    program = Path(child["argv"][0])
+    if program.is_relative_to(code_dir):
+        child["argv"][0] = str(PurePosixPath(TASK_ROOT, program.relative_to(code_dir)))
+    child["cwd"] = TASK_ROOT
+    if "LAMBDA_TASK_ROOT" in child["env"]:
+        child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
+    child.pop("uid", None)
+    child.pop("gid", None)
+    cgroups = child.pop("cgroups", None)
+    return child, Gate(cgroups) if cgroups else None
+
+
+class Gate:
+    """What a process exec'd in a sandbox waits on before it starts: the platform puts it in its cgroups, then
+    writes ``protocol.ADMITTED`` to the pipe (the Python instances' ``admission`` has their channel for that)."""
+
+    def __init__(self, cgroups: list[str]) -> None:
+        self.cgroups = cgroups
+        self.read_fd, self._write_fd = os.pipe()
+        self._open = True
+
+    def sent(self) -> None:
+        """The zygote has its copy of the read end."""
+        os.close(self.read_fd)
+
+    def admit(self, pid: int) -> bool:
+        """Move ``pid`` into the cgroups and let it go on; False (and it is killed) if it could not be moved."""
+        try:
+            admit(self.cgroups, pid)
+        except OSError:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.close()
+            return False
+        os.write(self._write_fd, protocol.ADMITTED)
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self._write_fd)
 
 
 class SandboxZygote(Zygote):

@@ -6,7 +6,7 @@ process is cheaper than from the platform, and every instance gets its limits, i
 report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
 
     platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd]
-                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd]; spec: argv, env, cwd, limits
+                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, gate?]; spec: argv, env, cwd, limits
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
                         {"op": "spawned", "id", "pid"}    after each fork
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from hearth.runtimes.python import worker
+from hearth.runtimes.python import protocol, worker
 
 MAX_MESSAGE = 1024 * 1024
 FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
@@ -90,7 +90,7 @@ def main(control_fd: int, sandboxed: bool = False) -> None:
                     os.close(fd)
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
-            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
+            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) in (1, 2)):
                 _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             else:
                 for fd in fds:
@@ -121,7 +121,7 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
             os.close(wake[0])
             os.close(wake[1])
             if request["op"] == "exec":
-                _exec(orjson.loads(spec), fds[0])
+                _exec(orjson.loads(spec), fds[0], fds[1] if len(fds) > 1 else None)
             worker.start(orjson.loads(spec), fds[0], fds[1])
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
             code = exc.code
@@ -149,12 +149,17 @@ def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
-def _exec(spec: dict[str, Any], log_fd: int) -> None:
-    """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe; never returns."""
+def _exec(spec: dict[str, Any], log_fd: int, gate: int | None = None) -> None:
+    """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe; never returns.
+    ``gate`` (a sandboxed process): wait until the platform has put this process in its cgroups."""
     os.setsid()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    if gate is not None:
+        if os.read(gate, 1) != protocol.ADMITTED:
+            os._exit(1)  # the platform gave up on this process before it was admitted
+        os.close(gate)
     argv = spec["argv"]
     try:
         worker.enter_limits(spec, address_space=False)  # Go and V8 reserve far more address space than they use
