@@ -8,7 +8,7 @@ report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (
     platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd]
                         {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, gate?]; spec: argv, env, cwd, limits
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
-                        {"op": "spawned", "id", "pid"}    after each fork
+                        {"op": "spawned", "id", "pid"}    after each fork (in a sandbox, sent by the child)
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
 
 Run as ``python -m hearth.runtimes.python.zygote FD``. It exits when the platform closes the socket.
