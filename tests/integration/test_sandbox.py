@@ -204,6 +204,24 @@ def test_shutdown_leaves_no_sandbox_behind(tmp_path: Path) -> None:
     assert poll(lambda: not pid_alive(zygote) and not pid_alive(sandbox), 10)
 
 
+
+def test_a_function_removed_from_the_manifest_takes_its_sandbox_with_it(tmp_path: Path) -> None:
+    require_tool("bwrap")
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    process = HearthProcess(project).start()  # watching: the manifest is read again when it changes
+    try:
+        invoke(process, "cold")
+        zygote = int(status_field(int(only_instance(process, "cold")["pid"]), "PPid"))
+        manifest = project / "hearth.toml"
+        kept = manifest.read_text().split("[functions.cold]")[0]
+        manifest.write_text(kept)
+        assert poll(lambda: not pid_alive(zygote), 10), "the sandbox outlived its function"
+        assert invoke(process, "probe")["task_root"] == "/var/task"  # the others keep theirs
+    finally:
+        assert process.stop() == 0, process.stderr[-20:]
+
+
 GO_MANIFEST = """
 [functions.gobox]
 runtime = "provided"
