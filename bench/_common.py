@@ -156,10 +156,12 @@ def start_bare_uvicorn() -> tuple[Service, str]:
 
 
 def write_project(root: Path, routes: dict[str, str], provided: dict[str, str] | None = None,
-                  memory_mb: int | None = None) -> None:
+                  memory_mb: int | None = None, sandboxed: dict[str, str] | None = None,
+                  sandbox_idle_s: float = 0.1) -> None:
     """A project folder with ``hello.py`` and one function per route (``{path: function name}``); ``provided``
-    routes go to ``runtime = "provided"`` functions that run the folder's ``bootstrap``; ``memory_mb`` sets the
-    Python functions' memory (else the default, 128 MB)."""
+    routes go to ``runtime = "provided"`` functions that run the folder's ``bootstrap``; ``sandboxed`` routes to
+    hello functions with ``isolation = "sandbox"`` (idle for ``sandbox_idle_s`` before they are reaped);
+    ``memory_mb`` sets the Python functions' memory (else the default, 128 MB)."""
     (root / "hello.py").write_text(HELLO_SOURCE, encoding="utf-8")
     lines = []
     for name in routes.values():
@@ -167,7 +169,10 @@ def write_project(root: Path, routes: dict[str, str], provided: dict[str, str] |
         lines += [f"memory_mb = {memory_mb}", ""] if memory_mb is not None else [""]
     for name in (provided or {}).values():
         lines += [f"[functions.{name}]", 'runtime = "provided.al2023"', ""]
-    routes = {**routes, **(provided or {})}
+    for name in (sandboxed or {}).values():
+        lines += [f"[functions.{name}]", 'handler = "hello.handler"', 'isolation = "sandbox"',
+                  f"idle_timeout_s = {sandbox_idle_s}", ""]
+    routes = {**routes, **(provided or {}), **(sandboxed or {})}
     for path, name in routes.items():
         lines += ["[[routes]]", f'path = "{path}"', f'function = "{name}"', ""]
     (root / "hearth.toml").write_text("\n".join(lines), encoding="utf-8")

@@ -17,6 +17,13 @@ Each row is the p50 and p99 over --n samples, after one untimed warm-up of the s
   Hearth Go cold/warm  the same as Hearth cold/warm for --n ``runtime = "provided"`` functions running a Go
                        ``bootstrap`` on net/http (tests/integration/projects/provided_go), when Go is installed:
                        the exec from the zygote, the Go runtime's start, its first GET /next, the invocation.
+  bwrap + fresh interpreter   the fresh-interpreter baseline inside the sandbox bwrap builds for a sandboxed
+                       function (runtimes/python/sandbox.py): the floor of a sandbox's first cold start.
+  Hearth sandboxed     --sandbox-n ``isolation = "sandbox"`` hello functions (each its own sandbox), when bwrap is
+    first cold         installed. First cold: the first GET of each, which starts its sandbox (bwrap, a fresh
+    warm               interpreter that pre-imports the worker) and forks the instance from it; warm: the GET
+    cold (fork)        right after; cold (fork): once their instances were reaped (idle_timeout_s = 0.1), a GET
+                       of each again: a new instance forked from the sandbox's running zygote.
 
 How to read it: Hearth cold − bare uvicorn is what a cold start adds to one HTTP request; Hearth cold /
 fresh interpreter is what a zygote fork costs next to spawning an interpreter. The targets are Hearth cold
@@ -55,8 +62,11 @@ from _common import (
     write_project,
 )
 
+from hearth.runtimes.python.sandbox import TASK_ROOT, bwrap_argv, find_bwrap
+
 TARGET_COLD_P50_MS = 10.0
 TARGET_GO_COLD_P50_MS = 15.0
+REAPED_WAIT_S = 10.0
 SPAWN_TIMEOUT_S = 30.0
 SHOWN_PROBLEMS = 10
 
@@ -116,6 +126,70 @@ def _time_gets(url: str, paths: list[str], problems: list[str]) -> list[float]:
     return timings
 
 
+def time_sandboxed_interpreter(project: Path, n: int) -> list[float]:
+    """Seconds to run the handler once in a new interpreter inside a function's sandbox, ``n`` times after one
+    warm-up; empty without bwrap."""
+    bwrap = find_bwrap()
+    if bwrap is None:
+        return []
+    argv = [*bwrap_argv(bwrap, python=sys.executable, import_path=[p for p in sys.path if p], code_dir=str(project),
+                        network=True),
+            "--", sys.executable, "-c", f"import sys; sys.path.insert(0, {TASK_ROOT!r}); import hello; "
+                                        "hello.handler({}, None)"]
+    timings = []
+    for _ in range(n + 1):
+        started = time.perf_counter()
+        done = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=SPAWN_TIMEOUT_S)
+        timings.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise BenchError(f"the sandboxed-interpreter baseline failed: {done.stderr.decode(errors='replace')}")
+    return timings[1:]
+
+
+def time_sandboxed(gateway: str, control: str, paths: list[str], names: list[str],
+                   problems: list[str]) -> tuple[list[float], list[float], list[float]]:
+    """The first cold, warm and forked cold GETs of the sandboxed functions (see the module's docstring)."""
+    first: list[float] = []
+    warm: list[float] = []
+    for path in paths:
+        timings = _time_gets(gateway, [path, path], problems)
+        if len(timings) == 2:
+            first.append(timings[0])
+            warm.append(timings[1])
+    deadline = time.monotonic() + REAPED_WAIT_S
+    wanted = set(names)
+    while any(item["function"] in wanted for item in get_json(f"{control}/hearth/instances")["instances"]):
+        if time.monotonic() > deadline:
+            problems.append(f"sandboxed instances not reaped within {REAPED_WAIT_S:g} s")
+            break
+        time.sleep(0.05)
+    forked = _time_gets(gateway, paths, problems)
+    return first, warm, forked
+
+
+def check_sandboxed_records(control: str, names: list[str], problems: list[str]) -> tuple[list[float], list[float]]:
+    """Check that each sandboxed function ran cold, warm, cold, all successful; return the Init Durations of the
+    first and of the second cold start."""
+    found = get_json(f"{control}/hearth/invocations?limit={3 * len(names) + 10}")["invocations"]
+    by_function: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in found:
+        by_function[record["function"]].append(record)
+    first_init: list[float] = []
+    fork_init: list[float] = []
+    for name in names:
+        records = sorted(by_function.get(name, []), key=lambda record: record["start"])
+        shape = [(record["cold"], record["status"]) for record in records]
+        if shape != [(True, "success"), (False, "success"), (True, "success")]:
+            problems.append(f"{name}: records (cold, status) {shape}, expected cold, warm, cold, all successful")
+            continue
+        if records[0]["init_ms"] is not None:
+            first_init.append(records[0]["init_ms"])
+        if records[2]["init_ms"] is not None:
+            fork_init.append(records[2]["init_ms"])
+    return first_init, fork_init
+
+
 def check_records(control: str, names: list[str], problems: list[str]) -> list[float]:
     """Check that each function's first call was cold and succeeded; return those calls' Init Durations."""
     found = get_json(f"{control}/hearth/invocations?limit={2 * len(names) + 10}")["invocations"]
@@ -157,6 +231,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="functions (cold starts) and baseline samples")
+    parser.add_argument("--sandbox-n", type=int, default=50,
+                        help="sandboxed functions (each its own sandbox: a bwrap and an interpreter); 0: none")
     add_hearth_options(parser)
     args = parser.parse_args()
     if args.n < 1:
@@ -170,6 +246,13 @@ def main() -> int:
     go_warm: list[float] = []
     go_fresh: list[float] = []
     go_init_ms: list[float] = []
+    sandbox_names = [f"boxed{i}" for i in range(max(0, args.sandbox_n))]
+    sandbox_paths = [f"/s{i}" for i in range(len(sandbox_names))]
+    boxed_fresh: list[float] = []
+    boxed_first: list[float] = []
+    boxed_warm: list[float] = []
+    boxed_fork: list[float] = []
+    boxed_init: tuple[list[float], list[float]] = ([], [])
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-") as scratch:
             project = Path(scratch)
@@ -177,8 +260,11 @@ def main() -> int:
             fork = time_fork(args.n)  # first, while this process has no threads
             bootstrap = build_go_bootstrap(project / "bootstrap")
             go_routes = dict(zip(go_paths, go_names, strict=True)) if bootstrap else {}
-            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))}, go_routes)
+            boxed_routes = dict(zip(sandbox_paths, sandbox_names, strict=True)) if find_bwrap() else {}
+            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))}, go_routes,
+                          sandboxed=boxed_routes)
             fresh = time_fresh_interpreter(project, args.n)
+            boxed_fresh = time_sandboxed_interpreter(project, min(args.n, 50)) if boxed_routes else []
             if bootstrap is not None:
                 go_fresh = time_exec(bootstrap, args.n)
             service, url = start_bare_uvicorn()
@@ -195,6 +281,10 @@ def main() -> int:
                     go_cold = _time_gets(gateway, go_paths, problems)
                     go_warm = _time_gets(gateway, go_paths, problems)
                     go_init_ms = check_records(control, go_names, problems)
+                if boxed_routes:
+                    boxed_first, boxed_warm, boxed_fork = time_sandboxed(gateway, control, sandbox_paths,
+                                                                         sandbox_names, problems)
+                    boxed_init = check_sandboxed_records(control, sandbox_names, problems)
             log_problems = hearth.problems()
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"coldstart: could not run: {exc}", file=sys.stderr)
@@ -216,6 +306,10 @@ def main() -> int:
         *([row("fresh Go process: exec the bootstrap until it exits", go_fresh),
            row("Hearth Go (provided) cold start GET, fresh connection", go_cold),
            row("Hearth Go (provided) warm GET, fresh connection", go_warm)] if go_cold else []),
+        *([row("bwrap + fresh interpreter: the same, in a function's sandbox", boxed_fresh),
+           row("Hearth sandboxed first cold start GET (starts the sandbox)", boxed_first),
+           row("Hearth sandboxed warm GET, fresh connection", boxed_warm),
+           row("Hearth sandboxed cold start GET, forked in a running sandbox", boxed_fork)] if boxed_first else []),
     ]))
     cold_p50 = percentile(cold, 50)
     print()
@@ -235,6 +329,18 @@ def main() -> int:
                   f"p99 {percentile(go_init_ms, 99):.2f} ms")
     else:
         print("Hearth Go (provided) cold start: not measured, `go` is not installed (.ci/run installs golang-go)")
+    if boxed_first:
+        print(f"Hearth sandboxed first cold p50 - Hearth cold p50 (what the sandbox's start costs once): "
+              f"{ms(percentile(boxed_first, 50) - cold_p50)} ms; sandboxed cold (fork) p50 - Hearth cold p50: "
+              f"{ms(percentile(boxed_fork, 50) - cold_p50)} ms")
+        first_init, fork_init = boxed_init
+        if first_init and fork_init:
+            print(f"Hearth sandboxed Init Duration (records): first p50 {percentile(first_init, 50):.2f} ms, "
+                  f"forked p50 {percentile(fork_init, 50):.2f} ms, p99 {percentile(fork_init, 99):.2f} ms")
+    elif sandbox_names and not find_bwrap():
+        print("Hearth sandboxed cold start: not measured, `bwrap` is not installed (apt-get install bubblewrap)")
+    elif sandbox_names:
+        print("Hearth sandboxed cold start: no successful sample (see the problems below)")
     print("Cold-start check: " + (f"all {args.n} first calls cold and successful" if not problems
                                   else f"{len(problems)} problems"))
     for problem in problems[:SHOWN_PROBLEMS]:

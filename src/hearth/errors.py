@@ -47,7 +47,8 @@ errors from this tree; nothing invents error strings at its call site.
     │   │   ├── ServerExited             503  Runtime.ExitError (it exited before answering its health check)
     │   │   └── ServerStartTimeout       503  Sandbox.Timedout (no healthy answer within startup_timeout_s)
     │   ├── ServerConnectionError        502  Runtime.ConnectionError (the server, still running, broke off)
-    │   └── MissingSecret                502  Runtime.MissingSecret (the function names a secret not set)
+    │   ├── MissingSecret                502  Runtime.MissingSecret (the function names a secret not set)
+    │   └── SandboxUnavailable           502  Runtime.SandboxUnavailable (isolation = "sandbox" without bwrap)
     └── ServiceError                     500  ServiceException (Hearth's own fault)
         └── SecretDecryptionFailed       500  SecretDecryptionFailedException (wrong master key, damaged row)
 """
@@ -382,6 +383,13 @@ class MissingSecret(FunctionFailure):
     whose environment it cannot decrypt)."""
 
     error_type = "Runtime.MissingSecret"
+
+
+class SandboxUnavailable(FunctionFailure):
+    """An instance of an ``isolation = "sandbox"`` function cannot start: bubblewrap (``bwrap``) is missing or
+    cannot build the sandbox on this host. Never run unsandboxed instead."""
+
+    error_type = "Runtime.SandboxUnavailable"
 
 
 class ServiceError(HearthError):

@@ -33,6 +33,10 @@ PYTHON_RUNTIMES = frozenset({"python", *(f"python3.{minor}" for minor in range(8
 PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
 HTTP_RUNTIME = "http"  # Hearth's own: any HTTP server process, started on demand and reverse-proxied
 BOOTSTRAP = "bootstrap"
+# How a function's instances are kept apart from the host: "process" (their own process group, cgroups and
+# rlimits) or "sandbox" (that, inside bubblewrap: read-only system, private /tmp, only its own package visible,
+# network optional; runtimes/python/sandbox.py).
+ISOLATIONS = ("process", "sandbox")
 
 
 def runtime_family(name: str) -> str | None:
@@ -120,6 +124,8 @@ class FunctionSpec:
     # ``secrets_as_files``, as 0400 files in the folder ``HEARTH_SECRETS_DIR`` names. Values never live here.
     secrets: tuple[str, ...] = ()
     secrets_as_files: bool = False
+    isolation: str = "process"  # one of ISOLATIONS
+    network: bool = True  # False: a sandboxed function's instances have loopback only (its own, not the host's)
 
     @property
     def arn(self) -> str:

@@ -233,6 +233,7 @@ class Platform:
             for version, pool in pools.items():
                 pool.close()
                 del self.pools[(name, version)]
+            self._retire(name)  # its sandboxes (isolation = "sandbox"), whose instances were just stopped
             self.concurrency.reserve(name, None)
             return
         self.concurrency.reserve(name, record.reserved)
@@ -240,6 +241,7 @@ class Platform:
         if latest is not None and runtime_family(latest.spec.runtime) != runtime_family(record.latest.runtime):
             latest.close()  # another runtime: a pool is bound to one
             del self.pools[(name, LATEST)]
+            self._retire(name, LATEST)
         elif latest is not None and latest.spec != self._runnable(record.latest):
             latest.update(self._runnable(record.latest))
         published = self.catalog.versions.get(name, {})
@@ -247,6 +249,7 @@ class Platform:
             if version != LATEST and version not in published:
                 pool.close()
                 del self.pools[(name, version)]
+                self._retire(name, version)
         # A disabled function holds no provisioned instances; its settings stay, so enabling brings them back.
         wanted = {} if name in self.catalog.disabled else self.catalog.provisioned_versions(name)
         for version, count in wanted.items():
@@ -256,6 +259,11 @@ class Platform:
         for (function, version), pool in self.pools.items():
             if function == name and version not in wanted and pool.provisioned_target:
                 pool.set_provisioned(0)
+
+    def _retire(self, name: str, version: str | None = None) -> None:
+        """Pools of ``name`` (one version, or all) closed: their sandboxed zygotes go too."""
+        if self.runtime is not None:
+            self.runtime.retire(name, version)
 
     def _secret_changed(self, name: str) -> None:
         """A secret was set or removed: instances that hold its old value are replaced (idle ones now, busy ones

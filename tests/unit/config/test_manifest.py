@@ -132,8 +132,8 @@ def test_unknown_function_key_names_its_line_and_the_allowed_keys(tmp_path: Path
     assert message == (
         f"{tmp_path.resolve() / 'hearth.toml'}:4: functions.hello.memroy_mb: unknown key; "
         "allowed: aliases, async, concurrency, dead_letter_queue, description, env, handler, idle_timeout_s, "
-        "include, keep_alive, memory_mb, price, queues, runtime, schedule, schedules, secrets, secrets_as_files, "
-        "timeout_s"
+        "include, isolation, keep_alive, memory_mb, network, price, queues, runtime, schedule, schedules, secrets, "
+        "secrets_as_files, timeout_s"
     )
 
 

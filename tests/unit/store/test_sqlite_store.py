@@ -73,7 +73,7 @@ def spec(name: str = "hello", version: str = "$LATEST", **changes: object) -> Fu
         server=ServerSpec(("./server", "--port", "{port}"), "/healthz", 2.5, 8), include=("../pkg", "../shared.py"),
         dead_letter_arn="arn:aws:sqs:us-east-1:000000000000:failed",
         price={"gb_second": Decimal("0.0000333334"), "per_million_requests": Decimal("0.25")}, keep_alive=True,
-        secrets=("DB_URL", "API_TOKEN"), secrets_as_files=True,
+        secrets=("DB_URL", "API_TOKEN"), secrets_as_files=True, isolation="sandbox", network=False,
     )
     values.update(changes)
     return FunctionSpec(**values)  # type: ignore[arg-type]

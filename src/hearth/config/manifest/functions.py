@@ -23,6 +23,7 @@ from hearth.model import (
     DEFAULT_TIMEOUT_S,
     FUNCTION_NAME,
     HTTP_RUNTIME,
+    ISOLATIONS,
     LATEST,
     MAX_EVENT_AGE_S_RANGE,
     MAX_RETRY_ATTEMPTS_RANGE,
@@ -45,7 +46,7 @@ from hearth.secrets.names import secret_name_problem
 FUNCTION_KEYS = {"handler", "memory_mb", "timeout_s", "concurrency", "idle_timeout_s", "env", "runtime",
                  "description", "aliases", "include", "async", "schedule", "schedules",
                  "queues", "dead_letter_queue", "price", "keep_alive",
-                 "secrets", "secrets_as_files"}
+                 "secrets", "secrets_as_files", "isolation", "network"}
 SERVER_KEYS = {"command", "health_path", "startup_timeout_s", "max_concurrency"}  # the ``http`` runtime's
 ALIAS_KEYS = {"version", "weights", "rules", "description", "provisioned_concurrency"}
 ASYNC_KEYS = {"maximum_retry_attempts", "maximum_event_age_s", "on_success", "on_failure"}
@@ -114,6 +115,7 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
         raise fail("keep_alive", "must be true or false: true keeps the function enabled however long it goes "
                                  "without invocations")
     secrets, secrets_as_files = _secrets(raw, env, fail)
+    isolation, network = _isolation(raw, family, secrets_as_files, fail)
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -132,7 +134,37 @@ def function_spec(name: str, raw: Any, root: Path, source: Source) -> FunctionSp
         keep_alive=keep_alive,
         secrets=secrets,
         secrets_as_files=secrets_as_files,
+        isolation=isolation,
+        network=network,
     )
+
+
+def _isolation(raw: Any, family: str, secrets_as_files: bool,
+               fail: Callable[[str, str], ConfigError]) -> tuple[str, bool]:
+    """``isolation = "sandbox"``: the function's instances run inside bubblewrap; ``network = false`` (sandbox
+    only) leaves them a loopback interface of their own and nothing else."""
+    isolation = raw.get("isolation", "process")
+    if isolation not in ISOLATIONS:
+        raise fail("isolation", f'must be "process" (the default: own process group, cgroups and rlimits) or '
+                                f'"sandbox" (also bubblewrap: read-only system, private /tmp, only the package '
+                                f'visible), got {isolation!r}')
+    network = raw.get("network", True)
+    if not isinstance(network, bool):
+        raise fail("network", "must be true (the host's network) or false (loopback only; needs "
+                              'isolation = "sandbox")')
+    if not network and isolation != "sandbox":
+        raise fail("network", 'network = false needs isolation = "sandbox": a process-isolated function shares '
+                              "the host's network")
+    if not network and family == "provided":
+        raise fail("network", "a provided function needs the network: its bootstrap reaches the Runtime API on "
+                              "the host's loopback (AWS_LAMBDA_RUNTIME_API)")
+    if not network and family == HTTP_RUNTIME:
+        raise fail("network", "an http function needs the network: the gateway reaches its server on the host's "
+                              "loopback")
+    if isolation == "sandbox" and secrets_as_files:
+        raise fail("secrets_as_files", 'cannot be used with isolation = "sandbox" yet (the secrets folder is '
+                                       "outside the sandbox); give the secrets as environment variables")
+    return isolation, network
 
 
 def _secrets(raw: Any, env: dict[str, str], fail: Callable[[str, str], ConfigError]) -> tuple[tuple[str, ...], bool]:

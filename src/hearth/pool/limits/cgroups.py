@@ -77,6 +77,13 @@ def platform_root(base: Path) -> Path:
 KILL_ROUNDS = 20  # a fork bomb may add processes while the list is read; its pids limit bounds how many
 
 
+def admit(cgroups: list[str], pid: int) -> None:
+    """Move process ``pid`` into each of ``cgroups`` (what a child does for itself with ``worker.enter_limits``,
+    done by the platform for a sandboxed instance, which cannot reach the cgroup files); raises ``OSError``."""
+    for cgroup in cgroups:
+        Path(cgroup, "cgroup.procs").write_text(str(pid))
+
+
 def kill_all(procs: Path) -> None:
     """SIGKILL every process listed in a ``cgroup.procs`` file, again while new ones appear (best effort)."""
     killed: set[int] = set()

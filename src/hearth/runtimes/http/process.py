@@ -33,6 +33,7 @@ from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.http.client import ConnectionPool, get_status
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb, wait_status_text
+from hearth.runtimes.python.sandbox import Gate, confine_exec
 
 if TYPE_CHECKING:
     from hearth.runtimes.http.runtime import HttpRuntime
@@ -124,6 +125,7 @@ class ServerProcess:
         self._kill_timer: asyncio.TimerHandle | None = None
         self._memory_mb = 0
         self._memory_read_at = 0.0
+        self._gate: Gate | None = None  # isolation = "sandbox": what the server waits on (sandbox.py)
 
     @property
     def state(self) -> State:
@@ -150,16 +152,18 @@ class ServerProcess:
         try:
             env.update(python.secret_env(self.spec, self.id))
             argv = resolve_command(self.spec, self.port, env.get("PATH", os.defpath))
-            zygote = await python.ensure_zygote()
+            zygote = await python.zygote_for(self.spec)
         except errors.HearthError:
             self.stop()
             raise
         child: dict[str, Any] = {"argv": argv, "env": env, "cwd": str(self.spec.code_dir)}
         child.update(python.limiter.prepare(self.id, self.spec.memory_mb, self.spec.name,
                                            str(self.spec.code_dir)))
+        if self.spec.isolation == "sandbox":
+            child, self._gate = confine_exec(child, self.spec.code_dir)
         log_read, log_write = os.pipe()
         try:
-            zygote.execute(self, child, log_write)
+            zygote.execute(self, child, log_write, None if self._gate is None else self._gate.read_fd)
         except BaseException:
             os.close(log_read)
             python.limiter.release(self.id)
@@ -167,6 +171,8 @@ class ServerProcess:
             raise
         finally:
             os.close(log_write)
+            if self._gate is not None:
+                self._gate.sent()
         self._logs = _Logs(log_read, self)
         try:
             await self._wait_healthy()
@@ -333,8 +339,12 @@ class ServerProcess:
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self.kill()  # stopped before the zygote told us who it was
+        elif self._gate is not None:
+            self._gate.admit(pid)  # a sandboxed server: into its cgroups, then it starts
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
+        if self._gate is not None:
+            self._gate.close()
         self._exit_error = error
         if self._kill_timer is not None:
             self._kill_timer.cancel()

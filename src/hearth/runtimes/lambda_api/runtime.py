@@ -31,6 +31,7 @@ from hearth.runtimes.lambda_api.server import MAX_BODY, Reply, listen
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb
 from hearth.runtimes.python.instance import EXIT_REPORT_WAIT_S, INIT_TIMEOUT_S
+from hearth.runtimes.python.sandbox import Gate, confine_exec
 
 if TYPE_CHECKING:
     from hearth.runtimes.python.runtime import PythonRuntime
@@ -111,6 +112,7 @@ class ProvidedInstance:
         self._deadline_ms = 0
         self._duration_ms = 0.0
         self._answered: set[str] = set()  # request ids already answered (a second answer is a state error)
+        self._gate: Gate | None = None  # isolation = "sandbox": what the bootstrap waits on (sandbox.py)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -124,7 +126,11 @@ class ProvidedInstance:
         except errors.HearthError:  # also a secret that does not decrypt (ServiceError)
             self.stop()
             raise
-        zygote = await host.ensure_zygote()
+        try:
+            zygote = await host.zygote_for(spec)
+        except errors.HearthError:  # SandboxUnavailable
+            self.stop()
+            raise
         self._server = await listen(self)
         port = self._server.sockets[0].getsockname()[1]
         env = function_environment(spec, host.base_env, log_stream_name(spec), provisioned=self.provisioned)
@@ -133,11 +139,15 @@ class ProvidedInstance:
         env.update(secret_env)
         child: dict[str, Any] = {"argv": [str(bootstrap)], "env": env, "cwd": str(spec.code_dir)}
         child.update(host.limiter.prepare(self.id, spec.memory_mb, spec.name, str(spec.code_dir)))
+        if spec.isolation == "sandbox":
+            child, self._gate = confine_exec(child, spec.code_dir)
         log_read, log_write = os.pipe()
         try:
-            zygote.execute(self, child, log_write)
+            zygote.execute(self, child, log_write, None if self._gate is None else self._gate.read_fd)
         finally:
             os.close(log_write)
+            if self._gate is not None:
+                self._gate.sent()
         logs = self._logs = LogPipe(log_read)
         self._started = time.perf_counter()
         waiter = self._waiter = self._loop.create_future()
@@ -248,8 +258,12 @@ class ProvidedInstance:
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self._kill()
+        elif self._gate is not None:
+            self._gate.admit(pid)  # a sandboxed bootstrap: into its cgroups, then it starts
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
+        if self._gate is not None:
+            self._gate.close()
         self._exit_error = error
         if not self._exited.done():
             self._exited.set_result(status)

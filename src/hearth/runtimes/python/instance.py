@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import orjson
 from hearth import errors
 from hearth.model import SYNC_PAYLOAD_LIMIT
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.pool.limits.cgroups import admit
 from hearth.pool.streaming import STREAMED_RESPONSE_LIMIT
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group
@@ -110,6 +112,7 @@ class PythonInstance(asyncio.Protocol):
         self._stream: ResponseStream | None = None  # the invocation in flight may stream into this
         self._stream_since = 0.0
         self._relay: _Relay | None = None
+        self._admitted = False  # a sandboxed child was put in its cgroups (on_spawned)
 
     @property
     def state(self) -> State:
@@ -122,10 +125,10 @@ class PythonInstance(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         try:
             self._child_spec["env"].update(self.runtime.secret_env(self.spec, self.id))
-        except errors.HearthError:  # MissingSecret: never spawned, so no exit report will release its cgroups
-            self.runtime.limiter.release(self.id)
+            zygote = await self.runtime.zygote_for(self.spec)
+        except errors.HearthError:  # MissingSecret, SandboxUnavailable: never spawned, so no exit report will
+            self.runtime.limiter.release(self.id)  # release its cgroups
             raise
-        zygote = await self.runtime.ensure_zygote()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         try:
@@ -262,6 +265,22 @@ class PythonInstance(asyncio.Protocol):
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self._kill()  # stopped before the zygote told us who it was
+        elif self._child_spec.get("admission"):
+            self._admit(pid)
+
+    def _admit(self, pid: int) -> None:
+        """Put a sandboxed child (waiting for it, see ``protocol.ADMITTED``) in its cgroups and let it go on."""
+        try:
+            admit(self._child_spec["admission"], pid)
+        except OSError:  # it never runs outside its limits; its exit fails the start
+            try:
+                os.kill(pid, signal.SIGKILL)  # (its own process group may not exist yet)
+            except OSError:
+                pass
+            return
+        self._admitted = True
+        if self._transport is not None:
+            self._transport.write(protocol.ADMITTED)
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
         self._exit_error = error
@@ -278,6 +297,8 @@ class PythonInstance(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if self._admitted:  # the zygote's report came first
+            transport.write(protocol.ADMITTED)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer

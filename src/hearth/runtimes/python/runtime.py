@@ -9,23 +9,26 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from hearth.errors import ServiceError
+from hearth.errors import HearthError, ServiceError
 from hearth.model import FunctionSpec
 from hearth.pool.deadlines import DeadlineSweep
 from hearth.pool.limits import InstanceLimits
 from hearth.runtimes.environment import SecretSource, function_environment, log_stream_name, no_secrets
 from hearth.runtimes.python.instance import PythonInstance
 
+if TYPE_CHECKING:
+    from hearth.runtimes.python.sandbox import Sandboxes
+
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the ``hearth`` package
 # The zygote runs with -S -I: no site processing, whose .pth side effects (imports of threading, random, …) would
 # add Python-level at-fork hooks and private pages to every instance. It gets the platform's resolved sys.path
 # instead, so instances import exactly what the platform can.
 _BOOT = ("import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote import main; "
-         "main({fd}, grant={grant})")
+         "main({fd}, sandboxed={sandboxed}, grant={grant})")
 
 
 CLOSE_RETRIES = 50
@@ -42,8 +45,15 @@ class Spawned(Protocol):
     def on_exit(self, status: int | None, error: str | None = None) -> None: ...
 
 
+class _StartFailed(Exception):
+    """The zygote exited before it was ready."""
+
+
 class Zygote:
     """A running zygote process and the SEQPACKET socket to it."""
+
+    sandboxed = False  # its children report their own spawn (sandbox.py: the pids it sees are not the host's)
+    stderr: IO[bytes] | None = None  # where its own stderr goes: the platform's, unless a subclass keeps it
 
     def __init__(self, python: str, env: Mapping[str, str], *, grant: bool = False) -> None:
         self.python = python
@@ -62,11 +72,12 @@ class Zygote:
         """Start the zygote and wait until it has pre-imported the runtime."""
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control_socket_options(ours)
         try:
             self.process = subprocess.Popen(
-                [self.python, "-S", "-I", "-c",
-                 _BOOT.format(path=self.import_path(), fd=theirs.fileno(), grant=self.grant)],
+                self.command(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True, env=self.env,
+                stderr=self.stderr,
             )
         finally:
             theirs.close()
@@ -78,7 +89,30 @@ class Zygote:
             await asyncio.wait_for(self._ready, timeout_s)
         except TimeoutError:
             self.close()
-            raise ServiceError(f"the Python zygote ({self.python}) did not start within {timeout_s:g} s") from None
+            raise self.start_failure(f"not ready within {timeout_s:g} s") from None
+        except _StartFailed as exc:
+            raise self.start_failure(str(exc)) from None
+
+    def command(self, fd: int) -> list[str]:
+        """The zygote's command line; ``fd`` is its end of the control socket."""
+        boot = _BOOT.format(path=self.import_path(), fd=fd, sandboxed=self.sandboxed, grant=self.grant)
+        return [self.python, "-S", "-I", "-c", boot]
+
+    def control_socket_options(self, sock: socket.socket) -> None:
+        """Set options on the platform's end of the control socket before the zygote starts (none here)."""
+
+    def receive(self, sock: socket.socket) -> tuple[bytes, int]:
+        """One message from the zygote and its sender's pid as the platform sees it (0: not known)."""
+        return sock.recv(65536), 0
+
+    def start_failure(self, detail: str) -> HearthError:
+        """The error a zygote that did not start is reported as."""
+        return ServiceError(f"the Python zygote ({self.python}) did not start: {detail}")
+
+    @property
+    def busy(self) -> bool:
+        """Whether any process it started is still running."""
+        return bool(self._instances)
 
     def import_path(self) -> list[str]:
         """The platform's own import path (site-packages included), with Hearth's source first."""
@@ -94,20 +128,21 @@ class Zygote:
         message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
         socket.send_fds(self._socket, [message], [channel_fd, log_fd])
 
-    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int) -> None:
+    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, gate_fd: int | None = None) -> None:
         """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
-        become ``log_fd`` (the caller closes its copy)."""
+        become ``log_fd``; a sandboxed process first waits on ``gate_fd`` (``sandbox.Gate``). The caller closes
+        its copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        socket.send_fds(self._socket, [message], [log_fd])
+        socket.send_fds(self._socket, [message], [log_fd] if gate_fd is None else [log_fd, gate_fd])
 
     def _on_readable(self) -> None:
         assert self._socket is not None
         while True:
             try:
-                message = self._socket.recv(65536)
+                message, sender = self.receive(self._socket)
             except BlockingIOError:
                 return
             except OSError:
@@ -123,7 +158,7 @@ class Zygote:
             elif op == "spawned":
                 instance = self._instances.get(event["id"])
                 if instance is not None:
-                    instance.on_spawned(event["pid"])
+                    instance.on_spawned(sender or event["pid"])
             elif op == "exit":
                 instance = self._instances.pop(event["id"], None)
                 if instance is not None:
@@ -131,10 +166,22 @@ class Zygote:
 
     def _lost(self) -> None:
         """The zygote died: its instances can no longer be reaped by it; report them as exited."""
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(_StartFailed(f"it exited while starting{self._exit_detail()}"))
         self.close()
         for instance in list(self._instances.values()):
             instance.on_exit(None, "the Python zygote exited")
         self._instances.clear()
+
+    def _exit_detail(self) -> str:
+        """How the zygote's process ended, if it has (for a start failure)."""
+        if self.process is None:
+            return ""
+        try:
+            code = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return ""
+        return f" (exit status {code})" if code >= 0 else f" (signal {-code})"
 
     def close(self) -> None:
         if self._socket is not None:
@@ -171,6 +218,7 @@ class PythonRuntime:
         self.deadlines = DeadlineSweep()  # the timeouts of every instance's invocation in flight
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
+        self.sandboxes: Sandboxes | None = None  # the zygotes of isolation = "sandbox" functions, made on first use
 
     async def ensure_zygote(self) -> Zygote:
         if not self.zygote.alive:
@@ -178,6 +226,21 @@ class PythonRuntime:
                 if not self.zygote.alive:
                     await self.zygote.start()
         return self.zygote
+
+    async def zygote_for(self, spec: FunctionSpec) -> Zygote:
+        """The zygote that starts ``spec``'s instances: the platform's, or its own sandbox's (``sandbox.py``)."""
+        if spec.isolation != "sandbox":
+            return await self.ensure_zygote()
+        if self.sandboxes is None:
+            from hearth.runtimes.python.sandbox import Sandboxes  # here: sandbox.py builds on this module's Zygote
+
+            self.sandboxes = Sandboxes(self.zygote.python, self.base_env, self.zygote.import_path())
+        return await self.sandboxes.zygote(spec)
+
+    def retire(self, name: str, version: str | None = None) -> None:
+        """A function version's pool closed (every version's: ``None``): its sandbox, if any, goes too."""
+        if self.sandboxes is not None:
+            self.sandboxes.retire(name, version)
 
     def new_instance_id(self) -> int:
         """A number no other instance of this platform has (it names the instance's cgroup too)."""
@@ -209,11 +272,17 @@ class PythonRuntime:
         if self.pycache_root is not None:
             child["pycache"] = str(self.pycache_root / f"g{self.code_generation}")
         child.update(self.limiter.prepare(instance_id, spec.memory_mb, spec.name, str(spec.code_dir)))
-        if "uid" in child:  # another user's: __pycache__ beside the sources only (pool/limits/identity.py)
+        if spec.isolation == "sandbox":
+            from hearth.runtimes.python.sandbox import confine
+
+            confine(child)
+        elif "uid" in child:  # another user's: __pycache__ beside the sources only (pool/limits/identity.py)
             child.pop("pycache", None)
         return child
 
     async def close(self) -> None:
+        if self.sandboxes is not None:
+            self.sandboxes.close()
         self.zygote.close()
         # Instances the zygote killed as it went may still be exiting, and their cgroups cannot be removed until
         # they have: retry for a moment (whatever is left is swept when the next platform starts).

@@ -86,6 +86,8 @@ def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     os.dup2(log_fd, 2)
     os.close(log_fd)
     channel = socket.socket(fileno=channel_fd)
+    if spec.get("admission") and channel.recv(1) != protocol.ADMITTED:  # sandboxed: the platform joins our cgroups
+        os._exit(1)  # the platform gave up on this instance before it was admitted
     try:
         enter_limits(spec)
         code_dir = _enter_environment(spec)

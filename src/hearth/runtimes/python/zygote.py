@@ -6,9 +6,9 @@ process is cheaper than from the platform, and every instance gets its limits, i
 report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
 
     platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd]
-                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd]; spec: argv, env, cwd, limits
+                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, gate?]; spec: argv, env, cwd, limits
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
-                        {"op": "spawned", "id", "pid"}    after each fork
+                        {"op": "spawned", "id", "pid"}    after each fork (in a sandbox, sent by the child)
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
 
 Run as ``python -m hearth.runtimes.python.zygote FD [grant]``. It exits when the platform closes the socket. With
@@ -29,14 +29,17 @@ from typing import Any
 
 import orjson
 
-from hearth.runtimes.python import worker
+from hearth.runtimes.python import protocol, worker
 
 MAX_MESSAGE = 1024 * 1024
 FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
 FDS_SPACE = socket.CMSG_SPACE(2 * FD_SIZE)
 
 
-def main(control_fd: int, grant: bool = False) -> None:
+def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
+    """Serve spawn requests on ``control_fd``; ``sandboxed``: in a pid namespace, where the pids this process sees
+    mean nothing to the platform, so each child reports its own spawn (its credentials carry its host pid);
+    ``grant``: instances drop to other uids, which get the import folders they cannot reach by descriptor."""
     control = socket.socket(fileno=control_fd)
     if grant:
         worker.grant_import_path()
@@ -56,10 +59,15 @@ def main(control_fd: int, grant: bool = False) -> None:
     worker.warm_up()
     gc.collect()
     gc.freeze()  # keep the collector from touching (and so copying) the pre-imported heap in children
+    # poll, not select: a zygote started late (a sandbox's, or one restarted) inherits its control socket at the
+    # platform's fd number, which may be over select()'s FD_SETSIZE (1,024) once many instances are running
+    poller = select.poll()
+    poller.register(control.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
     _send(control, {"op": "ready", "pid": os.getpid()})
     while True:
         try:
-            readable, _, _ = select.select([control.fileno(), wake_r], [], [])
+            readable = [fd for fd, _ in poller.poll()]
         except InterruptedError:
             continue
         if wake_r in readable:
@@ -87,15 +95,15 @@ def main(control_fd: int, grant: bool = False) -> None:
                     os.close(fd)
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
-            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) == 1):
-                _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w))
+            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) in (1, 2)):
+                _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             else:
                 for fd in fds:
                     os.close(fd)
 
 
 def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fds: list[int],
-           children: dict[int, int], wake: tuple[int, int]) -> None:
+           children: dict[int, int], wake: tuple[int, int], sandboxed: bool = False) -> None:
     """Fork; the child parses ``spec`` (JSON) itself: parsed here, its objects were allocated and later freed by
     the zygote between forks, and each page that touched became private to an instance."""
     try:
@@ -112,11 +120,13 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
             # SIGCHLD function that raised and caught a ValueError inside enum (~65 KiB private per instance)
             _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
             _signal.signal(signal.SIGINT, _signal.SIG_DFL)
+            if sandboxed:
+                _send(control, {"op": "spawned", "id": request["id"], "pid": os.getpid()})
             control.close()
             os.close(wake[0])
             os.close(wake[1])
             if request["op"] == "exec":
-                _exec(orjson.loads(spec), fds[0])
+                _exec(orjson.loads(spec), fds[0], fds[1] if len(fds) > 1 else None)
             worker.start(orjson.loads(spec), fds[0], fds[1])
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
             code = exc.code
@@ -130,7 +140,8 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
     for fd in fds:
         os.close(fd)
     children[pid] = request["id"]
-    _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
+    if not sandboxed:
+        _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
 
 
 def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
@@ -143,14 +154,19 @@ def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
-def _exec(spec: dict[str, Any], log_fd: int) -> None:
+def _exec(spec: dict[str, Any], log_fd: int, gate: int | None = None) -> None:
     """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe, as the instance's
     identity; never returns. A program in the code folder is started through ``/proc/self/cwd``, which an identity
-    that cannot reach the folder by name can still follow (``pool/limits/identity.py``)."""
+    that cannot reach the folder by name can still follow (``pool/limits/identity.py``). ``gate`` (a sandboxed
+    process): wait until the platform has put this process in its cgroups."""
     os.setsid()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    if gate is not None:
+        if os.read(gate, 1) != protocol.ADMITTED:
+            os._exit(1)  # the platform gave up on this process before it was admitted
+        os.close(gate)
     argv = spec["argv"]
     program = argv[0]
     try:
@@ -203,4 +219,4 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2:] == ["grant"])
+    main(int(sys.argv[1]), grant=sys.argv[2:] == ["grant"])
