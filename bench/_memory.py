@@ -96,12 +96,16 @@ class PeakSampler:
 
     def _run(self) -> None:
         while self.samples < self.max_samples:
-            footprint = tree_footprint(self.pid)
-            self.samples += 1
-            if footprint.pss_kib > self.peak.pss_kib:
-                self.peak = footprint
+            self._sample()
             if self._stop.wait(self.interval_s):
                 break
+        self._sample()  # the last moment counts too: a burst can end between two samples
+
+    def _sample(self) -> None:
+        footprint = tree_footprint(self.pid)
+        self.samples += 1
+        if footprint.pss_kib > self.peak.pss_kib:
+            self.peak = footprint
 
     def __enter__(self) -> PeakSampler:
         self._thread.start()

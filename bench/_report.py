@@ -174,6 +174,8 @@ def _latency(result: dict[str, Any] | None, connections: str) -> str:
     assert result is not None
     wrk = result[connections]
     errors = wrk["non2xx"] + wrk["socket_errors"]
+    if not wrk["requests"]:
+        return f"no answer within the run ({errors:.0f} errors)"
     return f"{wrk['p50'] * 1e3:.2f} / {wrk['p99'] * 1e3:.2f} ms" + (f" ({errors:.0f} errors)" if errors else "")
 
 

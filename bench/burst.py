@@ -187,6 +187,8 @@ def main() -> int:
                               peak_processes=sampler.peak.processes, before_pss_mib=before.pss_kib / 1024)
                 result["density"] = density(hearth.process.pid, instances)
             problems = hearth.problems()
+            lines = [line for _, line in hearth.lines]
+            traceback = next((i for i, line in enumerate(lines) if line.startswith("Traceback")), None)
     except (BenchError, OSError) as exc:
         print(f"burst: could not run: {exc}", file=sys.stderr)
         return 1
@@ -211,6 +213,8 @@ def main() -> int:
     ]))
     for line in problems[:10]:
         print(f"hearth said: {line}", file=sys.stderr)
+    if traceback is not None:  # the first one whole: what went wrong, not just that something did
+        print("\n".join(["hearth's first traceback:", *lines[max(0, traceback - 1):traceback + 40]]), file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
