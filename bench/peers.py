@@ -66,6 +66,7 @@ WARMUP_S = 2
 SLS_ENV = {"SLS_TELEMETRY_DISABLED": "1", "SLS_TRACKING_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
            "SLS_DEPRECATION_DISABLE": "*", "SLS_DISABLE_AUTO_UPDATE": "1", "SLS_INTERACTIVE_SETUP_DISABLE": "1",
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+SERVERS = ("bare uvicorn", "Hearth", "functions-framework", "serverless-offline")
 FF_SOURCE = 'def hello(request):\n    return {"message": "hello"}\n'
 SLS_SOURCE = 'import json\n\n\ndef hello(event, context):\n    return {"statusCode": 200, "headers": ' \
              '{"content-type": "application/json"}, "body": json.dumps({"message": "hello"})}\n'
@@ -184,9 +185,10 @@ def first_calls(url: str, paths: list[str]) -> tuple[list[float], list[str]]:
 
 def measure(name: str, url: str, duration: int) -> dict[str, Any]:
     """(b) for one server: the warm-up, then wrk at 64 and at 1 connection."""
-    print(f"peers: {name}: wrk warm-up, -c64, -c1 ...", file=sys.stderr, flush=True)
+    print(f"peers: {name}: wrk warm-up, -c1, -c64 ...", file=sys.stderr, flush=True)
     run_wrk(url + "/hello", WARMUP_S, 2, 64)
-    return {"c64": run_wrk(url + "/hello", duration, 2, 64), "c1": run_wrk(url + "/hello", duration, 1, 1)}
+    one = run_wrk(url + "/hello", duration, 1, 1)  # first: a peer that falls behind at 64 is not measured at 1
+    return {"c1": one, "c64": run_wrk(url + "/hello", duration, 2, 64)}
 
 
 def run_peer(name: str, start: Callable[[], tuple[Service, str]], duration: int,
@@ -215,8 +217,10 @@ def main() -> int:
     parser.add_argument("--cold-n", type=int, default=20, help="serverless-offline first calls (%(default)s)")
     parser.add_argument("--memory-mb", type=int, default=WHOLE_CORE_MB, help="Hearth hello's memory_mb")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--only", action="append", choices=SERVERS, help="measure only this server (repeatable)")
     add_hearth_options(parser)
     args = parser.parse_args()
+    wanted = set(args.only or SERVERS)
     if min(args.duration, args.cold_n) < 1:
         parser.error("--duration and --cold-n must be at least 1")
     if shutil.which("wrk") is None:
@@ -242,13 +246,14 @@ def main() -> int:
             return {"cold": {"p50": percentile(timings, 50), "p99": percentile(timings, 99), "n": len(timings),
                              "problems": problems[:5]}}
 
-        results["bare uvicorn"] = run_peer("bare uvicorn", start_bare_uvicorn, args.duration)
-        results["Hearth"] = run_peer("Hearth", hearth, args.duration)
-        results["functions-framework"] = run_peer(
-            "functions-framework", lambda: start_functions_framework(root / "ff"), args.duration)
-        results["serverless-offline"] = run_peer(
-            "serverless-offline", lambda: start_serverless_offline(root / "sls", ["hello", *sls_names]),
-            args.duration, sls_cold)
+        starts: dict[str, tuple[Callable[[], tuple[Service, str]], Callable[[str], dict[str, Any]] | None]] = {
+            "bare uvicorn": (start_bare_uvicorn, None), "Hearth": (hearth, None),
+            "functions-framework": (lambda: start_functions_framework(root / "ff"), None),
+            "serverless-offline": (lambda: start_serverless_offline(root / "sls", ["hello", *sls_names]), sls_cold)}
+        for name in SERVERS:
+            start, before = starts[name]
+            results[name] = run_peer(name, start, args.duration, before) if name in wanted else {
+                "status": "not run: left out (--only)"}
     print(f"# Peers: hello on each, wrk -t2 -c64 and -t1 -c1, {args.duration} s each\n")
     rows = []
     for name, result in results.items():
