@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from _common import markdown_table
-
 # The issue's targets, on a 2-core machine.
 COLD_P50_MS = 5.0
 COLD_VS_SLS = 10.0
@@ -232,5 +230,6 @@ def proxy_rows(figures: dict[str, float] | None, why: str = "not run") -> list[R
 
 
 def table(rows: Sequence[Row]) -> str:
-    """The markdown table."""
-    return markdown_table(HEADER, [row.cells() for row in rows])
+    """The markdown table, left-aligned: its cells are figures with their units and words, not bare numbers."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row.cells()) + " |" for row in rows])
