@@ -208,6 +208,7 @@ def many_rows(many: dict[str, Any] | None, why: str = "not run") -> list[Row]:
         Row("5", f"route matching per request, {n:,} routes: static / parameterised (last route)",
             f"{matching['static_last'] * 1e6:.2f} / {matching['param_last'] * 1e6:.1f} µs"),
         Row("5", f"cold start of function {n:,}, fresh connection", _ms(loaded["cold_last_s"])),
+        Row("5", f"hearth deploy of {n:,} functions to hearth serve", f"{loaded['deploy_s']:.2f} s"),
     ]
 
 

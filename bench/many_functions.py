@@ -1,12 +1,13 @@
 """Many functions: what 2,000 deployed, idle functions cost Hearth.
 
-Two ``hearth dev`` runs, one after the other, of a project whose functions all run the same hello: one with a single
-function, one with --functions functions (``fn0..``, each behind its own route ``/f{i}``). For each run, after the
-first function answered once (so the zygote is up) and everything is idle:
+Two ``hearth serve`` runs, one after the other, each in a data folder of its own, and ``hearth deploy`` of a project
+whose functions all run the same hello: one with a single function, one with --functions functions (``fn0..``, each
+behind its own route ``/f{i}``). For each run, after the first function answered once (so the zygote is up) and
+everything is idle:
 
   idle RSS       VmRSS of the platform process, and the PSS of its whole tree (platform, zygote, the one warm
                  instance). Target: the --functions run adds <= 100 MB to the platform's RSS.
-  load time      from starting ``hearth dev`` to its printed URLs: reading, checking and loading the manifest.
+  deploy time    ``hearth deploy`` of the project, start to finish (packaging, upload, the catalog, the routes).
 
 In the --functions run only:
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,12 +48,13 @@ from _common import (
     keepalive_gets,
     markdown_table,
     percentile,
-    start_hearth,
+    start_platform,
     write_project,
 )
 from _memory import tree_footprint
 
 TARGET_ADDED_MB = 100.0
+DEPLOY_TIMEOUT_S = 600
 SETTLE_S = 1.0  # after the last request, before reading idle memory (lets the platform's buffers settle)
 TIMEIT_REPEAT = 3
 
@@ -64,13 +67,26 @@ def vm_rss_kib(pid: int) -> int:
     raise BenchError(f"/proc/{pid}/status has no VmRSS")
 
 
-def run(project: Path, count: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One ``hearth dev`` run of a project with ``count`` functions; its figures."""
-    write_project(project, {f"/f{i}": f"fn{i}" for i in range(count)})
+def deploy(project: Path, control: str, data_dir: Path) -> float:
+    """``hearth deploy`` the project to the running ``hearth serve``; the seconds it took."""
     started = time.perf_counter()
-    hearth, gateway, _control = start_hearth(project, hearth_args(args))
-    result: dict[str, Any] = {"functions": count, "load_s": time.perf_counter() - started}
+    done = subprocess.run([sys.executable, "-m", "hearth", "deploy", str(project), "--endpoint", control,
+                           "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
+                          stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"hearth deploy failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def run(scratch: Path, count: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``hearth serve``, ``count`` functions deployed to it; its figures."""
+    project, data_dir = scratch / f"project{count}", scratch / f"data{count}"
+    project.mkdir()
+    write_project(project, {f"/f{i}": f"fn{i}" for i in range(count)})
+    hearth, gateway, control = start_platform("hearth serve", ["serve", "--data-dir", str(data_dir),
+                                                               *hearth_args(args)])
     with hearth:
+        result: dict[str, Any] = {"functions": count, "deploy_s": deploy(project, control, data_dir)}
         status, _ = fresh_get(gateway, "/f0")
         if status != 200:
             raise BenchError(f"GET /f0 answered {status}")
@@ -129,14 +145,12 @@ def main() -> int:
         parser.error("--functions must be at least 11 and --requests at least 1")
     try:
         with tempfile.TemporaryDirectory(prefix="hearth-bench-many-") as scratch:
-            one, many = Path(scratch) / "one", Path(scratch) / "many"
-            one.mkdir()
-            many.mkdir()
+            Path(scratch).chmod(0o755)  # with --instance-user auto the functions' own uids read the code
             print("many_functions: 1 function ...", file=sys.stderr, flush=True)
-            base = run(one, 1, args)
+            base = run(Path(scratch), 1, args)
             print(f"many_functions: {args.functions} functions ...", file=sys.stderr, flush=True)
-            loaded = run(many, args.functions, args)
-    except (BenchError, OSError, http.client.HTTPException) as exc:
+            loaded = run(Path(scratch), args.functions, args)
+    except (BenchError, OSError, http.client.HTTPException, subprocess.SubprocessError) as exc:
         print(f"many_functions: could not run: {exc}", file=sys.stderr)
         return 1
     matching = route_matching(args.functions)
@@ -150,7 +164,7 @@ def main() -> int:
          f"target <= {TARGET_ADDED_MB:g} MB: {'met' if result['met_rss'] else 'MISSED'})"],
         ["tree PSS (platform, zygote, 1 warm instance)", f"{base['tree_pss_mib']:.1f} MiB",
          f"{loaded['tree_pss_mib']:.1f} MiB"],
-        ["load time (start to URLs printed)", f"{base['load_s'] * 1e3:.0f} ms", f"{loaded['load_s'] * 1e3:.0f} ms"],
+        ["hearth deploy time", f"{base['deploy_s'] * 1e3:.0f} ms", f"{loaded['deploy_s'] * 1e3:.0f} ms"],
         [f"cold start of fn{n - 1}, fresh connection", "", f"{loaded['cold_last_s'] * 1e3:.2f} ms "
          f"(last 10: p50 {loaded['cold_last10_p50_s'] * 1e3:.2f} ms)"],
         ["warm keep-alive GET p50: /f0 vs the last", "", f"{loaded['warm_first_p50_s'] * 1e6:.0f} µs vs "

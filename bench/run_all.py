@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,14 @@ def run_part(name: str, argv: list[str], json_path: Path | None) -> tuple[str | 
     return done.stdout, figures, "not run"
 
 
+def readable(number: str, rows: Callable[[], list[_report.Row]]) -> list[_report.Row]:
+    """The rows of one part, or one row that says its figures could not be read (a script's output changed)."""
+    try:
+        return rows()
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return [_report.Row(number, "(figures)", f"not read: {type(exc).__name__}: {exc}")]
+
+
 def hearth_commit() -> str:
     """The commit of the Hearth being measured (the repository this script is in), or "unknown"."""
     try:
@@ -107,13 +116,15 @@ def main() -> int:
     _, many, many_why = out["many_functions"]
     async_text, _, async_why = out["async_events"]
     proxy_text, _, proxy_why = out["proxy"]
-    rows = [*_report.cold_rows(_report.parse_coldstart(cold_text) if cold_text else None,
-                               (peers or {}).get("serverless-offline"), cold_why),
-            *_report.warm_rows(peers, peers_why),
-            *_report.burst_rows(burst, burst_why),
-            *_report.many_rows(many, many_why),
-            *_report.async_rows(_report.parse_async(async_text) if async_text else None, async_why),
-            *_report.proxy_rows(_report.parse_proxy(proxy_text) if proxy_text else None, proxy_why)]
+    rows = [*readable("1", lambda: _report.cold_rows(_report.parse_coldstart(cold_text) if cold_text else None,
+                                                     (peers or {}).get("serverless-offline"), cold_why)),
+            *readable("2", lambda: _report.warm_rows(peers, peers_why)),
+            *readable("3, 4", lambda: _report.burst_rows(burst, burst_why)),
+            *readable("5", lambda: _report.many_rows(many, many_why)),
+            *readable("6", lambda: _report.async_rows(_report.parse_async(async_text) if async_text else None,
+                                                     async_why)),
+            *readable("7", lambda: _report.proxy_rows(_report.parse_proxy(proxy_text) if proxy_text else None,
+                                                     proxy_why))]
     minutes = (datetime.datetime.now(datetime.UTC) - started).total_seconds() / 60
     header = (f"# Hearth beside its peers{' (--quick: smoke test, not the real figures)' if args.quick else ''}\n\n"
               f"{started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average at the start "
