@@ -9,6 +9,7 @@ exactly its value (several values of one header are joined with ``,``).
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,17 @@ class RouteTable:
         for candidates in self._static.values():
             candidates.sort(key=lambda r: (-len(r.match_headers), r.methods is None))  # conditions, methods first
         self._dynamic = sorted(dynamic, key=lambda c: c.rank)
+        # Routes whose first segment is static are tried only for paths with that first segment: 2,000
+        # parameterised routes cost one dict lookup, not 2,000 regular expressions. Each bucket keeps precedence
+        # order; ``_anywhere`` (a parameter first) is merged into it by position in ``_dynamic``.
+        self._by_first: dict[str, list[tuple[int, _Compiled]]] = {}
+        self._anywhere: list[tuple[int, _Compiled]] = []
+        for position, compiled in enumerate(self._dynamic):
+            first = next(segment for segment in compiled.route.path.split("/") if segment)
+            if _PARAM.match(first):
+                self._anywhere.append((position, compiled))
+            else:
+                self._by_first.setdefault(first, []).append((position, compiled))
 
     def match(self, method: str, path: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> Match | None:
         """The route for ``method path`` (with the request's ``headers`` for header conditions) and its path
@@ -96,7 +108,7 @@ class RouteTable:
                 if (route.methods is None or method in route.methods) and (
                         not route.match_headers or _has_headers(route, headers)):
                     return Match(route, {})
-        for compiled in self._dynamic:
+        for _, compiled in self._candidates(path):
             found = compiled.regex.match(path)
             if found is not None:
                 route = compiled.route
@@ -104,6 +116,15 @@ class RouteTable:
                         not route.match_headers or _has_headers(route, headers)):
                     return Match(route, found.groupdict())
         return None
+
+    def _candidates(self, path: str) -> Iterable[tuple[int, _Compiled]]:
+        """The parameterised routes that could match ``path``, in precedence order."""
+        bucket = self._by_first.get(path.split("/", 2)[1]) if path.startswith("/") else None
+        if bucket is None:
+            return self._anywhere
+        if not self._anywhere:
+            return bucket
+        return heapq.merge(bucket, self._anywhere, key=lambda item: item[0])
 
 
 def strip_prefix(scope: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hearth.gateway.routes import RouteTable, strip_prefix
 from hearth.model import RouteSpec
@@ -194,3 +196,33 @@ def test_strip_prefix_removes_whole_leading_segments(path: str, raw: bytes, pref
     stripped = strip_prefix({"path": path, "raw_path": raw, "method": "GET"}, prefix)
     assert (stripped["path"], stripped["raw_path"], stripped["method"]) == (*seen, "GET")
     assert unquote(stripped["raw_path"].decode("ascii")) == stripped["path"]
+
+
+def test_routes_with_a_static_first_segment_keep_their_precedence_beside_those_with_a_parameter_first() -> None:
+    # Same rank (one static segment of two): the one declared first wins, whichever bucket it is in.
+    assert matched(RouteTable([route("/{a}/b", "param_first"), route("/x/{id}", "static_first")]), "GET",
+                   "/x/b") == ("param_first", {"a": "x"})
+    assert matched(RouteTable([route("/x/{id}", "static_first"), route("/{a}/b", "param_first")]), "GET",
+                   "/x/b") == ("static_first", {"id": "b"})
+    table = RouteTable([route("/{any+}", "greedy"), route("/x/{id}", "x"), route("/y/{id}/z", "y")])
+    assert matched(table, "GET", "/y/7/z") == ("y", {"id": "7"})
+    assert matched(table, "GET", "/x/7") == ("x", {"id": "7"})
+    assert matched(table, "GET", "/x/7/8") == ("greedy", {"any": "x/7/8"})
+    assert matched(table, "GET", "//x/7") == ("greedy", {"any": "/x/7"})
+
+
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "{p}", "{q+}"]), min_size=1, max_size=3), max_size=8),
+       st.lists(st.sampled_from(["a", "b", "c", ""]), max_size=4))
+def test_matching_picks_what_a_scan_of_every_parameterised_route_in_precedence_order_picks(
+        paths: list[list[str]], request: list[str]) -> None:
+    paths = [[segment.replace("{p", f"{{p{j}").replace("{q", f"{{q{j}") for j, segment in enumerate(segments)]
+             for segments in paths]  # each parameter a name of its own
+    specs = [route("/" + "/".join(segments), f"f{i}") for i, segments in enumerate(paths)
+             if any("{" in segment for segment in segments)
+             and all("+" not in segment for segment in segments[:-1])]
+    table = RouteTable(specs)
+    path = "/" + "/".join(request)
+    found = table.match("GET", path)
+    normalised = path.rstrip("/") or "/" if len(path) > 1 else path
+    expected = next((compiled.route for compiled in table._dynamic if compiled.regex.match(normalised)), None)
+    assert (found.route if found else None) == expected

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
+import os
 import socket
 import subprocess
 import sys
@@ -62,6 +64,7 @@ class Zygote:
         self.process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._instances: dict[int, Spawned] = {}
+        self._backlog: collections.deque[tuple[int, bytes, list[int]]] = collections.deque()  # (id, request, fds)
         self._ready: asyncio.Future[None] | None = None
 
     @property
@@ -126,7 +129,7 @@ class Zygote:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        socket.send_fds(self._socket, [message], [channel_fd, log_fd])
+        self._send(instance.id, message, [channel_fd, log_fd])
 
     def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, gate_fd: int | None = None) -> None:
         """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
@@ -136,7 +139,37 @@ class Zygote:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        socket.send_fds(self._socket, [message], [log_fd] if gate_fd is None else [log_fd, gate_fd])
+        self._send(instance.id, message, [log_fd] if gate_fd is None else [log_fd, gate_fd])
+
+    def _send(self, instance_id: int, message: bytes, fds: list[int]) -> None:
+        """Send a request now, or queue it (with copies of its fds, as the caller closes its own) while the
+        socket's buffer is full: a burst of cold starts asks faster than the zygote forks."""
+        assert self._socket is not None
+        if not self._backlog:
+            try:
+                socket.send_fds(self._socket, [message], fds)
+                return
+            except BlockingIOError:
+                asyncio.get_running_loop().add_writer(self._socket.fileno(), self._flush)
+        self._backlog.append((instance_id, message, [os.dup(fd) for fd in fds]))
+
+    def _flush(self) -> None:
+        """Send the queued requests in order until the buffer is full again or none is left."""
+        assert self._socket is not None
+        while self._backlog:
+            instance_id, message, fds = self._backlog[0]
+            try:
+                socket.send_fds(self._socket, [message], fds)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # the zygote is gone: _on_readable reports the rest; this one fails here
+                instance = self._instances.pop(instance_id, None)
+                if instance is not None:
+                    instance.on_exit(None, f"could not reach the Python zygote: {exc}")
+            self._backlog.popleft()
+            for fd in fds:
+                os.close(fd)
+        asyncio.get_running_loop().remove_writer(self._socket.fileno())
 
     def _on_readable(self) -> None:
         assert self._socket is not None
@@ -184,9 +217,13 @@ class Zygote:
         return f" (exit status {code})" if code >= 0 else f" (signal {-code})"
 
     def close(self) -> None:
+        while self._backlog:  # never sent: their instances are reported exited by _lost, or die with the platform
+            for fd in self._backlog.popleft()[2]:
+                os.close(fd)
         if self._socket is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self._socket.fileno())
+                asyncio.get_running_loop().remove_writer(self._socket.fileno())
             except RuntimeError:
                 pass
             self._socket.close()
