@@ -29,6 +29,7 @@ INSTALL_HINTS = {
     "go": "apt-get install golang-go",
     "node": "apt-get install nodejs libnode-dev",
     "npm": "apt-get install npm",
+    "chromium": "apt-get install chromium",
 }
 
 

@@ -8,7 +8,7 @@ Pages are complete documents: they work without JavaScript, which only adds live
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
@@ -101,13 +101,46 @@ def bars(series: Sequence[float], title: str, since: float, until: float, width:
     slot = width / max(len(series), 1)
     rects = "".join(
         f'<rect x="{index * slot + 1:.1f}" y="{height - 16 - (value / top) * (height - 30):.1f}" '
-        f'width="{max(slot - 2, 1):.1f}" height="{(value / top) * (height - 30):.1f}"><title>{esc(f"{value:g}")}'
+        f'width="{max(slot - 2, 1):.1f}" height="{(value / top) * (height - 30):.1f}"><title>{esc(f"{value:.3g}")}'
         "</title></rect>"
         for index, value in enumerate(series) if value > 0)
     peak = max(series, default=0.0)
-    return (f'<figure class="chart"><figcaption>{esc(title)} <span class="peak">max {esc(f"{peak:g}")}</span>'
+    return (f'<figure class="chart"><figcaption>{esc(title)} <span class="peak">max {esc(f"{peak:.3g}")}</span>'
             f'</figcaption><svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{esc(title)}"><g class="bars">{rects}</g>'
+            f'<line x1="0" y1="{height - 15}" x2="{width}" y2="{height - 15}" class="axis"/>'
+            f'<text x="0" y="{height - 2}" class="tick">{esc(clock(since))}</text>'
+            f'<text x="{width}" y="{height - 2}" text-anchor="end" class="tick">{esc(clock(until))}</text>'
+            "</svg></figure>")
+
+
+def lines(named: Mapping[str, Sequence[float | None]], title: str, since: float, until: float, unit: str = "",
+          width: int = 480, height: int = 120) -> str:
+    """A line per named series over equal time slots (a slot without a value breaks its line), one scale."""
+    values = [value for series in named.values() for value in series if value is not None]
+    top = max(max(values, default=0.0), 1e-9)
+    count = max((len(series) for series in named.values()), default=1)
+    slot = width / max(count, 1)
+    drawn = []
+    for index, series in enumerate(named.values()):
+        runs: list[list[str]] = [[]]
+        for position, value in enumerate(series):
+            if value is None:
+                runs.append([])
+                continue
+            y = height - 16 - (value / top) * (height - 30)
+            runs[-1].append(f"{position * slot + slot / 2:.1f},{y:.1f}")
+        for run in runs:
+            if len(run) == 1:  # a lone value: a dot, since a line needs two points
+                cx, cy = run[0].split(",")
+                drawn.append(f'<circle class="series-{index}" cx="{cx}" cy="{cy}" r="2"/>')
+            elif run:
+                drawn.append(f'<polyline class="series-{index}" fill="none" points="{" ".join(run)}"/>')
+    legend = " ".join(f'<span class="legend series-{index}">{esc(name)}</span>' for index, name in enumerate(named))
+    return (f'<figure class="chart"><figcaption>{esc(title)} {legend} <span class="peak">max '
+            f'{esc(f"{max(values, default=0.0):.3g}")}{esc(unit)}</span></figcaption><svg width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
+            f'<g class="lines">{"".join(drawn)}</g>'
             f'<line x1="0" y1="{height - 15}" x2="{width}" y2="{height - 15}" class="axis"/>'
             f'<text x="0" y="{height - 2}" class="tick">{esc(clock(since))}</text>'
             f'<text x="{width}" y="{height - 2}" text-anchor="end" class="tick">{esc(clock(until))}</text>'

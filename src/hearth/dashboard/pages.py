@@ -15,6 +15,7 @@ from hearth.dashboard.html import (
     clock,
     esc,
     hidden_csrf,
+    lines,
     ms,
     notice,
     pct,
@@ -84,7 +85,8 @@ def functions(listing: Sequence[Doc], stats: Mapping[str, Doc], instances: Mappi
             f'<a class="function" href="{esc(url("/functions/" + segment(name)))}">{esc(name)}</a>',
             esc(config.get("Runtime", "")),
             esc(clock(last.get(name))),
-            f'{sparkline(figures.get("series") or [0] * 24)} <span class="count">'
+            f'{sparkline(figures.get("series") or [0] * 24)}'
+            f'{sparkline(figures.get("error_series") or [0] * 24, css="spark errors")} <span class="count">'
             f'{figures.get("invocations", 0)} / {figures.get("errors", 0)} errors</span>',
             esc(ms(figures.get("p95_ms"))),
             esc(pct(figures.get("cold_pct")) if figures else "—"),
@@ -145,7 +147,15 @@ def function(name: str, info: Doc, versions: Sequence[Doc], aliases: Sequence[Do
                  f'errors, {figures.get("throttles", 0)} throttled; p50 {esc(ms(figures.get("p50_ms")))}, '
                  f'p95 {esc(ms(figures.get("p95_ms")))}, p99 {esc(ms(figures.get("p99_ms")))}; cold starts '
                  f'{esc(pct(figures.get("cold_pct")) if figures else "—")}</p>')
-    parts.append(bars(figures.get("series") or [0] * 24, "Invocations", since, until) + "</section>")
+    empty = [0] * 24
+    parts.append('<div class="charts">'
+                 + bars(figures.get("series") or empty, "Invocations", since, until)
+                 + bars(figures.get("error_series") or empty, "Errors", since, until)
+                 + lines({"p50": figures.get("p50_series") or [], "p99": figures.get("p99_series") or []},
+                         "Duration", since, until, " ms")
+                 + bars(figures.get("cold_series") or empty, "Cold starts", since, until)
+                 + bars(figures.get("concurrency_series") or empty, "Concurrency (mean)", since, until)
+                 + "</div></section>")
     # Invoke.
     qualifiers = ["$LATEST"] + [v["Version"] for v in versions if v["Version"] != "$LATEST"]
     qualifiers += [alias["Name"] for alias in aliases]
@@ -221,9 +231,9 @@ def invocation(name: str, entry: Doc | None, request_id: str) -> str:
              ("Duration", ms(entry.get("duration_ms"))), ("Billed", f'{entry.get("billed_ms", "")} ms'),
              ("Memory used", f'{entry.get("max_memory_mb", "")} of {entry.get("memory_mb", "")} MB'),
              ("Init", ms(entry.get("init_ms")))]
-    lines = "\n".join(line["message"] for line in entry.get("lines", ()))
+    text = "\n".join(line["message"] for line in entry.get("lines", ()))
     return (back + "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts) + "</dl>"
-            f'<h2>Log</h2><pre class="log">{esc(lines)}</pre>')
+            f'<h2>Log</h2><pre class="log">{esc(text)}</pre>')
 
 
 def log_line(entry: Doc) -> list[dict[str, Any]]:
@@ -246,8 +256,8 @@ def logs(names: Sequence[str], function: str, text: str, status: str, entries: S
             f'<label>Status <select name="status">{status_options}</select></label>'
             '<button type="submit">Apply</button> <label><input type="checkbox" id="follow" checked> follow</label>'
             "</form>")
-    lines = "".join(_live_line(line) for entry in entries for line in log_line(entry))
-    return (form + f'<ol id="live-log" class="log" data-feed="{esc(feed)}" aria-live="polite">{lines}</ol>'
+    backlog = "".join(_live_line(line) for entry in entries for line in log_line(entry))
+    return (form + f'<ol id="live-log" class="log" data-feed="{esc(feed)}" aria-live="polite">{backlog}</ol>'
             '<p class="hint">New lines appear as they are stored (the page asks every second).</p>')
 
 
@@ -292,16 +302,16 @@ def _age(seconds: float | None) -> str:
 
 
 def cost(by_function: Doc, by_day: Doc) -> str:
-    def lines(report: Doc, key: str) -> list[list[str]]:
+    def rows_of(report: Doc, key: str) -> list[list[str]]:
         return [[esc(line.get(key, "")), esc(line.get("requests", "")), esc(line.get("gb_seconds", "")),
                  esc(line.get("cost", ""))] for line in report.get("lines", ())]
 
     total = by_function.get("total", {})
     return (f'<p class="figures">Since {esc(clock(by_function.get("since")))}: {esc(total.get("cost", "0"))} '
             f'{esc(by_function.get("currency", "USD"))}</p><h2>By function</h2>'
-            + table(("Function", "Requests", "GB-seconds", "Cost"), lines(by_function, "function"),
+            + table(("Function", "Requests", "GB-seconds", "Cost"), rows_of(by_function, "function"),
                     "No metered usage.", "cost")
-            + "<h2>By day</h2>" + table(("Day", "Requests", "GB-seconds", "Cost"), lines(by_day, "day"),
+            + "<h2>By day</h2>" + table(("Day", "Requests", "GB-seconds", "Cost"), rows_of(by_day, "day"),
                                         "No metered usage.", "cost-days"))
 
 

@@ -136,3 +136,9 @@ def test_charts_are_inline_svg_scaled_to_their_maximum() -> None:
     assert spark.startswith("<svg") and "15 in the window; at most 10 per slot" in spark
     chart = html.bars([0, 2, 4], "Invocations", 0.0, 60.0)
     assert chart.count("<rect") == 2 and "max 4" in chart
+
+
+def test_a_line_chart_breaks_where_a_slot_has_no_value() -> None:
+    chart = html.lines({"p50": [1.0, 2.0, None, 4.0], "p99": [3.0, None, None, None]}, "Duration", 0.0, 60.0, " ms")
+    assert chart.count("<polyline") == 1 and chart.count("<circle") == 2  # p50: a line, then a lone point; p99: one
+    assert "max 4 ms" in chart and 'class="legend series-1">p99<' in chart
