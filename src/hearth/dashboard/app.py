@@ -75,6 +75,7 @@ class Request:
     headers: dict[str, str]
     scheme: str
     session: Session | None
+    client: str = ""
 
 
 @dataclass
@@ -159,7 +160,9 @@ class Dashboard:
                 if scope["method"] == "POST":
                     csrf.check_token(session.csrf, form, headers)
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-            response = await route.handler(Request(scope["method"], params, query, form, headers, scheme, session))
+            peer = scope.get("client")
+            response = await route.handler(Request(scope["method"], params, query, form, headers, scheme, session,
+                                                   peer[0] if peer else ""))
         except errors.HearthError as error:
             response = self._error(error.message, error.status, session)
         except Exception:
@@ -209,7 +212,8 @@ class Dashboard:
                 credentials = check_key(self.lookup, request.form.get("access_key_id", ""),
                                         request.form.get("secret", ""))
             except errors.Unauthorized as error:
-                log.warning("dashboard: a sign-in failed (key id %r)", request.form.get("access_key_id", "")[:32])
+                # Nothing typed is logged: a secret pasted into the wrong field would end up in the log.
+                log.warning("dashboard: a sign-in from %s failed", request.client)
                 return self._page("Sign in", pages.signin(error.message), None, 401)
             session = self.sessions.create(credentials.access_key_id)
         response = _redirect(url("/"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hearth.dashboard.html import (
@@ -29,6 +30,7 @@ from hearth.dashboard.html import (
 Doc = Mapping[str, Any]
 STATUSES = ("success", "error", "timeout", "throttled", "oom", "crash")
 WINDOWS = ("15m", "1h", "6h", "24h", "7d")
+MAX_DAYS = 366  # the cost chart's bars
 
 
 @dataclass(frozen=True)
@@ -307,8 +309,15 @@ def cost(by_function: Doc, by_day: Doc) -> str:
                  esc(line.get("cost", ""))] for line in report.get("lines", ())]
 
     total = by_function.get("total", {})
+    chart = ""
+    if by_day.get("lines"):
+        costs = {line.get("day"): float(line.get("cost") or 0) for line in by_day["lines"]}
+        first = datetime.fromtimestamp(by_day["since"], UTC).date()
+        count = min((datetime.fromtimestamp(by_day["until"], UTC).date() - first).days + 1, MAX_DAYS)
+        days = [costs.get((first + timedelta(days=index)).isoformat(), 0.0) for index in range(count)]
+        chart = bars(days, "Cost per day (UTC)", by_day["since"], by_day["until"])
     return (f'<p class="figures">Since {esc(clock(by_function.get("since")))}: {esc(total.get("cost", "0"))} '
-            f'{esc(by_function.get("currency", "USD"))}</p><h2>By function</h2>'
+            f'{esc(by_function.get("currency", "USD"))}</p>{chart}<h2>By function</h2>'
             + table(("Function", "Requests", "GB-seconds", "Cost"), rows_of(by_function, "function"),
                     "No metered usage.", "cost")
             + "<h2>By day</h2>" + table(("Day", "Requests", "GB-seconds", "Cost"), rows_of(by_day, "day"),

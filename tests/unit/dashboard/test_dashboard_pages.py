@@ -126,9 +126,12 @@ def test_schedules_queues_and_idle_pages_escape_and_offer_their_actions() -> Non
 def test_the_cost_page_lists_functions_and_days() -> None:
     by_function = {"since": 0.0, "currency": "USD", "total": {"cost": "0.0042"},
                    "lines": [{"function": "fn", "requests": 10, "gb_seconds": "1.5", "cost": "0.0042"}]}
-    by_day = {"lines": [{"day": "2026-11-21", "requests": 10, "gb_seconds": "1.5", "cost": "0.0042"}]}
+    by_day = {"since": 1_763_596_800.0, "until": 1_763_769_600.0,  # 2025-11-20 to 2025-11-22, midnights
+              "lines": [{"day": "2025-11-21", "requests": 10, "gb_seconds": "1.5", "cost": "0.0042"}]}
     body = pages.cost(by_function, by_day)
-    assert "0.0042 USD" in body and "2026-11-21" in body and "<td>fn</td>" in body
+    assert "0.0042 USD" in body and "2025-11-21" in body and "<td>fn</td>" in body
+    assert "Cost per day" in body and body.count("<rect") == 1  # the chart over time: three days, one spent
+    assert 'x="161.0"' in body  # the second of three bars
 
 
 def test_charts_are_inline_svg_scaled_to_their_maximum() -> None:
