@@ -129,6 +129,38 @@ def test_the_live_log_shows_a_new_line(context: Any, serve: Serve) -> None:
     shot(page, "logs")
 
 
+def test_the_live_log_filters_by_status_and_text(context: Any, serve: Serve) -> None:
+    page = sign_in(context, serve)
+    page.goto(f"{serve.process.control}/dashboard/logs?status=error")
+    client = serve.client()
+    client.invoke(FunctionName="echo", Payload=b'{"mark": "fine-call"}')
+    client.invoke(FunctionName="fail", Payload=b'{"mark": "bad-call"}')
+    page.locator("#live-log li", has_text="failing bad-call").wait_for()
+    # The successful call was stored first: had the filter let it through, it would be on the page by now.
+    assert page.locator("#live-log li", has_text="fine-call").count() == 0
+    assert page.locator("#live-log li", has_text="[fail]").count() >= 3  # START, its line, END, REPORT
+    shot(page, "logs-errors")
+    page.goto(f"{serve.process.control}/dashboard/logs?filter=fine-call")  # the backlog, filtered by text
+    assert page.locator("#live-log li", has_text="dashboard-mark fine-call").count() == 1
+    assert page.locator("#live-log li", has_text="bad-call").count() == 0
+
+
+def test_a_function_error_shows_in_the_invoke_result_and_the_list(context: Any, serve: Serve) -> None:
+    page = sign_in(context, serve)
+    page.goto(f"{serve.process.control}/dashboard/functions/fail")
+    page.fill("textarea[name=payload]", '{"mark": "form-error"}')
+    page.click("form.invoke button[type=submit]")
+    result = page.locator("#invoke-result")
+    assert result.locator(".status").inner_text() == "Unhandled"
+    assert "dashboard failure form-error <i>" in result.locator("pre.payload").inner_text()
+    assert "REPORT RequestId:" in result.locator("pre.log-tail").inner_text()
+    assert page.locator("#recent .status", has_text="error").count() >= 1
+    page.click("nav a:text-is('Functions')")
+    row = page.locator("table.functions tr", has_text="fail")
+    assert re.search(r"\b[1-9]\d* / [1-9]\d* errors", row.inner_text()), row.inner_text()
+    shot(page, "functions-after-calls")
+
+
 def test_change_an_alias_weight_and_see_the_split_change(context: Any, serve: Serve) -> None:
     page = sign_in(context, serve)
     page.goto(f"{serve.process.control}/dashboard/functions/echo")
