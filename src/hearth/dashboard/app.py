@@ -330,7 +330,10 @@ class Dashboard:
             return await self.function_page(request, error="The weight must be a whole percentage from 0 to 100",
                                             status=400)
         version = request.form.get("version", "")
-        weights = {version: weight / 100} if weight and version else {}
+        if weight and not version:
+            return await self.function_page(request, error="Choose the extra version that gets the weight",
+                                            status=400)
+        weights = {version: weight / 100} if weight else {}
         body: dict[str, Any] = {"RoutingConfig": {"AdditionalVersionWeights": weights}}
         if request.form.get("revision_id"):
             body["RevisionId"] = request.form["revision_id"]

@@ -214,6 +214,10 @@ def test_the_weight_slider_becomes_update_alias(app: Dashboard, api: FakeApi) ->
     answer = request(app, "POST", "/dashboard/functions/fn/aliases/live",
                      {"csrf": csrf, "version": "2", "weight": "101"}, headers=cookie)
     assert answer.status == 400 and "0 to 100" in answer.text
+    answer = request(app, "POST", "/dashboard/functions/fn/aliases/live", {"csrf": csrf, "weight": "20"},
+                     headers=cookie)
+    assert answer.status == 400 and "Choose the extra version" in answer.text
+    assert len([call for call in api.calls if call[0] == "PUT"]) == 2  # neither bad form reached UpdateAlias
 
 
 def test_sign_out_ends_the_session_and_clears_the_cookie(app: Dashboard) -> None:
