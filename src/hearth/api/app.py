@@ -59,7 +59,6 @@ SQS's route answers SQS's JSON errors instead.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -83,7 +82,7 @@ from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
 from hearth.api.tune import TuneApi
-from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json
+from hearth.asgi import Receive, Scope, Send, read_body, respond, respond_json, send_stream
 from hearth.dashboard.app import Dashboard
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -228,7 +227,8 @@ class ControlApi:
             if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
                 response.headers.append((b"x-amzn-requestid", request_id.encode()))
             if response.stream is not None:
-                await _stream(send, receive, response)
+                await send_stream(send, receive, response.status, response.headers, response.body,
+                                  response.stream)
                 return
             await respond(send, response.status, response.headers, response.body)
         except errors.HearthError as error:
@@ -310,37 +310,6 @@ def _record_json(record: InvocationRecord) -> dict[str, Any]:
     value = record._asdict()
     value["cold"] = record.cold
     return value
-
-
-async def _stream(send: Send, receive: Receive, response: ApiResponse) -> None:
-    """Send ``response.body``, then each chunk of its stream, until the stream ends or the client goes away."""
-    assert response.stream is not None
-    stream = response.stream
-    gone = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        await send({"type": "http.response.body", "body": response.body, "more_body": True})
-        while True:
-            chunk = asyncio.ensure_future(anext(stream))
-            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
-            if not chunk.done():  # the client disconnected: nobody reads the rest
-                chunk.cancel()
-                await asyncio.gather(chunk, return_exceptions=True)
-                return
-            try:
-                body = chunk.result()
-            except StopAsyncIteration:
-                break
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        gone.cancel()
-        await stream.aclose()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _error(send: Send, error: errors.HearthError, request_id: str) -> None:

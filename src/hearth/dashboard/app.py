@@ -11,7 +11,7 @@ Route table (paths under ``/dashboard``; every page but sign-in and the static f
     GET  /functions/{name}/invocations/{id}       one invocation's log lines
     POST /functions/{name}/aliases/{alias}        set an alias's extra version and weight (UpdateAlias)
     POST /functions/{name}/disable (or /enable)   switch a function off (or on)
-    GET  /logs?function=&filter=&status=          live logs; GET /logs/feed (JSON) is what the page polls
+    GET  /logs?function=&filter=&status=          live logs; the page follows GET /logs/stream (server-sent events)
     GET  /schedules, POST /schedules/{name}/pause (or /resume)
     GET  /queues, /cost, /idle
 
@@ -26,7 +26,7 @@ import base64
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
@@ -37,12 +37,11 @@ import orjson
 from hearth import errors
 from hearth.api.auth import Lookup
 from hearth.api.lambda_api import ApiResponse
-from hearth.asgi import Receive, Scope, Send, read_body, respond
+from hearth.asgi import Receive, Scope, Send, read_body, respond, send_stream
 from hearth.dashboard import csrf, pages
 from hearth.dashboard.html import PREFIX, layout, url
 from hearth.dashboard.sessions import ANONYMOUS, COOKIE, Session, Sessions, check_key
 from hearth.model import SYNC_PAYLOAD_LIMIT
-from hearth.telemetry.logformat import parse_moment
 
 log = logging.getLogger("hearth.dashboard")
 MAX_FORM = SYNC_PAYLOAD_LIMIT + 64 * 1024  # the invoke form carries a payload up to Invoke's limit
@@ -83,6 +82,7 @@ class Response:
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: AsyncGenerator[bytes, None] | None = None  # sent chunk by chunk after ``body``, until it ends
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -120,7 +120,7 @@ class Dashboard:
             ("POST", fn + "/aliases/(?P<alias>[^/]+)", self.set_weight, False),
             ("POST", fn + "/(?P<action>disable|enable)", self.toggle, False),
             ("GET", "/logs", self.logs_page, False),
-            ("GET", "/logs/feed", self.logs_feed, False),
+            ("GET", "/logs/stream", self.logs_stream, False),
             ("GET", "/schedules", self.schedules_page, False),
             ("POST", "/schedules/(?P<name>[^/]+)/(?P<action>pause|resume)", self.schedule_action, False),
             ("GET", "/queues", self.queues_page, False),
@@ -168,7 +168,11 @@ class Dashboard:
         except Exception:
             log.exception("dashboard failed on %s %s", scope["method"], scope["path"])
             response = self._error("The dashboard failed on this request; see Hearth's log", 500, session)
-        await respond(send, response.status, response.headers + extra + list(_SECURITY_HEADERS), response.body)
+        out = response.headers + extra + list(_SECURITY_HEADERS)
+        if response.stream is not None:
+            await send_stream(send, receive, response.status, out, response.body, response.stream)
+            return
+        await respond(send, response.status, out, response.body)
 
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
         allowed = False
@@ -365,21 +369,21 @@ class Dashboard:
         entries = await self._json("GET", "/hearth/logs", {**filters, "limit": str(LOG_BACKLOG)},
                                    session=request.session)
         since = max((entry.get("time", 0.0) for entry in entries), default=self.clock())
-        feed = url("/logs/feed", **filters, since=f"{since:.3f}")
-        body = pages.logs(names, filters["function"], filters["filter"], filters["status"], entries, feed)
+        stream = url("/logs/stream", **filters, since=f"{since:.3f}")
+        body = pages.logs(names, filters["function"], filters["filter"], filters["status"], entries, stream)
         return self._page("Live logs", body, request.session)
 
-    async def logs_feed(self, request: Request) -> Response:
-        """New lines for the live log page: entries stored at or after ``since`` (the page drops repeats)."""
-        filters = self._log_query(request)
-        since = parse_moment(request.query.get("since") or "1m", self.clock())
-        # An entry's time is its invocation's end, and the store may take a moment to write it: look back a little.
-        entries = await self._json("GET", "/hearth/logs", {**filters, "since": f"{since - 5:.3f}",
-                                                           "limit": str(LOG_BACKLOG)}, session=request.session)
-        lines = [line for entry in entries for line in pages.log_line(entry)]
-        latest = max((entry.get("time", 0.0) for entry in entries), default=since)
-        return Response(200, orjson.dumps({"since": latest, "lines": lines}),
-                        [(b"content-type", b"application/json")])
+    async def logs_stream(self, request: Request) -> Response:
+        """The log store followed (``/hearth/logs?follow=1``) as server-sent events: each entry's lines as one
+        ``message`` (JSON), a ``lost`` event when the follow fell behind, a comment as the keep-alive. The entries
+        from ``since`` on come first, so nothing stored between the page and the stream is missed (the page drops
+        lines it has)."""
+        query = {**self._log_query(request), "follow": "1", "format": "json", "limit": str(LOG_BACKLOG),
+                 "since": request.query.get("since") or "1s"}
+        answer = await self.call("GET", "/hearth/logs", query, b"", None, _caller(request.session))
+        assert answer.stream is not None
+        return Response(200, server_sent(answer.body), [(b"content-type", b"text/event-stream; charset=utf-8")],
+                        stream=_events(answer.stream))
 
     # -- schedules, queues, cost, idle -------------------------------------------------------------------------
 
@@ -409,6 +413,33 @@ class Dashboard:
         report = await self._json("GET", "/hearth/idle", {"days": days}, session=request.session)
         assert request.session is not None
         return self._page("Idle functions", pages.idle(report, request.session.csrf), request.session)
+
+
+def server_sent(chunk: bytes) -> bytes:
+    """NDJSON lines of ``/hearth/logs?follow=1`` as server-sent events (see ``Dashboard.logs_stream``)."""
+    out = []
+    for line in chunk.splitlines():
+        if not line.strip():
+            continue
+        doc = orjson.loads(line)
+        kind = doc.get("type")
+        if kind == "hearth.keepalive":
+            out.append(b": keepalive\n\n")
+        elif kind == "hearth.lost":
+            out.append(b"event: lost\ndata: " + orjson.dumps({"count": doc.get("count", 0)}) + b"\n\n")
+        else:
+            out.append(b"data: " + orjson.dumps(pages.log_line(doc)) + b"\n\n")
+    return b"".join(out)
+
+
+async def _events(stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        async for chunk in stream:
+            events = server_sent(chunk)
+            if events:
+                yield events
+    finally:
+        await stream.aclose()
 
 
 def _seg(name: str) -> str:

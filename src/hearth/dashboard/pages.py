@@ -246,8 +246,9 @@ def log_line(entry: Doc) -> list[dict[str, Any]]:
             for index, line in enumerate(entry.get("lines", ()))]
 
 
-def logs(names: Sequence[str], function: str, text: str, status: str, entries: Sequence[Doc], feed: str) -> str:
-    """Live logs: a filter form, the backlog, and a list the page's script keeps appending to from ``feed``."""
+def logs(names: Sequence[str], function: str, text: str, status: str, entries: Sequence[Doc], stream: str) -> str:
+    """Live logs: a filter form, the backlog, and a list the page's script appends to from ``stream`` (server-sent
+    events)."""
     functions_options = '<option value="">all functions</option>' + "".join(
         f'<option value="{esc(n)}"{" selected" if n == function else ""}>{esc(n)}</option>' for n in names)
     status_options = '<option value="">any status</option>' + "".join(
@@ -259,8 +260,8 @@ def logs(names: Sequence[str], function: str, text: str, status: str, entries: S
             '<button type="submit">Apply</button> <label><input type="checkbox" id="follow" checked> follow</label>'
             "</form>")
     backlog = "".join(_live_line(line) for entry in entries for line in log_line(entry))
-    return (form + f'<ol id="live-log" class="log" data-feed="{esc(feed)}" aria-live="polite">{backlog}</ol>'
-            '<p class="hint">New lines appear as they are stored (the page asks every second).</p>')
+    return (form + f'<ol id="live-log" class="log" data-stream="{esc(stream)}" aria-live="polite">{backlog}</ol>'
+            '<p class="hint">New lines appear as they are stored.</p>')
 
 
 def _live_line(line: Doc) -> str:

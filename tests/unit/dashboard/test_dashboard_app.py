@@ -15,7 +15,7 @@ import pytest
 from hearth import errors
 from hearth.api.auth import keyring, new_credentials
 from hearth.api.lambda_api import ApiResponse, ok
-from hearth.dashboard.app import Dashboard
+from hearth.dashboard.app import Dashboard, server_sent
 
 ADMIN = new_credentials()
 
@@ -25,6 +25,7 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, str], bytes, dict[str, str], str]] = []
+        self.closed = False
 
     async def __call__(self, method: str, path: str, query: Mapping[str, str] | None = None, body: bytes = b"",
                        headers: Mapping[str, str] | None = None, caller: str = "") -> ApiResponse:
@@ -56,11 +57,30 @@ class FakeApi:
             return ok({"Aliases": [{"Name": "live", "FunctionVersion": "1", "RevisionId": "r1"}]})
         if path.endswith("/provisioned-concurrency"):
             return ok({"ProvisionedConcurrencyConfigs": []})
+        if path == "/hearth/logs" and (query or {}).get("follow") == "1":
+            return ApiResponse(200, _ndjson(ENTRY), [(b"content-type", b"application/x-ndjson")],
+                               stream=self._follow())
         if path == "/hearth/logs":
             return ok([])
         if path.startswith("/hearth/functions/"):
             return ok({})
         raise errors.ResourceNotFound(f"fake: no {method} {path}")
+
+
+    async def _follow(self) -> Any:
+        try:
+            yield _ndjson({"type": "hearth.keepalive"}) + _ndjson({"type": "hearth.lost", "count": 3})
+            yield _ndjson({**ENTRY, "request_id": "r-2"})
+        finally:
+            self.closed = True
+
+
+ENTRY = {"type": "invocation", "request_id": "r-1", "function": "fn", "status": "success", "time": 5.0,
+         "lines": [{"time": 4.0, "message": "START <b>"}, {"time": 5.0, "message": "REPORT"}]}
+
+
+def _ndjson(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc) + b"\n"
 
 
 class Answer:
@@ -80,8 +100,13 @@ def request(app: Dashboard, method: str, path: str, form: dict[str, str] | None 
              "scheme": scheme}
     sent: list[dict[str, Any]] = []
 
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client stays: a streamed answer ends when its stream does
+        raise AssertionError("unreachable")
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -247,3 +272,31 @@ def test_an_unknown_page_is_a_404_page(app: Dashboard) -> None:
     cookie, _ = signed_in(app)
     answer = request(app, "GET", "/dashboard/nowhere", headers=cookie)
     assert answer.status == 404 and "No dashboard page" in answer.text
+
+
+def test_ndjson_log_lines_become_server_sent_events() -> None:
+    events = server_sent(_ndjson(ENTRY) + _ndjson({"type": "hearth.keepalive"})
+                         + _ndjson({"type": "hearth.lost", "count": 2}) + b"\n")
+    first, keepalive, lost, end = events.split(b"\n\n")
+    assert first.startswith(b"data: ") and b"\n" not in first
+    assert [line["key"] for line in orjson.loads(first[len(b"data: "):])] == ["r-1#0", "r-1#1"]
+    assert orjson.loads(first[len(b"data: "):])[0]["message"] == "START <b>"  # JSON: the page sets it as text
+    assert keepalive == b": keepalive" and lost == b'event: lost\ndata: {"count":2}' and end == b""
+
+
+def test_the_live_log_stream_follows_the_log_store(app: Dashboard, api: FakeApi) -> None:
+    cookie, _ = signed_in(app)
+    answer = request(app, "GET", "/dashboard/logs/stream?function=fn&status=error&since=12.5", headers=cookie)
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/event-stream")
+    [call] = [call for call in api.calls if call[1] == "/hearth/logs"]
+    assert call[2] == {"function": "fn", "filter": "", "status": "error", "follow": "1", "format": "json",
+                       "limit": "200", "since": "12.5"}
+    assert answer.text.count("data: ") == 3 and "event: lost" in answer.text and '"r-2#0"' in answer.text
+    assert api.closed  # the follow is closed once the stream ends
+
+
+def test_the_live_log_page_points_at_its_stream(app: Dashboard, api: FakeApi) -> None:
+    cookie, _ = signed_in(app)
+    answer = request(app, "GET", "/dashboard/logs?function=fn&filter=x", headers=cookie)
+    assert answer.status == 200
+    assert 'data-stream="/dashboard/logs/stream?function=fn&amp;filter=x&amp;since=' in answer.text

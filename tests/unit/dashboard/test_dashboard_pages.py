@@ -93,10 +93,10 @@ def test_an_invocation_page_shows_its_lines_as_text() -> None:
 
 def test_the_live_log_page_escapes_the_backlog_and_the_filters() -> None:
     body = pages.logs(["fn", EVIL], EVIL, '"><img src=x>', "error", [entry("rid-1", EVIL)],
-                      "/dashboard/logs/feed?since=1&filter=%22")
+                      "/dashboard/logs/stream?since=1&filter=%22")
     assert "<script>" not in body and "<img" not in body
     assert 'value="&quot;&gt;&lt;img src=x&gt;"' in body
-    assert 'data-feed="/dashboard/logs/feed?since=1&amp;filter=%22"' in body
+    assert 'data-stream="/dashboard/logs/stream?since=1&amp;filter=%22"' in body
     assert '<option value="error" selected>' in body
     assert 'data-key="rid-1#0"' in body
 

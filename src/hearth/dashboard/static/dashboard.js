@@ -1,7 +1,7 @@
 // Hearth dashboard: the little the server-rendered pages need from a script.
 // - forms with data-confirm ask first (the alias weight slider, disabling a function);
 // - the weight slider shows the split it would set while it moves;
-// - the live log page asks for new lines every second and appends them (as text, never as markup).
+// - the live log page follows the log store (server-sent events) and appends lines (as text, never as markup).
 (function () {
   "use strict";
 
@@ -31,8 +31,10 @@
   var log = document.getElementById("live-log");
   if (!log) return;
   var follow = document.getElementById("follow");
-  var feed = log.getAttribute("data-feed");
+  var stream = log.getAttribute("data-stream");
   var seen = new Set();
+  var latest = null;  // the newest line's time: where a reopened stream starts
+  var source = null;
   var MAX_LINES = 2000;
   log.querySelectorAll("li[data-key]").forEach(function (item) { seen.add(item.getAttribute("data-key")); });
 
@@ -40,45 +42,53 @@
     return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
   }
 
-  function append(line) {
-    if (seen.has(line.key)) return;
-    seen.add(line.key);
+  function line(text, key, className) {
     var item = document.createElement("li");
-    item.setAttribute("data-key", line.key);
-    var time = document.createElement("time");
-    time.textContent = stamp(line.time);
-    var fn = document.createElement("span");
-    fn.className = "fn";
-    fn.textContent = "[" + line.function + "]";
-    item.appendChild(time);
-    item.appendChild(document.createTextNode(" "));
-    item.appendChild(fn);
-    item.appendChild(document.createTextNode(" " + line.message));
+    if (key) item.setAttribute("data-key", key);
+    if (className) item.className = className;
+    item.textContent = text;
     log.appendChild(item);
     while (log.children.length > MAX_LINES) {
       seen.delete(log.firstElementChild.getAttribute("data-key"));
       log.removeChild(log.firstElementChild);
     }
+    return item;
   }
 
-  function poll() {
-    if (follow && !follow.checked) {
-      window.setTimeout(poll, 1000);
-      return;
-    }
-    fetch(feed, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (answer) {
-        if (answer) {
-          answer.lines.forEach(append);
-          var next = new URL(feed, window.location.href);
-          next.searchParams.set("since", String(answer.since));
-          feed = next.pathname + next.search;
-          log.setAttribute("data-feed", feed);
-        }
-      })
-      .catch(function () { /* the platform restarting: try again next second */ })
-      .finally(function () { window.setTimeout(poll, 1000); });
+  function append(entry) {
+    if (seen.has(entry.key)) return;
+    seen.add(entry.key);
+    latest = latest === null ? entry.time : Math.max(latest, entry.time);
+    var item = line("", entry.key, "");
+    var time = document.createElement("time");
+    time.textContent = stamp(entry.time);
+    var fn = document.createElement("span");
+    fn.className = "fn";
+    fn.textContent = "[" + entry.function + "]";
+    item.appendChild(time);
+    item.appendChild(document.createTextNode(" "));
+    item.appendChild(fn);
+    item.appendChild(document.createTextNode(" " + entry.message));
   }
-  window.setTimeout(poll, 1000);
+
+  function open() {
+    var target = new URL(stream, window.location.href);
+    if (latest !== null) target.searchParams.set("since", String(latest));
+    source = new EventSource(target.pathname + target.search);
+    source.onmessage = function (event) { JSON.parse(event.data).forEach(append); };
+    source.addEventListener("lost", function (event) {
+      line("[hearth] " + JSON.parse(event.data).count + " log entries lost: this page fell behind", null, "lost");
+    });
+  }
+
+  function close() {
+    if (source) source.close();
+    source = null;
+  }
+
+  if (follow) {
+    follow.addEventListener("change", function () { if (follow.checked) { open(); } else { close(); } });
+  }
+  window.addEventListener("pagehide", close);
+  open();
 })();
