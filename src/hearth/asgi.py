@@ -1,8 +1,9 @@
-"""The few raw-ASGI helpers both HTTP surfaces share: read a bounded body, send one whole response."""
+"""The few raw-ASGI helpers both HTTP surfaces share: read a bounded body, send one whole response, send a stream."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -68,3 +69,34 @@ async def respond_json(send: Send, status: int, value: Any, headers: Headers | N
     headers = headers if headers is not None else []
     headers.append((b"content-type", b"application/json"))
     await respond(send, status, headers, orjson.dumps(value))
+
+
+async def send_stream(send: Send, receive: Receive, status: int, headers: Headers, head: bytes,
+                      stream: AsyncGenerator[bytes, None]) -> None:
+    """Send ``head``, then each chunk of ``stream``, until the stream ends or the client goes away (then the stream
+    is closed without being read further)."""
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": head, "more_body": True})
+        while True:
+            chunk = asyncio.ensure_future(anext(stream))
+            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
+            if not chunk.done():  # the client disconnected: nobody reads the rest
+                chunk.cancel()
+                await asyncio.gather(chunk, return_exceptions=True)
+                return
+            try:
+                body = chunk.result()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        gone.cancel()
+        await stream.aclose()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

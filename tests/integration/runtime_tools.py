@@ -30,6 +30,7 @@ INSTALL_HINTS = {
     "node": "apt-get install nodejs libnode-dev",
     "npm": "apt-get install npm",
     "bwrap": "apt-get install bubblewrap",
+    "chromium": "apt-get install chromium",
 }
 
 

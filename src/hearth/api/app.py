@@ -50,6 +50,7 @@ Route table, top to bottom (``{name}`` is a function name or ARN; ``?Qualifier=`
     PUT    /hearth/secrets/{name}                             set a secret ({"value": …}; api/secrets.py)
     DELETE /hearth/secrets/{name}                             remove a secret
     POST   /                                                  SQS (X-Amz-Target: AmazonSQS.*; see api/sqs.py)
+    *      /dashboard/…                                       the web dashboard (its own sign-in; dashboard/app.py)
 
 Every other request is authenticated first (SigV4 as botocore signs, for the ``lambda`` service, or ``sqs`` on
 SQS's route; or a bearer token) unless the platform runs without authentication (``hearth dev`` on loopback).
@@ -64,7 +65,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
@@ -84,7 +85,8 @@ from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
 from hearth.api.tune import TuneApi
-from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json
+from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json, send_stream
+from hearth.dashboard.app import Dashboard
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
 from hearth.secrets.keys import encode_key
@@ -201,9 +203,14 @@ class ControlApi:
             _Route("DELETE", "/hearth/secrets/" + _NAME, secrets.delete_secret),
             _Route("POST", "", self.sqs_api.call, MAX_SQS_REQUEST, services=("sqs",), render=render_error),
         ]
+        # Signs in with the admin key only: a function's SQS key cannot (``dashboard/sessions.py``).
+        self.dashboard = Dashboard(self.call, lookup, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if scope["path"] == "/dashboard" or scope["path"].startswith("/dashboard/"):
+            await self.dashboard(scope, receive, send)
             return
         request_id = new_request_id()
         render: ErrorRenderer = _error
@@ -228,7 +235,8 @@ class ControlApi:
             if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
                 response.headers.append((b"x-amzn-requestid", request_id.encode()))
             if response.stream is not None:
-                await _stream(send, receive, response)
+                await send_stream(send, receive, response.status, response.headers, response.body,
+                                  response.stream)
                 return
             await respond(send, response.status, response.headers, response.body)
         except errors.HearthError as error:
@@ -237,6 +245,17 @@ class ControlApi:
             log.exception("control API failed on request %s", request_id)
             await render(send, errors.ServiceError(f"Hearth failed on request {request_id}; see its log"),
                          request_id)
+
+    async def call(self, method: str, path: str, query: Mapping[str, str] | None = None, body: bytes = b"",
+                   headers: Mapping[str, str] | None = None, caller: str = "") -> ApiResponse:
+        """Run one operation of the route table in-process for a caller already authenticated (the dashboard's
+        session): the same validation and effects as the request over HTTP; errors are raised, not rendered."""
+        route, params = self._match(method, path)
+        if len(body) > route.max_body:
+            raise errors.RequestTooLarge(f"Request must be smaller than {route.max_body} bytes, got {len(body)} "
+                                         "bytes")
+        request = ApiRequest(new_request_id(), params, dict(query or {}), dict(headers or {}), body, caller)
+        return await route.operation(request)
 
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
         allowed = []
@@ -303,6 +322,7 @@ class ControlApi:
             stats = await self.platform.events.stats(spec.name)
             listing.append({"name": spec.name, "arn": spec.arn, "site": spec.site, "visible": stats.visible,
                             "in_flight": stats.in_flight, "delayed": stats.delayed,
+                            "oldest_sent_at": stats.oldest_sent_at,
                             "visibility_timeout_s": spec.visibility_timeout_s,
                             "message_retention_s": spec.message_retention_s, "delay_s": spec.delay_s,
                             "dead_letter_queue": spec.dead_letter_queue,
@@ -315,37 +335,6 @@ def _record_json(record: InvocationRecord) -> dict[str, Any]:
     value = record._asdict()
     value["cold"] = record.cold
     return value
-
-
-async def _stream(send: Send, receive: Receive, response: ApiResponse) -> None:
-    """Send ``response.body``, then each chunk of its stream, until the stream ends or the client goes away."""
-    assert response.stream is not None
-    stream = response.stream
-    gone = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        await send({"type": "http.response.body", "body": response.body, "more_body": True})
-        while True:
-            chunk = asyncio.ensure_future(anext(stream))
-            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
-            if not chunk.done():  # the client disconnected: nobody reads the rest
-                chunk.cancel()
-                await asyncio.gather(chunk, return_exceptions=True)
-                return
-            try:
-                body = chunk.result()
-            except StopAsyncIteration:
-                break
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        gone.cancel()
-        await stream.aclose()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _error(send: Send, error: errors.HearthError, request_id: str) -> None:

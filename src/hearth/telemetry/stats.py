@@ -2,7 +2,9 @@
 
 Per function: how many invocations ended in the window, their rate, the share that failed (any status but
 ``success``), duration percentiles (nearest rank, over the invocations that ran: throttles have no duration), the
-share of cold starts, and the count per equal slice of the window (for a small chart).
+share of cold starts, and per equal slice of the window (for charts): the count (``series``), the errors, the cold
+starts, the p50 and p99 durations (None for a slice where nothing ran) and the mean concurrency (the time spent in
+invocations during the slice, divided by its length).
 """
 
 from __future__ import annotations
@@ -28,11 +30,21 @@ class FunctionStats:
     cold: int = 0
     durations: list[float] = field(default_factory=list, repr=False)
     series: list[int] = field(default_factory=lambda: [0] * SLOTS)
+    error_series: list[int] = field(default_factory=lambda: [0] * SLOTS)
+    cold_series: list[int] = field(default_factory=lambda: [0] * SLOTS)
+    slot_durations: list[list[float]] = field(default_factory=lambda: [[] for _ in range(SLOTS)], repr=False)
+    busy_s: list[float] = field(default_factory=lambda: [0.0] * SLOTS, repr=False)
 
     def summary(self, seconds: float) -> dict[str, Any]:
         ran = sorted(self.durations)
-        doc = {key: value for key, value in asdict(self).items() if key != "durations"}
+        doc = {key: value for key, value in asdict(self).items()
+               if key not in ("durations", "slot_durations", "busy_s")}
+        slot_s = seconds / len(self.series) if self.series and seconds > 0 else 0.0
+        slices = [sorted(durations) for durations in self.slot_durations]
         doc.update({
+            "p50_series": [percentile(durations, 50) for durations in slices],
+            "p99_series": [percentile(durations, 99) for durations in slices],
+            "concurrency_series": [busy / slot_s if slot_s else 0.0 for busy in self.busy_s],
             "rate_per_s": self.invocations / seconds if seconds > 0 else 0.0,
             "error_pct": 100.0 * self.errors / self.invocations if self.invocations else 0.0,
             "cold_pct": 100.0 * self.cold / len(ran) if ran else 0.0,
@@ -55,20 +67,37 @@ def summarize(stored: Iterable[dict[str, Any]], since: float, until: float, func
             continue
         stats = found.get(doc["function"])
         if stats is None:
-            stats = found[doc["function"]] = FunctionStats(doc["function"], series=[0] * slots)
+            stats = found[doc["function"]] = FunctionStats(
+                doc["function"], series=[0] * slots, error_series=[0] * slots, cold_series=[0] * slots,
+                slot_durations=[[] for _ in range(slots)], busy_s=[0.0] * slots)
         stats.invocations += 1
-        stats.series[min(int((end - since) / span * slots), slots - 1)] += 1
+        slot = min(int((end - since) / span * slots), slots - 1)
+        stats.series[slot] += 1
         status = doc["status"]
         if status != "success":
             stats.errors += 1
+            stats.error_series[slot] += 1
         if status == "throttled":
             stats.throttles += 1
             continue
         stats.durations.append(doc["duration_ms"])
+        stats.slot_durations[slot].append(doc["duration_ms"])
         if doc.get("init_ms") is not None:
             stats.cold += 1
+            stats.cold_series[slot] += 1
+        _add_busy(stats.busy_s, max(doc["start"], since), end, since, span / slots)
     ordered = sorted(found.values(), key=lambda item: (-item.invocations, item.function))
     return [item.summary(until - since) for item in ordered]
+
+
+def _add_busy(busy_s: list[float], start: float, end: float, since: float, slot_s: float) -> None:
+    """Add the time ``[start, end]`` spends in each slot to it (an invocation may span several)."""
+    first = min(int((start - since) / slot_s), len(busy_s) - 1)
+    for index in range(first, len(busy_s)):
+        low, high = since + index * slot_s, since + (index + 1) * slot_s
+        if low >= end:
+            break
+        busy_s[index] += max(0.0, min(end, high) - max(start, low))
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
