@@ -94,6 +94,17 @@ def sparkline(series: Sequence[float], width: int = 120, height: int = 24, css: 
             f'points="{points}"/></svg>')
 
 
+def figure(value: float) -> str:
+    """A chart's value as a person reads it: ``0.25``, ``1,234``, ``<0.001`` (never ``4.31e-07``)."""
+    if value == 0:
+        return "0"
+    if abs(value) < 0.001:
+        return "<0.001" if value > 0 else ">-0.001"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def bars(series: Sequence[float], title: str, since: float, until: float, width: int = 480,
          height: int = 120) -> str:
     """A bar chart of equal time slots from ``since`` to ``until`` with its maximum and its ends labelled."""
@@ -101,11 +112,11 @@ def bars(series: Sequence[float], title: str, since: float, until: float, width:
     slot = width / max(len(series), 1)
     rects = "".join(
         f'<rect x="{index * slot + 1:.1f}" y="{height - 16 - (value / top) * (height - 30):.1f}" '
-        f'width="{max(slot - 2, 1):.1f}" height="{(value / top) * (height - 30):.1f}"><title>{esc(f"{value:.3g}")}'
+        f'width="{max(slot - 2, 1):.1f}" height="{(value / top) * (height - 30):.1f}"><title>{esc(figure(value))}'
         "</title></rect>"
         for index, value in enumerate(series) if value > 0)
     peak = max(series, default=0.0)
-    return (f'<figure class="chart"><figcaption>{esc(title)} <span class="peak">max {esc(f"{peak:.3g}")}</span>'
+    return (f'<figure class="chart"><figcaption>{esc(title)} <span class="peak">max {esc(figure(peak))}</span>'
             f'</figcaption><svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{esc(title)}"><g class="bars">{rects}</g>'
             f'<line x1="0" y1="{height - 15}" x2="{width}" y2="{height - 15}" class="axis"/>'
@@ -138,7 +149,7 @@ def lines(named: Mapping[str, Sequence[float | None]], title: str, since: float,
                 drawn.append(f'<polyline class="series-{index}" fill="none" points="{" ".join(run)}"/>')
     legend = " ".join(f'<span class="legend series-{index}">{esc(name)}</span>' for index, name in enumerate(named))
     return (f'<figure class="chart"><figcaption>{esc(title)} {legend} <span class="peak">max '
-            f'{esc(f"{max(values, default=0.0):.3g}")}{esc(unit)}</span></figcaption><svg width="{width}" '
+            f'{esc(figure(max(values, default=0.0)))}{esc(unit)}</span></figcaption><svg width="{width}" '
             f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
             f'<g class="lines">{"".join(drawn)}</g>'
             f'<line x1="0" y1="{height - 15}" x2="{width}" y2="{height - 15}" class="axis"/>'

@@ -145,3 +145,12 @@ def test_a_line_chart_breaks_where_a_slot_has_no_value() -> None:
     chart = html.lines({"p50": [1.0, 2.0, None, 4.0], "p99": [3.0, None, None, None]}, "Duration", 0.0, 60.0, " ms")
     assert chart.count("<polyline") == 1 and chart.count("<circle") == 2  # p50: a line, then a lone point; p99: one
     assert "max 4 ms" in chart and 'class="legend series-1">p99<' in chart
+
+
+def test_chart_figures_read_as_numbers_not_exponents() -> None:
+    from hearth.dashboard.html import bars, figure
+
+    assert [figure(v) for v in (0, 4.31e-07, 0.25, 0.1234, 12.5, 999.9996, 1234.4)] == [
+        "0", "<0.001", "0.25", "0.123", "12.5", "1000", "1,234"]
+    chart = bars([0.0, 4.31e-07], "Concurrency (mean)", 0.0, 60.0)
+    assert "max &lt;0.001" in chart and "e-07" not in chart
