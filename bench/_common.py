@@ -246,6 +246,22 @@ def fresh_get(url: str, path: str) -> tuple[int, float]:
     return response.status, time.perf_counter() - started
 
 
+def fresh_gets(url: str, paths: list[str], problems: list[str]) -> list[float]:
+    """One fresh-connection GET per path: the seconds of each 2xx answer; the rest go to ``problems``."""
+    timings = []
+    for path in paths:
+        try:
+            status, seconds = fresh_get(url, path)
+        except (OSError, http.client.HTTPException) as exc:
+            problems.append(f"GET {path}: {type(exc).__name__}: {exc}")
+            continue
+        if 200 <= status < 300:
+            timings.append(seconds)
+        else:
+            problems.append(f"GET {path}: HTTP {status}")
+    return timings
+
+
 def keepalive_gets(url: str, path: str, count: int) -> tuple[list[float], int]:
     """``count`` GETs one after another on one keep-alive connection; the seconds of each and how many
     answered something other than 2xx."""

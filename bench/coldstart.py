@@ -50,7 +50,7 @@ from _common import (
     add_hearth_options,
     build_go_bootstrap,
     cpu_shares,
-    fresh_get,
+    fresh_gets,
     get_json,
     hearth_args,
     markdown_table,
@@ -110,22 +110,6 @@ def time_exec(binary: Path, n: int) -> list[float]:
     return timings[1:]
 
 
-def _time_gets(url: str, paths: list[str], problems: list[str]) -> list[float]:
-    """One fresh-connection GET per path: the seconds of each 2xx answer; the rest go to ``problems``."""
-    timings = []
-    for path in paths:
-        try:
-            status, seconds = fresh_get(url, path)
-        except (OSError, http.client.HTTPException) as exc:
-            problems.append(f"GET {path}: {type(exc).__name__}: {exc}")
-            continue
-        if 200 <= status < 300:
-            timings.append(seconds)
-        else:
-            problems.append(f"GET {path}: HTTP {status}")
-    return timings
-
-
 def time_sandboxed_interpreter(project: Path, n: int) -> list[float]:
     """Seconds to run the handler once in a new interpreter inside a function's sandbox, ``n`` times after one
     warm-up; empty without bwrap."""
@@ -153,7 +137,7 @@ def time_sandboxed(gateway: str, control: str, paths: list[str], names: list[str
     first: list[float] = []
     warm: list[float] = []
     for path in paths:
-        timings = _time_gets(gateway, [path, path], problems)
+        timings = fresh_gets(gateway, [path, path], problems)
         if len(timings) == 2:
             first.append(timings[0])
             warm.append(timings[1])
@@ -164,7 +148,7 @@ def time_sandboxed(gateway: str, control: str, paths: list[str], names: list[str
             problems.append(f"sandboxed instances not reaped within {REAPED_WAIT_S:g} s")
             break
         time.sleep(0.05)
-    forked = _time_gets(gateway, paths, problems)
+    forked = fresh_gets(gateway, paths, problems)
     return first, warm, forked
 
 
@@ -269,17 +253,17 @@ def main() -> int:
                 go_fresh = time_exec(bootstrap, args.n)
             service, url = start_bare_uvicorn()
             with service:
-                _time_gets(url, ["/"], problems)
-                bare = _time_gets(url, ["/"] * args.n, problems)
+                fresh_gets(url, ["/"], problems)
+                bare = fresh_gets(url, ["/"] * args.n, problems)
             hearth, gateway, control = start_hearth(project, hearth_args(args))
             with hearth:
-                _time_gets(gateway, ["/warmup"], problems)
-                cold = _time_gets(gateway, paths, problems)
-                warm = _time_gets(gateway, paths, problems)
+                fresh_gets(gateway, ["/warmup"], problems)
+                cold = fresh_gets(gateway, paths, problems)
+                warm = fresh_gets(gateway, paths, problems)
                 init_ms = check_records(control, names, problems)
                 if bootstrap is not None:
-                    go_cold = _time_gets(gateway, go_paths, problems)
-                    go_warm = _time_gets(gateway, go_paths, problems)
+                    go_cold = fresh_gets(gateway, go_paths, problems)
+                    go_warm = fresh_gets(gateway, go_paths, problems)
                     go_init_ms = check_records(control, go_names, problems)
                 if boxed_routes:
                     boxed_first, boxed_warm, boxed_fork = time_sandboxed(gateway, control, sandbox_paths,

@@ -48,6 +48,7 @@ from _common import (
     Service,
     add_hearth_options,
     fresh_get,
+    fresh_gets,
     hearth_args,
     markdown_table,
     percentile,
@@ -167,22 +168,6 @@ def start_serverless_offline(folder: Path, functions: list[str]) -> tuple[Servic
     return service, url
 
 
-def first_calls(url: str, paths: list[str]) -> tuple[list[float], list[str]]:
-    """The first GET of each path over a new connection: seconds of each 2xx answer, and the failures."""
-    timings, problems = [], []
-    for path in paths:
-        try:
-            status, seconds = fresh_get(url, path)
-        except (OSError, http.client.HTTPException) as exc:
-            problems.append(f"GET {path}: {exc}")
-            continue
-        if 200 <= status < 300:
-            timings.append(seconds)
-        else:
-            problems.append(f"GET {path}: HTTP {status}")
-    return timings, problems
-
-
 def measure(name: str, url: str, duration: int) -> dict[str, Any]:
     """(b) for one server: the warm-up, then wrk at 64 and at 1 connection."""
     print(f"peers: {name}: wrk warm-up, -c1, -c64 ...", file=sys.stderr, flush=True)
@@ -242,7 +227,8 @@ def main() -> int:
 
         def sls_cold(url: str) -> dict[str, Any]:
             print(f"peers: serverless-offline: {args.cold_n} first calls ...", file=sys.stderr, flush=True)
-            timings, problems = first_calls(url, cold_paths)
+            problems: list[str] = []
+            timings = fresh_gets(url, cold_paths, problems)
             return {"cold": {"p50": percentile(timings, 50), "p99": percentile(timings, 99), "n": len(timings),
                              "problems": problems[:5]}}
 

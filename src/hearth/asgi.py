@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote
 
 import orjson
 
@@ -100,3 +102,30 @@ async def send_stream(send: Send, receive: Receive, status: int, headers: Header
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+class Routed(Protocol):
+    """A route of a raw-ASGI surface's table: a method and a path pattern with named groups."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def pattern(self) -> re.Pattern[str]: ...
+
+
+RouteT = TypeVar("RouteT", bound=Routed)
+
+
+def match_route(routes: Iterable[RouteT], method: str, path: str) -> tuple[RouteT | None, dict[str, str], list[str]]:
+    """The first of ``routes`` for ``method path`` and its path parameters, URL-decoded; else None and the methods
+    the path has (none: no route has that path)."""
+    allowed = []
+    for route in routes:
+        found = route.pattern.match(path)
+        if found is None:
+            continue
+        if route.method == method:
+            return route, {key: unquote(value) for key, value in found.groupdict().items()}, []
+        allowed.append(route.method)
+    return None, {}, allowed

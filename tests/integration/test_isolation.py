@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -131,6 +132,7 @@ def test_the_platform_data_folder_and_environment_are_out_of_reach(serve: Serve)
     seen = invoke(serve, "beta", {"read": paths})
     assert {path: seen[path] for path in paths} == {path: "PermissionError" for path in paths}
     assert (data / "master.key").exists() and (data / "state.db").exists()  # there, just not readable
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700  # by itself, whatever the folders above it allow
 
 
 def test_another_functions_code_home_and_secrets_are_out_of_reach(serve: Serve) -> None:

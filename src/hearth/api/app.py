@@ -67,7 +67,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from hearth import __version__, doctor, errors
 from hearth.api import auth, openapi
@@ -85,7 +85,17 @@ from hearth.api.sqs import MAX_REQUEST as MAX_SQS_REQUEST
 from hearth.api.sqs import SqsApi, render_error
 from hearth.api.stats import StatsApi
 from hearth.api.tune import TuneApi
-from hearth.asgi import Headers, Receive, Scope, Send, read_body, respond, respond_json, send_stream
+from hearth.asgi import (
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    match_route,
+    read_body,
+    respond,
+    respond_json,
+    send_stream,
+)
 from hearth.dashboard.app import Dashboard
 from hearth.ids import new_request_id
 from hearth.model import SYNC_PAYLOAD_LIMIT, InvocationRecord
@@ -258,14 +268,9 @@ class ControlApi:
         return await route.operation(request)
 
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        allowed = []
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, {key: unquote(value) for key, value in found.groupdict().items()}
-            allowed.append(route.method)
+        route, params, allowed = match_route(self.routes, method, path)
+        if route is not None:
+            return route, params
         if allowed:
             raise errors.InvalidParameterValue(f"{method} is not an operation on {path}; "
                                                f"use {' or '.join(sorted(set(allowed)))}")

@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from hearth.errors import AccessDenied, ConfigError, InvalidSignature
 from hearth.model import REGION
+from hearth.private_file import write_private
 
 CREDENTIALS_FILE = "credentials.json"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -461,41 +462,10 @@ def _create(path: Path) -> Credentials | None:
         "secret_access_key": credentials.secret_access_key,
         "token": credentials.token,
     }
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # 0600 from the first byte: O_EXCL also refuses to write through a symlink planted at the temporary name.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(json.dumps(data, indent=2).encode() + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-            # A hard link publishes the whole file at once and, unlike rename, never replaces a file that a
-            # concurrent start-up has just created (and whose keys it may already have printed).
-            os.link(temporary, path)
-        except FileExistsError:
-            return None
-        finally:
-            temporary.unlink(missing_ok=True)
+        written = write_private(path, json.dumps(data, indent=2).encode() + b"\n", exclusive=True)
     except OSError as error:
         raise ConfigError(
             f"Cannot create {path}: {error.strerror}; make {path.parent} writable or choose another data directory"
         ) from None
-    _fsync_directory(path.parent)
-    return credentials
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the new directory entry durable; best effort, because some file systems cannot fsync a directory and
-    the file is complete and in place either way (at worst a crash now loses it and the next start makes new keys)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return credentials if written else None

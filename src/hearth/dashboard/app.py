@@ -30,14 +30,14 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 import orjson
 
 from hearth import errors
 from hearth.api.auth import Lookup
 from hearth.api.lambda_api import ApiResponse
-from hearth.asgi import Receive, Scope, Send, read_body, respond, send_stream
+from hearth.asgi import Receive, Scope, Send, match_route, read_body, respond, send_stream
 from hearth.dashboard import csrf, pages
 from hearth.dashboard.html import PREFIX, layout, url
 from hearth.dashboard.sessions import ANONYMOUS, COOKIE, Session, Sessions, check_key
@@ -175,14 +175,9 @@ class Dashboard:
         await respond(send, response.status, out, response.body)
 
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        allowed = False
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, {key: unquote(value) for key, value in found.groupdict().items()}
-            allowed = True
+        route, params, allowed = match_route(self.routes, method, path)
+        if route is not None:
+            return route, params
         if allowed:
             raise errors.InvalidParameterValue(f"{method} is not allowed on {PREFIX}{path}")
         raise errors.ResourceNotFound(f"No dashboard page at {PREFIX}{path}")

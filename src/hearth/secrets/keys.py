@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hearth.errors import ConfigError, SecretDecryptionFailed
+from hearth.private_file import write_private
 
 KEY_FILE = "master.key"
 KEY_BYTES = 32
@@ -108,31 +109,10 @@ class MasterKey:
 
 
 def write_key_file(path: Path, key: bytes, *, exclusive: bool = False) -> None:
-    """Write ``key`` to ``path`` (0600 from the first byte) whole or not at all: a temporary file, fsync, then a
-    link (``exclusive``: never replacing a file another process made) or a rename over the old one."""
-    temporary = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
+    """Write ``key`` to ``path`` (0600 from the first byte) whole or not at all (``private_file.write_private``;
+    ``exclusive``: never replacing a file another process made)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(encode_key(key).encode() + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-            if exclusive:
-                try:
-                    os.link(temporary, path)
-                except FileExistsError:
-                    return
-            else:
-                os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_private(path, encode_key(key).encode() + b"\n", exclusive=exclusive)
     except OSError as exc:
         raise ConfigError(f"cannot write the master key {path} ({exc.strerror}); make {path.parent} writable") \
             from None

@@ -11,6 +11,9 @@ import pytest
 
 from hearth import errors
 from hearth.model import FunctionSpec
+from hearth.pool.limits import InstanceLimits, RlimitMemory
+from hearth.pool.limits.identity import Identities
+from hearth.runtimes.python.runtime import PythonRuntime
 from hearth.runtimes.python.sandbox import TASK_ROOT, Sandboxes, bwrap_argv, confine
 
 
@@ -46,11 +49,27 @@ def test_the_network_is_kept_only_when_asked(tmp_path: Path) -> None:
 def test_the_child_spec_names_the_paths_inside_and_leaves_the_cgroups_to_the_platform() -> None:
     cgroups = ["/sys/fs/cgroup/memory/hearth-1/i3", "/sys/fs/cgroup/pids/hearth-1/i3"]
     child = confine({"code_dir": "/srv/app", "env": {"LAMBDA_TASK_ROOT": "/srv/app"}, "pycache": "/tmp/x/pycache/g3",
-                     "uid": 1001, "gid": 1001, "cgroups": list(cgroups)})
+                     "cgroups": list(cgroups)})
     assert "cgroups" not in child and child["admission"] == cgroups  # the platform moves it (protocol.ADMITTED)
     assert child["code_dir"] == child["env"]["LAMBDA_TASK_ROOT"] == TASK_ROOT
     assert child["pycache"].endswith("/g3") and child["pycache"].startswith("/tmp/")
-    assert "uid" not in child and "gid" not in child
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making homes for other uids needs root")
+def test_a_sandboxed_child_gets_no_host_identity_where_other_functions_get_their_uid(tmp_path: Path) -> None:
+    """The sandbox runs as its own uid: the host uid, home and descriptor path of the identity policy are not
+    prepared for it (only its uid is mapped inside), while a process-isolated function of the same platform's
+    gets them."""
+    identities = Identities()
+    runtime = PythonRuntime(InstanceLimits(RlimitMemory("test"), identity=identities), {})
+    try:
+        boxed = runtime.child_spec(FunctionSpec(name="boxed", handler="app.main", code_dir=tmp_path,
+                                                isolation="sandbox"), 1, 0)
+        plain = runtime.child_spec(FunctionSpec(name="plain", handler="app.main", code_dir=tmp_path), 2, 0)
+        assert not {"uid", "gid", "home", "code_via_fd"} & set(boxed)
+        assert plain["uid"] == identities.of("plain").uid and "home" in plain
+    finally:
+        identities.close()
 
 
 def start(tmp_path: Path, bwrap: str | None) -> errors.HearthError:

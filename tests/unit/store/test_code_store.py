@@ -64,6 +64,17 @@ def test_a_package_is_addressed_by_the_digest_of_its_bytes(code: CodeStore, root
     assert code.has(digest) and code.get(digest) == package
 
 
+def test_python_sources_are_compiled_once_beside_them(code: CodeStore) -> None:
+    """Instances under a uid of their own cannot write __pycache__ (pool/limits/identity.py): the store compiles
+    each package, deep folders included; a file that does not compile is left to fail at its import."""
+    package, _ = code.put(make_zip(("app.py", "x = 1", FILE | 0o644), ("lib/deep/mod.py", "y = 2", FILE | 0o644),
+                                   ("broken.py", "def (:", FILE | 0o644)))
+    tag = sys.implementation.cache_tag
+    assert (package.path / "__pycache__" / f"app.{tag}.pyc").is_file()
+    assert (package.path / "lib" / "deep" / "__pycache__" / f"mod.{tag}.pyc").is_file()
+    assert not (package.path / "__pycache__" / f"broken.{tag}.pyc").exists()
+
+
 def test_the_same_bytes_are_stored_once(code: CodeStore, root: Path) -> None:
     first, stored_first = code.put(simple())
     second, stored_second = code.put(simple())

@@ -38,11 +38,13 @@ class InstanceLimits:
         self.processes: ProcessLimiter = processes or NoProcessLimit()
         self.identity: IdentityPolicy = identity or SameUser("not requested")
 
-    def prepare(self, instance_id: int, memory_mb: int, function: str = "", code_dir: str = "") -> dict[str, Any]:
+    def prepare(self, instance_id: int, memory_mb: int, function: str | None = None,
+                code_dir: str = "") -> dict[str, Any]:
         """Fields for the instance's spec: ``cgroups`` to join (each folder once: where two controllers share a
         hierarchy their cgroups are one folder), the memory fallback's rlimit, the process and file rlimits, and
-        the identity of ``function`` (whose code is in ``code_dir``) with its home."""
-        fields = self.identity.prepare(instance_id, function, code_dir)
+        the identity of ``function`` (whose code is in ``code_dir``) with its home; ``function`` None: the instance
+        keeps the identity it is started with (a sandbox's own)."""
+        fields = {} if function is None else self.identity.prepare(instance_id, function, code_dir)
         fields.update(self.memory.prepare(instance_id, memory_mb))
         joined: list[str] = fields.get("cgroups", [])
         extra = self.processes.prepare(instance_id)

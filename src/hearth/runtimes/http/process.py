@@ -157,9 +157,10 @@ class ServerProcess:
             self.stop()
             raise
         child: dict[str, Any] = {"argv": argv, "env": env, "cwd": str(self.spec.code_dir)}
-        child.update(python.limiter.prepare(self.id, self.spec.memory_mb, self.spec.name,
+        sandboxed = self.spec.isolation == "sandbox"
+        child.update(python.limiter.prepare(self.id, self.spec.memory_mb, None if sandboxed else self.spec.name,
                                            str(self.spec.code_dir)))
-        if self.spec.isolation == "sandbox":
+        if sandboxed:
             child, self._gate = confine_exec(child, self.spec.code_dir)
         log_read, log_write = os.pipe()
         try:

@@ -138,8 +138,10 @@ class ProvidedInstance:
         env.update(spec.env)
         env.update(secret_env)
         child: dict[str, Any] = {"argv": [str(bootstrap)], "env": env, "cwd": str(spec.code_dir)}
-        child.update(host.limiter.prepare(self.id, spec.memory_mb, spec.name, str(spec.code_dir)))
-        if spec.isolation == "sandbox":
+        sandboxed = spec.isolation == "sandbox"
+        child.update(host.limiter.prepare(self.id, spec.memory_mb, None if sandboxed else spec.name,
+                                          str(spec.code_dir)))
+        if sandboxed:
             child, self._gate = confine_exec(child, spec.code_dir)
         log_read, log_write = os.pipe()
         try:

@@ -308,8 +308,10 @@ class PythonRuntime:
         }
         if self.pycache_root is not None:
             child["pycache"] = str(self.pycache_root / f"g{self.code_generation}")
-        child.update(self.limiter.prepare(instance_id, spec.memory_mb, spec.name, str(spec.code_dir)))
-        if spec.isolation == "sandbox":
+        sandboxed = spec.isolation == "sandbox"
+        child.update(self.limiter.prepare(instance_id, spec.memory_mb, None if sandboxed else spec.name,
+                                          str(spec.code_dir)))
+        if sandboxed:
             from hearth.runtimes.python.sandbox import confine
 
             confine(child)

@@ -105,7 +105,6 @@ def confine(child: dict[str, Any]) -> dict[str, Any]:
     child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
     if "pycache" in child:
         child["pycache"] = f"{PYCACHE}/{os.path.basename(child['pycache'])}"
-    _drop_identity(child)
     return child
 
 
@@ -118,17 +117,8 @@ def confine_exec(child: dict[str, Any], code_dir: Path) -> tuple[dict[str, Any],
     child["cwd"] = TASK_ROOT
     if "LAMBDA_TASK_ROOT" in child["env"]:
         child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
-    _drop_identity(child)
     cgroups = child.pop("cgroups", None)
     return child, Gate(cgroups) if cgroups else None
-
-
-def _drop_identity(child: dict[str, Any]) -> None:
-    """The sandbox has one identity, its own (SANDBOX_UID, set by bwrap): a per-function uid cannot be entered
-    inside it (only that uid is mapped in its user namespace), and the host home and descriptor paths
-    (``pool/limits/identity.py``) mean nothing there: it has /var/task and a /tmp of its own."""
-    for key in ("uid", "gid", "home", "code_via_fd"):
-        child.pop(key, None)
 
 
 class Gate:
