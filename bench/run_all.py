@@ -10,7 +10,9 @@ The parts run one after another as subprocesses of this interpreter (never two a
   burst.py           3. 0 → 200 concurrent requests, one cold start each; 4. idle instance USS/PSS, how many fit
   many_functions.py  5. 2,000 deployed functions: idle RSS, route matching, cold start of the 2,000th
   async_events.py    6. asynchronous events accepted and completed per second, durable
-  proxy.py           7. the http runtime's proxy against the same Node server direct
+  proxy.py           7. the http runtime's proxy against the same server direct: a Node hello server (the
+                        proxy's worst case: its cost is most of the work), then json-server (an unmodified npm
+                        application, the kind of server the runtime is for)
 
 A part that fails is reported as "not run: why" in its rows, and the table is still written. ``--quick`` shortens
 every part (2 s wrk runs, small samples) for a smoke test; its figures are not the real ones. Run it from the
@@ -41,6 +43,7 @@ PART_TIMEOUT_S = 1200
 # server 7.2% of a core and measure that instead (throughput.py explains the same choice). nginx, when installed,
 # is proxy.py's reference row, which this table does not show.
 PROXY = ["--no-cpu-follows-memory", "--no-nginx"]
+SCRIPTS = {"proxy_app": "proxy"}  # a part run by another part's script, with other arguments
 
 
 def part_args(quick: bool) -> dict[str, list[str]]:
@@ -49,14 +52,18 @@ def part_args(quick: bool) -> dict[str, list[str]]:
         return {"coldstart": ["--n", "20"], "peers": ["--duration", "2", "--cold-n", "5"],
                 "burst": ["--n", "200"], "many_functions": ["--requests", "200"],
                 "async_events": ["--duration", "2", "--events", "50"],
-                "proxy": ["--duration", "2", "--requests", "300", *PROXY]}
+                "proxy": ["--duration", "2", "--requests", "300", *PROXY],
+                "proxy_app": ["--duration", "2", "--requests", "300", "--backend", "json-server", *PROXY]}
     return {"coldstart": ["--n", "200"], "peers": ["--duration", "10", "--cold-n", "20"], "burst": ["--n", "200"],
-            "many_functions": [], "async_events": ["--duration", "10"], "proxy": ["--duration", "10", *PROXY]}
+            "many_functions": [], "async_events": ["--duration", "10"], "proxy": ["--duration", "10", *PROXY],
+            "proxy_app": ["--duration", "10", "--backend", "json-server", *PROXY]}
 
 
 def run_part(name: str, argv: list[str], json_path: Path | None) -> tuple[str | None, Any, str]:
-    """Run bench/NAME.py; its stdout (None if it failed), its --json figures if asked for, and why it failed."""
-    command = [sys.executable, str(BENCH_DIR / f"{name}.py"), *argv]
+    """Run the part ``name`` (bench/NAME.py, or the script ``SCRIPTS`` names); its stdout (None if it failed), its
+    --json figures if asked for, and why it failed."""
+    script = SCRIPTS.get(name, name)
+    command = [sys.executable, str(BENCH_DIR / f"{script}.py"), *argv]
     if json_path is not None:
         command += ["--json", str(json_path)]
     print(f"run_all: {' '.join(command[1:])}", file=sys.stderr, flush=True)
@@ -65,14 +72,14 @@ def run_part(name: str, argv: list[str], json_path: Path | None) -> tuple[str | 
         done = subprocess.run(command, capture_output=True, text=True, timeout=PART_TIMEOUT_S,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired as exc:
-        return None, None, f"not run: {name}.py took more than {exc.timeout:g} s"
+        return None, None, f"not run: {script}.py took more than {exc.timeout:g} s"
     (RESULTS / f"latest-{name}.txt").write_text(f"$ {' '.join(command)}\n\n{done.stdout}\n--- stderr ---\n"
                                                 f"{done.stderr}")
     print(f"run_all: {name} done in {time.monotonic() - started:.0f} s (status {done.returncode})",
           file=sys.stderr, flush=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        return None, None, f"not run: {name}.py failed: {last}"
+        return None, None, f"not run: {script}.py failed: {last}"
     figures = json.loads(json_path.read_text()) if json_path is not None and json_path.exists() else None
     return done.stdout, figures, "not run"
 
@@ -157,6 +164,7 @@ def main() -> int:
     _, many, many_why = out["many_functions"]
     async_text, _, async_why = out["async_events"]
     proxy_text, _, proxy_why = out["proxy"]
+    app_text, _, app_why = out["proxy_app"]
     rows = [*readable("1", lambda: _report.cold_rows(_report.parse_coldstart(cold_text) if cold_text else None,
                                                      (peers or {}).get("serverless-offline"), cold_why)),
             *readable("2", lambda: _report.warm_rows(peers, peers_why)),
@@ -165,7 +173,9 @@ def main() -> int:
             *readable("6", lambda: _report.async_rows(_report.parse_async(async_text) if async_text else None,
                                                      async_why)),
             *readable("7", lambda: _report.proxy_rows(_report.parse_proxy(proxy_text) if proxy_text else None,
-                                                     proxy_why))]
+                                                     proxy_why, "a Node hello server")),
+            *readable("7", lambda: _report.proxy_rows(_report.parse_proxy(app_text) if app_text else None,
+                                                     app_why, "json-server (an npm application)"))]
     minutes = (datetime.datetime.now(datetime.UTC) - started).total_seconds() / 60
     stolen, speed_after = stolen_share(times_before, cpu_times()), python_speed()
     header = (f"# Hearth beside its peers{' (--quick: smoke test, not the real figures)' if args.quick else ''}\n\n"
