@@ -74,12 +74,22 @@ def tree_footprint(pid: int) -> Footprint:
     return Footprint(uss, pss, rss, count)
 
 
+def meminfo_kib(field: str) -> int:
+    """A field of /proc/meminfo (``MemTotal``, ``MemAvailable``) in KiB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"/proc/meminfo has no {field}")
+
+
 def mem_total_kib() -> int:
     """MemTotal from /proc/meminfo."""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1])
-    raise OSError("/proc/meminfo has no MemTotal")
+    return meminfo_kib("MemTotal")
+
+
+def mem_used_kib() -> int:
+    """What the whole machine uses, kernel included: MemTotal − MemAvailable."""
+    return meminfo_kib("MemTotal") - meminfo_kib("MemAvailable")
 
 
 class PeakSampler:

@@ -191,7 +191,10 @@ def burst_rows(burst: dict[str, Any] | None, why: str = "not run") -> list[Row]:
         Row("4", "idle warm instance USS / PSS (median)", f"{density['uss_mib']:.2f} / {density['pss_mib']:.2f} MiB",
             target=f"USS ≤ {USS_MIB:g} MiB", verdict=judge([(f"USS ≤ {USS_MIB:g} MiB",
                                                               density["uss_mib"] <= USS_MIB)])),
-        Row("4", "idle warm instances that fit before 50% of RAM", f"{density['fit_half_ram']:,}"),
+        Row("4", "idle warm instances that fit before 50% of RAM: at what each costs the machine (MemAvailable's "
+                 "drop) / at its USS alone",
+            f"{density['fit_half_ram_system']:,} ({density['system_mib']:.2f} MiB each) / {density['fit_half_ram']:,}"
+            if "fit_half_ram_system" in density else f"{density['fit_half_ram']:,}"),
     ]
 
 
