@@ -12,6 +12,10 @@ Each row is the p50 and p99 over --n samples, after one untimed warm-up of the s
                        a new connection, from before connect to the last byte: TCP, routing, the fork from
                        the zygote, the handler's import, the invocation and the response.
   Hearth warm          the second GET of each function, also over a new connection: no cold start.
+  Hearth cold after    the first GET of each of --pause-n more functions, each sent --pause-ms after the last
+    a pause            answer: how a cold start usually comes, after a quiet spell. A machine at rest wakes up
+                       slower, and kernel work that is cheap back to back can wait (a cgroup move once waited
+                       for an RCU grace period here: ~20 ms).
   fresh Go process     exec the Go bootstrap and wait for it to exit (without a Runtime API it stops at its
                        first request): the floor of a ``provided`` cold start.
   Hearth Go cold/warm  the same as Hearth cold/warm for --n ``runtime = "provided"`` functions running a Go
@@ -174,8 +178,9 @@ def check_sandboxed_records(control: str, names: list[str], problems: list[str])
     return first_init, fork_init
 
 
-def check_records(control: str, names: list[str], problems: list[str]) -> list[float]:
-    """Check that each function's first call was cold and succeeded; return those calls' Init Durations."""
+def check_records(control: str, names: list[str], problems: list[str], calls: int = 2) -> list[float]:
+    """Check that each function's first call was cold and succeeded (and, with ``calls`` 2, that its second was
+    warm); return the first calls' Init Durations."""
     found = get_json(f"{control}/hearth/invocations?limit={2 * len(names) + 10}")["invocations"]
     by_function: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in found:
@@ -193,8 +198,9 @@ def check_records(control: str, names: list[str], problems: list[str]) -> list[f
         if first["init_ms"] is not None:
             init_ms.append(first["init_ms"])
         warm_but_cold += sum(1 for record in records[1:] if record["cold"])
-        if len(records) != 2:
-            problems.append(f"{name}: {len(records)} records, expected 2 (one cold, one warm)")
+        if len(records) != calls:
+            problems.append(f"{name}: {len(records)} records, expected {calls}"
+                            f"{' (one cold, one warm)' if calls == 2 else ''}")
     if warm_but_cold:
         problems.append(f"{warm_but_cold} second calls were cold too (the warm instance was not reused)")
     return init_ms
@@ -215,6 +221,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="functions (cold starts) and baseline samples")
+    parser.add_argument("--pause-n", type=int, default=40, help="cold starts after a pause; 0: none")
+    parser.add_argument("--pause-ms", type=float, default=200.0, help="the pause before each of them")
     parser.add_argument("--sandbox-n", type=int, default=50,
                         help="sandboxed functions (each its own sandbox: a bwrap and an interpreter); 0: none")
     add_hearth_options(parser)
@@ -223,6 +231,9 @@ def main() -> int:
         parser.error("--n must be at least 1")
     names = [f"hello{i}" for i in range(args.n)]
     paths = [f"/f{i}" for i in range(args.n)]
+    pause_names = [f"paused{i}" for i in range(max(0, args.pause_n))]
+    pause_paths = [f"/p{i}" for i in range(len(pause_names))]
+    paused: list[float] = []
     go_names = [f"go{i}" for i in range(args.n)]
     go_paths = [f"/g{i}" for i in range(args.n)]
     problems: list[str] = []
@@ -245,7 +256,8 @@ def main() -> int:
             bootstrap = build_go_bootstrap(project / "bootstrap")
             go_routes = dict(zip(go_paths, go_names, strict=True)) if bootstrap else {}
             boxed_routes = dict(zip(sandbox_paths, sandbox_names, strict=True)) if find_bwrap() else {}
-            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True))}, go_routes,
+            write_project(project, {"/warmup": "warmup", **dict(zip(paths, names, strict=True)),
+                                    **dict(zip(pause_paths, pause_names, strict=True))}, go_routes,
                           sandboxed=boxed_routes)
             fresh = time_fresh_interpreter(project, args.n)
             boxed_fresh = time_sandboxed_interpreter(project, min(args.n, 50)) if boxed_routes else []
@@ -261,6 +273,11 @@ def main() -> int:
                 cold = fresh_gets(gateway, paths, problems)
                 warm = fresh_gets(gateway, paths, problems)
                 init_ms = check_records(control, names, problems)
+                for path in pause_paths:
+                    time.sleep(args.pause_ms / 1000)
+                    paused += fresh_gets(gateway, [path], problems)
+                if pause_names:
+                    check_records(control, pause_names, problems, calls=1)
                 if bootstrap is not None:
                     go_cold = fresh_gets(gateway, go_paths, problems)
                     go_warm = fresh_gets(gateway, go_paths, problems)
@@ -287,6 +304,7 @@ def main() -> int:
         row("bare uvicorn GET, fresh connection (HTTP floor)", bare),
         row("Hearth cold start GET, fresh connection", cold),
         row("Hearth warm GET, fresh connection", warm),
+        *([row(f"Hearth cold start GET after {args.pause_ms:g} ms without a request", paused)] if paused else []),
         *([row("fresh Go process: exec the bootstrap until it exits", go_fresh),
            row("Hearth Go (provided) cold start GET, fresh connection", go_cold),
            row("Hearth Go (provided) warm GET, fresh connection", go_warm)] if go_cold else []),
