@@ -152,7 +152,10 @@ def test_memory_cpu_and_process_limits_apply_inside_the_sandbox(hearth: HearthPr
                                                                  "hearth: cpu shares: cgroup",
                                                                  "hearth: process limits: cgroup"))]
     assert len(joined) >= len(limits) >= 1, (groups, limits)
-    # The platform moved it there: inside, no cgroup file can be reached, so none of its limits can be raised.
+    # It joined them through files the platform opened (cgroups.open_joins), and holds none of them now.
+    held = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    assert not [target for target in held if target.endswith(("/tasks", "/cgroup.procs"))], held
+    # Inside, no cgroup file can be reached, so none of its limits can be raised.
     memory = next(line.split(":", 2)[2] for line in groups.splitlines() if ":memory:" in line)
     limit = f"/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
     wrote = invoke(hearth, "probe", {"write": [limit], "text": str(4 << 30), "list": ["/sys"]})

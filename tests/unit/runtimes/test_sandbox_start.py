@@ -48,9 +48,10 @@ def test_the_network_is_kept_only_when_asked(tmp_path: Path) -> None:
 
 def test_the_child_spec_names_the_paths_inside_and_leaves_the_cgroups_to_the_platform() -> None:
     cgroups = ["/sys/fs/cgroup/memory/hearth-1/i3", "/sys/fs/cgroup/pids/hearth-1/i3"]
-    child = confine({"code_dir": "/srv/app", "env": {"LAMBDA_TASK_ROOT": "/srv/app"}, "pycache": "/tmp/x/pycache/g3",
-                     "cgroups": list(cgroups)})
-    assert "cgroups" not in child and child["admission"] == cgroups  # the platform moves it (protocol.ADMITTED)
+    child = {"code_dir": "/srv/app", "env": {"LAMBDA_TASK_ROOT": "/srv/app"}, "pycache": "/tmp/x/pycache/g3",
+             "cgroups": list(cgroups)}
+    assert confine(child) == cgroups  # for the platform to open: the child joins through them (open_joins)
+    assert "cgroups" not in child
     assert child["code_dir"] == child["env"]["LAMBDA_TASK_ROOT"] == TASK_ROOT
     assert child["pycache"].endswith("/g3") and child["pycache"].startswith("/tmp/")
 
@@ -63,9 +64,9 @@ def test_a_sandboxed_child_gets_no_host_identity_where_other_functions_get_their
     identities = Identities()
     runtime = PythonRuntime(InstanceLimits(RlimitMemory("test"), identity=identities), {})
     try:
-        boxed = runtime.child_spec(FunctionSpec(name="boxed", handler="app.main", code_dir=tmp_path,
-                                                isolation="sandbox"), 1, 0)
-        plain = runtime.child_spec(FunctionSpec(name="plain", handler="app.main", code_dir=tmp_path), 2, 0)
+        boxed, _ = runtime.child_spec(FunctionSpec(name="boxed", handler="app.main", code_dir=tmp_path,
+                                                   isolation="sandbox"), 1, 0)
+        plain, _ = runtime.child_spec(FunctionSpec(name="plain", handler="app.main", code_dir=tmp_path), 2, 0)
         assert not {"uid", "gid", "home", "code_via_fd"} & set(boxed)
         assert plain["uid"] == identities.of("plain").uid and "home" in plain
     finally:

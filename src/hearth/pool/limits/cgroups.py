@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from hearth.errors import ServiceError
 from hearth.processes import alive
 
 ROOT_PREFIX = "hearth-"
@@ -77,11 +78,25 @@ def platform_root(base: Path) -> Path:
 KILL_ROUNDS = 20  # a fork bomb may add processes while the list is read; its pids limit bounds how many
 
 
-def admit(cgroups: list[str], pid: int) -> None:
-    """Move process ``pid`` into each of ``cgroups`` (what a child does for itself with ``worker.enter_limits``,
-    done by the platform for a sandboxed instance, which cannot reach the cgroup files); raises ``OSError``."""
-    for cgroup in cgroups:
-        Path(cgroup, "cgroup.procs").write_text(str(pid))
+def open_joins(cgroups: list[str]) -> list[int]:
+    """Descriptors through which a process that cannot reach ``cgroups`` (a sandboxed instance) joins them itself:
+    each folder's ``tasks`` (v1) or ``cgroup.procs`` (v2), opened for writing here. The kernel checks the
+    credentials of whoever opened the file, so the process writes ``0`` (itself, ``worker.join_through``) and
+    closes them before any code of the function's runs; it never sees the folders or their limit files. Raises
+    ``ServiceError`` (Hearth's fault: the instance's cgroups were just made), with nothing left open."""
+    fds: list[int] = []
+    try:
+        for cgroup in cgroups:
+            try:
+                fds.append(os.open(cgroup + "/tasks", os.O_WRONLY | os.O_CLOEXEC))
+            except FileNotFoundError:
+                fds.append(os.open(cgroup + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+    except OSError as exc:
+        for fd in fds:
+            os.close(fd)
+        raise ServiceError(f"cannot open the cgroup {exc.filename} for a sandboxed instance to join: "
+                           f"{exc.strerror or exc}") from None
+    return fds
 
 
 def kill_all(procs: Path) -> None:

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 from hearth import errors
 from hearth.model import FunctionSpec
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.pool.limits.cgroups import open_joins
 from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.http.client import ConnectionPool, get_status
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb, wait_status_text
-from hearth.runtimes.python.sandbox import Gate, confine_exec
+from hearth.runtimes.python.sandbox import confine_exec
 
 if TYPE_CHECKING:
     from hearth.runtimes.http.runtime import HttpRuntime
@@ -125,7 +126,6 @@ class ServerProcess:
         self._kill_timer: asyncio.TimerHandle | None = None
         self._memory_mb = 0
         self._memory_read_at = 0.0
-        self._gate: Gate | None = None  # isolation = "sandbox": what the server waits on (sandbox.py)
 
     @property
     def state(self) -> State:
@@ -160,11 +160,16 @@ class ServerProcess:
         sandboxed = self.spec.isolation == "sandbox"
         child.update(python.limiter.prepare(self.id, self.spec.memory_mb, None if sandboxed else self.spec.name,
                                            str(self.spec.code_dir)))
+        joins: list[int] = []
         if sandboxed:
-            child, self._gate = confine_exec(child, self.spec.code_dir)
+            try:
+                joins = open_joins(confine_exec(child, self.spec.code_dir))  # its way into its cgroups
+            except errors.HearthError:
+                self.stop()
+                raise
         log_read, log_write = os.pipe()
         try:
-            zygote.execute(self, child, log_write, None if self._gate is None else self._gate.read_fd)
+            zygote.execute(self, child, log_write, joins)
         except BaseException:
             os.close(log_read)
             python.limiter.release(self.id)
@@ -172,8 +177,8 @@ class ServerProcess:
             raise
         finally:
             os.close(log_write)
-            if self._gate is not None:
-                self._gate.sent()
+            for fd in joins:
+                os.close(fd)
         self._logs = _Logs(log_read, self)
         try:
             await self._wait_healthy()
@@ -340,12 +345,8 @@ class ServerProcess:
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self.kill()  # stopped before the zygote told us who it was
-        elif self._gate is not None:
-            self._gate.admit(pid)  # a sandboxed server: into its cgroups, then it starts
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
-        if self._gate is not None:
-            self._gate.close()
         self._exit_error = error
         if self._kill_timer is not None:
             self._kill_timer.cancel()

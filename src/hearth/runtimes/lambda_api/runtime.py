@@ -26,12 +26,13 @@ from hearth.ids import new_trace_id
 from hearth.model import BOOTSTRAP, FunctionSpec
 from hearth.pool.deadlines import DeadlineSweep
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
+from hearth.pool.limits.cgroups import open_joins
 from hearth.runtimes.environment import function_environment, log_stream_name
 from hearth.runtimes.lambda_api.server import MAX_BODY, Reply, listen
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group, peak_rss_kb
 from hearth.runtimes.python.instance import EXIT_REPORT_WAIT_S, INIT_TIMEOUT_S
-from hearth.runtimes.python.sandbox import Gate, confine_exec
+from hearth.runtimes.python.sandbox import confine_exec
 
 if TYPE_CHECKING:
     from hearth.runtimes.python.runtime import PythonRuntime
@@ -112,7 +113,6 @@ class ProvidedInstance:
         self._deadline_ms = 0
         self._duration_ms = 0.0
         self._answered: set[str] = set()  # request ids already answered (a second answer is a state error)
-        self._gate: Gate | None = None  # isolation = "sandbox": what the bootstrap waits on (sandbox.py)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -141,15 +141,20 @@ class ProvidedInstance:
         sandboxed = spec.isolation == "sandbox"
         child.update(host.limiter.prepare(self.id, spec.memory_mb, None if sandboxed else spec.name,
                                           str(spec.code_dir)))
+        joins: list[int] = []
         if sandboxed:
-            child, self._gate = confine_exec(child, spec.code_dir)
+            try:
+                joins = open_joins(confine_exec(child, spec.code_dir))  # its way into its cgroups
+            except errors.HearthError:
+                self.stop()
+                raise
         log_read, log_write = os.pipe()
         try:
-            zygote.execute(self, child, log_write, None if self._gate is None else self._gate.read_fd)
+            zygote.execute(self, child, log_write, joins)
         finally:
             os.close(log_write)
-            if self._gate is not None:
-                self._gate.sent()
+            for fd in joins:
+                os.close(fd)
         logs = self._logs = LogPipe(log_read)
         self._started = time.perf_counter()
         waiter = self._waiter = self._loop.create_future()
@@ -260,12 +265,8 @@ class ProvidedInstance:
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self._kill()
-        elif self._gate is not None:
-            self._gate.admit(pid)  # a sandboxed bootstrap: into its cgroups, then it starts
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
-        if self._gate is not None:
-            self._gate.close()
         self._exit_error = error
         if not self._exited.done():
             self._exited.set_result(status)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import orjson
 from hearth import errors
 from hearth.model import SYNC_PAYLOAD_LIMIT
 from hearth.pool.instance import InvokeOutcome, InvokeRequest, Lifecycle, State
-from hearth.pool.limits.cgroups import admit
+from hearth.pool.limits.cgroups import open_joins
 from hearth.pool.streaming import STREAMED_RESPONSE_LIMIT
 from hearth.runtimes.logs import LogPipe
 from hearth.runtimes.process import exit_failure, kill_group
@@ -88,7 +87,7 @@ class PythonInstance(asyncio.Protocol):
     """An instance forked from the zygote; see ``hearth.pool.instance.Instance``."""
 
     def __init__(self, runtime: PythonRuntime, spec: FunctionSpec, instance_id: int, generation: int,
-                 child_spec: dict[str, Any]) -> None:
+                 child_spec: dict[str, Any], joins: list[str] | None = None) -> None:
         self.runtime = runtime
         self.spec = spec
         self.id = instance_id
@@ -100,6 +99,7 @@ class PythonInstance(asyncio.Protocol):
         self.init_log_lines: list[str] = []
         self.on_stopped: Callable[[PythonInstance], None] | None = None
         self._child_spec = child_spec
+        self._joins = joins or []  # a sandboxed instance's cgroups, which it joins through files opened here
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
@@ -112,7 +112,6 @@ class PythonInstance(asyncio.Protocol):
         self._stream: ResponseStream | None = None  # the invocation in flight may stream into this
         self._stream_since = 0.0
         self._relay: _Relay | None = None
-        self._admitted = False  # a sandboxed child was put in its cgroups (on_spawned)
 
     @property
     def state(self) -> State:
@@ -126,16 +125,19 @@ class PythonInstance(asyncio.Protocol):
         try:
             self._child_spec["env"].update(self.runtime.secret_env(self.spec, self.id))
             zygote = await self.runtime.zygote_for(self.spec)
+            joins = open_joins(self._joins)  # a sandboxed child's way into its cgroups (ServiceError)
         except errors.HearthError:  # MissingSecret, SandboxUnavailable: never spawned, so no exit report will
             self.runtime.limiter.release(self.id)  # release its cgroups
             raise
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         try:
-            zygote.spawn(self, self._child_spec, theirs.fileno(), log_write)
+            zygote.spawn(self, self._child_spec, theirs.fileno(), log_write, joins)
         finally:
             theirs.close()
             os.close(log_write)
+            for fd in joins:
+                os.close(fd)
         logs = self._logs = LogPipe(log_read)
         self._waiter = loop.create_future()
         await loop.create_unix_connection(lambda: self, sock=ours)
@@ -265,22 +267,6 @@ class PythonInstance(asyncio.Protocol):
         self.pid = pid
         if self.lifecycle.state is State.STOPPED:
             self._kill()  # stopped before the zygote told us who it was
-        elif self._child_spec.get("admission"):
-            self._admit(pid)
-
-    def _admit(self, pid: int) -> None:
-        """Put a sandboxed child (waiting for it, see ``protocol.ADMITTED``) in its cgroups and let it go on."""
-        try:
-            admit(self._child_spec["admission"], pid)
-        except OSError:  # it never runs outside its limits; its exit fails the start
-            try:
-                os.kill(pid, signal.SIGKILL)  # (its own process group may not exist yet)
-            except OSError:
-                pass
-            return
-        self._admitted = True
-        if self._transport is not None:
-            self._transport.write(protocol.ADMITTED)
 
     def on_exit(self, status: int | None, error: str | None = None) -> None:
         self._exit_error = error
@@ -297,8 +283,6 @@ class PythonInstance(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        if self._admitted:  # the zygote's report came first
-            transport.write(protocol.ADMITTED)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer

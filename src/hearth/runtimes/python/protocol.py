@@ -13,9 +13,6 @@ A frame is ``!I`` length (of the kind byte plus the body), one kind byte, then t
                         INVOKE_STREAM  the same body; the response may stream (sent only to a READY with "streams")
                         CANCEL      the client of a streamed response has gone: stop the stream
 
-A sandboxed instance (``runtimes/python/sandbox.py``) first waits for one ADMITTED byte, unframed: the platform
-sends it once it has put the instance in its cgroups.
-
 A streamed invocation is HEAD, CHUNK…, then the usual RESULT (payload ``null``) or ERROR; the stream is complete
 only with the RESULT. Every CANCEL is answered with one CANCELLED, and the platform sends nothing after a CANCEL
 until that answer arrives, so a CANCEL that crosses the end of its stream is read alone between invocations.
@@ -41,8 +38,6 @@ CANCEL = ord("X")
 HEAD = ord("H")
 CHUNK = ord("C")
 CANCELLED = ord("K")
-
-ADMITTED = b"A"  # platform → sandboxed worker, before any frame: you are in your cgroups, go on
 
 MAX_FRAME = 64 * 1024 * 1024  # a frame bigger than this is a protocol violation
 MAX_CHUNK = 1024 * 1024  # a streamed body is sent in CHUNK frames of at most this many bytes

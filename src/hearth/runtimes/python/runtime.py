@@ -123,23 +123,25 @@ class Zygote:
         path.extend(entry for entry in sys.path if entry and entry != _SOURCE_ROOT and Path(entry).exists())
         return path
 
-    def spawn(self, instance: PythonInstance, spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
-        """Ask the zygote to fork ``instance``; the fds are passed over, the caller closes its copies."""
+    def spawn(self, instance: PythonInstance, spec: dict[str, Any], channel_fd: int, log_fd: int,
+              joins: list[int] | None = None) -> None:
+        """Ask the zygote to fork ``instance``; the fds are passed over (``joins``: a sandboxed instance's cgroup
+        files, ``cgroups.open_joins``), the caller closes its copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        self._send(instance.id, message, [channel_fd, log_fd])
+        self._send(instance.id, message, [channel_fd, log_fd, *(joins or ())])
 
-    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, gate_fd: int | None = None) -> None:
+    def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, joins: list[int] | None = None) -> None:
         """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
-        become ``log_fd``; a sandboxed process first waits on ``gate_fd`` (``sandbox.Gate``). The caller closes
-        its copies."""
+        become ``log_fd``; a sandboxed process first joins its cgroups through ``joins``. The caller closes its
+        copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
         self._instances[instance.id] = instance
         message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        self._send(instance.id, message, [log_fd] if gate_fd is None else [log_fd, gate_fd])
+        self._send(instance.id, message, [log_fd, *(joins or ())])
 
     def _send(self, instance_id: int, message: bytes, fds: list[int]) -> None:
         """Send a request now, or queue it (with copies of its fds, as the caller closes its own) while the
@@ -285,12 +287,13 @@ class PythonRuntime:
 
     def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> PythonInstance:
         instance_id = next(self._ids)
-        child = self.child_spec(spec, instance_id, generation, provisioned=provisioned)
-        return PythonInstance(self, spec, instance_id, generation, child)
+        child, joins = self.child_spec(spec, instance_id, generation, provisioned=provisioned)
+        return PythonInstance(self, spec, instance_id, generation, child, joins)
 
     def child_spec(self, spec: FunctionSpec, instance_id: int, generation: int, *,
-                   provisioned: bool = False) -> dict[str, Any]:
-        """Everything the forked child needs to become an instance of ``spec``."""
+                   provisioned: bool = False) -> tuple[dict[str, Any], list[str]]:
+        """Everything the forked child needs to become an instance of ``spec``, and the cgroups the platform opens
+        for it to join (a sandboxed child's, which cannot reach them; ``cgroups.open_joins``)."""
         stream = log_stream_name(spec)
         env = function_environment(spec, self.base_env, stream, provisioned=provisioned)
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}"
@@ -314,10 +317,10 @@ class PythonRuntime:
         if sandboxed:
             from hearth.runtimes.python.sandbox import confine
 
-            confine(child)
-        elif "uid" in child:  # another user's: __pycache__ beside the sources only (pool/limits/identity.py)
+            return child, confine(child)
+        if "uid" in child:  # another user's: __pycache__ beside the sources only (pool/limits/identity.py)
             child.pop("pycache", None)
-        return child
+        return child, []
 
     async def close(self) -> None:
         if self.sandboxes is not None:

@@ -12,13 +12,16 @@ may traverse) and unshares every namespace (``--unshare-all``): user (the sandbo
 without capabilities, and cannot make user namespaces of its own), mount, pid, ipc, uts, cgroup, and network
 unless the function keeps it (``--share-net``). Without the network, bwrap gives it a loopback of its own.
 
-Limits apply as outside, but the instance cannot join its cgroups itself: it sees no cgroup files (bound into
+Limits apply as outside, but the instance cannot reach its cgroups by name: it sees no cgroup files (bound into
 the sandbox they would be writable by it, as its uid maps to the platform's user, and it could raise its own
-memory limit). So the child of a sandboxed zygote reports its own spawn, waits, and the platform moves it into
-its cgroups and lets it go on (``protocol.ADMITTED``) before it imports anything of the function's.
+memory limit). So the platform opens each of its cgroups' ``tasks`` (``cgroups.open_joins``) and passes the
+descriptors with the spawn or exec request; the child writes ``0`` (itself) to each and closes them before
+anything of the function's runs (``worker.join_through``). It never holds a limit file. (Until 2026-11-22 the
+platform wrote the child's pid into ``cgroup.procs`` while the child waited: a move of another process takes the
+kernel's global threadgroup lock, which after a quiet spell waited 5–20 ms, on the event loop.)
 
-The zygote's pids are the sandbox's (pid namespace), meaningless to the platform, which kills process groups,
-reads ``/proc/<pid>`` and writes ``cgroup.procs``: so each child says ``spawned`` itself on the control socket,
+The zygote's pids are the sandbox's (pid namespace), meaningless to the platform, which kills process groups and
+reads ``/proc/<pid>``: so each child says ``spawned`` itself on the control socket,
 before it closes its copy, and the platform reads the child's host pid from the message's credentials
 (``SO_PASSCRED``: the kernel translates the sender's pid into the receiver's namespace).
 """
@@ -28,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import struct
 import tempfile
@@ -38,8 +40,6 @@ from typing import Any
 
 from hearth import errors
 from hearth.model import FunctionSpec
-from hearth.pool.limits.cgroups import admit
-from hearth.runtimes.python import protocol
 from hearth.runtimes.python.runtime import Zygote
 
 TASK_ROOT = "/var/task"  # where the package is, as on Lambda
@@ -95,64 +95,29 @@ def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str
     return argv
 
 
-def confine(child: dict[str, Any]) -> dict[str, Any]:
-    """A child spec made for the platform's view, rewritten for the sandbox's: the code at ``TASK_ROOT``, the
-    bytecode cache in the sandbox's /tmp, its cgroups joined by the platform (``admission``)."""
+def confine(child: dict[str, Any]) -> list[str]:
+    """Rewrite a child spec made for the platform's view for the sandbox's: the code at ``TASK_ROOT``, the bytecode
+    cache in the sandbox's /tmp; its cgroups are taken off it and returned, for the platform to open
+    (``cgroups.open_joins``)."""
     child["code_dir"] = TASK_ROOT
-    cgroups = child.pop("cgroups", None)
-    if cgroups:
-        child["admission"] = cgroups
     child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
     if "pycache" in child:
         child["pycache"] = f"{PYCACHE}/{os.path.basename(child['pycache'])}"
-    return child
+    cgroups: list[str] = child.pop("cgroups", None) or []
+    return cgroups
 
 
-def confine_exec(child: dict[str, Any], code_dir: Path) -> tuple[dict[str, Any], Gate | None]:
-    """An exec spec (``argv``, ``cwd``, ``env``, limits) rewritten for the sandbox: paths in the package under
-    ``TASK_ROOT``, and the cgroups left to the platform, through the returned ``Gate``."""
+def confine_exec(child: dict[str, Any], code_dir: Path) -> list[str]:
+    """Rewrite an exec spec (``argv``, ``cwd``, ``env``, limits) for the sandbox: paths in the package under
+    ``TASK_ROOT``; its cgroups are taken off it and returned, for the platform to open."""
     program = Path(child["argv"][0])
     if program.is_relative_to(code_dir):
         child["argv"][0] = str(PurePosixPath(TASK_ROOT, program.relative_to(code_dir)))
     child["cwd"] = TASK_ROOT
     if "LAMBDA_TASK_ROOT" in child["env"]:
         child["env"]["LAMBDA_TASK_ROOT"] = TASK_ROOT
-    cgroups = child.pop("cgroups", None)
-    return child, Gate(cgroups) if cgroups else None
-
-
-class Gate:
-    """What a process exec'd in a sandbox waits on before it starts: the platform puts it in its cgroups, then
-    writes ``protocol.ADMITTED`` to the pipe (the Python instances' ``admission`` has their channel for that)."""
-
-    def __init__(self, cgroups: list[str]) -> None:
-        self.cgroups = cgroups
-        self.read_fd, self._write_fd = os.pipe()
-        self._open = True
-
-    def sent(self) -> None:
-        """The zygote has its copy of the read end."""
-        os.close(self.read_fd)
-
-    def admit(self, pid: int) -> bool:
-        """Move ``pid`` into the cgroups and let it go on; False (and it is killed) if it could not be moved."""
-        try:
-            admit(self.cgroups, pid)
-        except OSError:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.close()
-            return False
-        os.write(self._write_fd, protocol.ADMITTED)
-        self.close()
-        return True
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            os.close(self._write_fd)
+    cgroups: list[str] = child.pop("cgroups", None) or []
+    return cgroups
 
 
 class SandboxZygote(Zygote):

@@ -78,16 +78,17 @@ class LambdaContext:
         return f"LambdaContext(aws_request_id={self.aws_request_id!r}, function_name={self.function_name!r})"
 
 
-def start(spec: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
-    """Become the instance described by ``spec``; ``channel_fd`` talks to the platform, ``log_fd`` is its log."""
+def start(spec: dict[str, Any], channel_fd: int, log_fd: int, joins: list[int] | None = None) -> NoReturn:
+    """Become the instance described by ``spec``; ``channel_fd`` talks to the platform, ``log_fd`` is its log,
+    ``joins`` (a sandboxed instance's) lead into its cgroups (``join_through``)."""
     started = time.perf_counter()
     os.setsid()  # own process group: the platform kills the whole group (SCHED_BATCH comes from the zygote)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    if joins:
+        join_through(joins)
     channel = socket.socket(fileno=channel_fd)
-    if spec.get("admission") and channel.recv(1) != protocol.ADMITTED:  # sandboxed: the platform joins our cgroups
-        os._exit(1)  # the platform gave up on this instance before it was admitted
     try:
         enter_limits(spec)
         code_dir = _enter_environment(spec)
@@ -184,6 +185,21 @@ def join_cgroup(cgroup: str) -> None:
         os.write(target, payload)
     finally:
         os.close(target)
+
+
+def join_through(fds: list[int]) -> None:
+    """Join the cgroups whose ``tasks`` or ``cgroup.procs`` the platform opened for this process (a sandboxed one,
+    which cannot reach them: ``cgroups.open_joins``), and close them; a process that cannot join never runs: it
+    exits with status 1, saying why on its log."""
+    try:
+        for fd in fds:
+            os.write(fd, b"0")
+    except OSError as exc:
+        os.write(2, f"hearth: cannot join the instance's cgroups: {exc.strerror or exc}\n".encode())
+        os._exit(1)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _enter_environment(spec: dict[str, Any]) -> str:

@@ -5,8 +5,11 @@ not a new interpreter. It also starts the executables of the other runtimes (``e
 process is cheaper than from the platform, and every instance gets its limits, its own process group and its exit
 report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (one message per datagram):
 
-    platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd]
-                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, gate?]; spec: argv, env, cwd, limits
+    platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd, joins...]
+                        {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, joins...]; spec: argv, env, cwd, limits
+
+``joins`` (a sandboxed instance's: ``cgroups.open_joins``) are the cgroup files it joins through before anything
+else (``worker.join_through``).
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
                         {"op": "spawned", "id", "pid"}    after each fork (in a sandbox, sent by the child)
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
@@ -29,11 +32,12 @@ from typing import Any
 
 import orjson
 
-from hearth.runtimes.python import protocol, worker
+from hearth.runtimes.python import worker
 
 MAX_MESSAGE = 1024 * 1024
 FD_SIZE = 4  # a C int, as SCM_RIGHTS carries it
-FDS_SPACE = socket.CMSG_SPACE(2 * FD_SIZE)
+MAX_FDS = 2 + 6  # the channel and the log, then a cgroup file per hierarchy to join (memory, cpu, pids: 3 today)
+FDS_SPACE = socket.CMSG_SPACE(MAX_FDS * FD_SIZE)
 
 
 def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
@@ -95,7 +99,7 @@ def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
                     os.close(fd)
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
-            elif (op == "spawn" and len(fds) == 2) or (op == "exec" and len(fds) in (1, 2)):
+            elif (op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1):
                 _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             else:
                 for fd in fds:
@@ -126,8 +130,8 @@ def _spawn(control: socket.socket, request: dict[str, Any], spec: memoryview, fd
             os.close(wake[0])
             os.close(wake[1])
             if request["op"] == "exec":
-                _exec(orjson.loads(spec), fds[0], fds[1] if len(fds) > 1 else None)
-            worker.start(orjson.loads(spec), fds[0], fds[1])
+                _exec(orjson.loads(spec), fds[0], fds[1:])
+            worker.start(orjson.loads(spec), fds[0], fds[1], fds[2:])
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits with that status
             code = exc.code
             if code is not None and not isinstance(code, int):
@@ -154,19 +158,17 @@ def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
-def _exec(spec: dict[str, Any], log_fd: int, gate: int | None = None) -> None:
+def _exec(spec: dict[str, Any], log_fd: int, joins: list[int]) -> None:
     """Become ``spec["argv"]`` in its own process group, limits applied, output on the log pipe, as the instance's
     identity; never returns. A program in the code folder is started through ``/proc/self/cwd``, which an identity
-    that cannot reach the folder by name can still follow (``pool/limits/identity.py``). ``gate`` (a sandboxed
-    process): wait until the platform has put this process in its cgroups."""
+    that cannot reach the folder by name can still follow (``pool/limits/identity.py``). ``joins`` (a sandboxed
+    process's) lead into its cgroups (``worker.join_through``)."""
     os.setsid()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    if gate is not None:
-        if os.read(gate, 1) != protocol.ADMITTED:
-            os._exit(1)  # the platform gave up on this process before it was admitted
-        os.close(gate)
+    if joins:
+        worker.join_through(joins)
     argv = spec["argv"]
     program = argv[0]
     try:
