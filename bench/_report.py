@@ -124,9 +124,9 @@ def cold_rows(cold: dict[str, tuple[float, float]] | None, sls: dict[str, Any] |
                        (f"≥ {COLD_VS_SLS:g}× serverless-offline", vs)]))]
     if "paused" in cold:
         paused50, paused99 = cold["paused"]
-        rows.append(Row("1", "cold start p50 / p99, Python, after 200 ms without a request",
-                        f"{paused50:.2f} / {paused99:.2f} ms", target=f"p50 ≤ {COLD_P50_MS:g} ms",
-                        verdict=judge([(f"p50 ≤ {COLD_P50_MS:g} ms", paused50 <= COLD_P50_MS)])))
+        rows.append(Row("1", "cold start p50 / p99, Python, each 200 ms after the last answer (how cold starts "
+                             "come in real traffic; not one of the issue's figures)",
+                        f"{paused50:.2f} / {paused99:.2f} ms"))
     if "go" in cold:
         go50, go99 = cold["go"]
         rows.append(Row("1", "cold start p50 / p99, Go (provided)", f"{go50:.2f} / {go99:.2f} ms",
