@@ -236,7 +236,7 @@ def proxy_rows(figures: dict[str, float] | None, why: str = "not run", backend: 
     figure = f"http runtime in front of {backend}: req/s through Hearth / direct; added latency p50 / p99 (1 conn)"
     if not figures or "ratio" not in figures:
         return [Row("7", figure, why)]
-    added = (f"; +{figures['added_p50_us']:.0f} / +{figures['added_p99_us']:.0f} µs"
+    added = (f"; {figures['added_p50_us']:+.0f} / {figures['added_p99_us']:+.0f} µs"
              if "added_p50_us" in figures else "")
     return [Row("7", figure, f"{figures['ratio']:.0%}{added}", target=f"≥ {target:.0%} of direct",
                 verdict=judge([(f"≥ {target:.0%} of direct (got {figures['ratio']:.0%})",
