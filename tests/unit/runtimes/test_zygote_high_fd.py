@@ -1,5 +1,6 @@
-"""A zygote started while the platform holds many descriptors (a sandbox's, or one restarted after a crash) gets
-its control socket at a high fd number, and still serves: it waits with poll(), not select()."""
+"""The descriptors of the zygote's control socket. A zygote started while the platform holds many (a sandbox's, or
+one restarted after a crash) gets its socket at a high fd number, and still serves: it waits with poll(), not
+select(). A request carries at most ``MAX_FDS``: one whose descriptors did not all arrive starts nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import pytest
 
 from hearth.runtimes.python.runtime import Zygote
+from hearth.runtimes.python.zygote import MAX_FDS
 
 HIGH = 1100  # over select()'s FD_SETSIZE (1,024)
 
@@ -63,3 +65,27 @@ def test_a_zygote_whose_control_socket_is_above_fd_setsize_still_starts_processe
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert error is None and status == 0, (status, error)
+
+
+def test_a_request_whose_descriptors_did_not_all_arrive_is_refused() -> None:
+    """Descriptors past ``MAX_FDS`` are dropped by the kernel; a child started without one of its cgroup files
+    would run outside that limit, so the zygote starts nothing and says why."""
+
+    async def main() -> tuple[int | None, str | None, int]:
+        zygote = Zygote(sys.executable, {})
+        await zygote.start(30)
+        try:
+            started = Started()
+            opened = [os.open(os.devnull, os.O_WRONLY) for _ in range(MAX_FDS + 1)]  # the log, then too many joins
+            try:
+                zygote.execute(started, {"argv": ["/bin/true"], "env": {}, "cwd": "/"}, opened[0], opened[1:])
+            finally:
+                for fd in opened:
+                    os.close(fd)
+            status, error = await asyncio.wait_for(started.exited, 30)
+            return status, error, started.pid
+        finally:
+            zygote.close()
+
+    status, error, pid = asyncio.run(main())
+    assert pid == 0 and error is not None and f"more than {MAX_FDS} descriptors" in error, (status, error)

@@ -7,12 +7,13 @@ report the same way. It talks to the platform over a ``SOCK_SEQPACKET`` socket (
 
     platform → zygote   {"op": "spawn", "id"} \n spec   with SCM_RIGHTS [channel fd, log fd, joins...]
                         {"op": "exec", "id"} \n spec    with SCM_RIGHTS [log fd, joins...]; spec: argv, env, cwd, limits
-
-``joins`` (a sandboxed instance's: ``cgroups.open_joins``) are the cgroup files it joins through before anything
-else (``worker.join_through``).
     zygote → platform   {"op": "ready", "pid"}            once, after pre-importing
                         {"op": "spawned", "id", "pid"}    after each fork (in a sandbox, sent by the child)
                         {"op": "exit", "id", "pid", "status"}   when a child ends (raw wait status)
+
+``joins`` (a sandboxed instance's: ``cgroups.open_joins``) are the cgroup files it joins through before anything
+else (``worker.join_through``). A request whose descriptors did not all arrive (more than ``MAX_FDS``) is refused:
+a child that missed one would run outside that limit.
 
 Run as ``python -m hearth.runtimes.python.zygote FD [grant]``. It exits when the platform closes the socket. With
 ``grant`` (instances drop to other uids: ``pool/limits/identity.py``) it first opens the import folders those uids
@@ -94,11 +95,13 @@ def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
             split = buffer.find(b"\n", 0, size)
             request = orjson.loads(view[:split]) if split > 0 else {}
             op = request.get("op")
-            if flags & socket.MSG_TRUNC and "id" in request:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) and "id" in request:
                 for fd in fds:
                     os.close(fd)
+                what = (f"larger than {MAX_MESSAGE} bytes" if flags & socket.MSG_TRUNC
+                        else f"carries more than {MAX_FDS} descriptors")
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
-                                "error": f"the spawn request is larger than {MAX_MESSAGE} bytes"})
+                                "error": f"the spawn request is {what}"})
             elif (op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1):
                 _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             else:
