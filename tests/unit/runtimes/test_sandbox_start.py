@@ -40,6 +40,18 @@ def test_the_package_is_bound_read_only_at_var_task_and_nothing_above_the_interp
     assert command.index("--remount-ro") > max(i for i, word in enumerate(command) if word.endswith("bind"))
 
 
+def test_an_import_folder_under_tmp_is_bound_after_the_sandboxs_own_tmp(tmp_path: Path) -> None:
+    """A checkout under /tmp: its source is bound into the sandbox's /tmp tmpfs, not hidden under it."""
+    source = tmp_path / "checkout" / "src"
+    source.mkdir(parents=True)
+    command = bwrap_argv("/usr/bin/bwrap", python=sys.executable, import_path=[str(source), *sys.path],
+                         code_dir=str(tmp_path), network=False)
+    tmpfs = command.index("--tmpfs")
+    assert command[tmpfs + 1] == "/tmp"
+    assert (str(source), str(source)) in binds(command, "--ro-bind")
+    assert command.index(str(source)) > tmpfs
+
+
 def test_the_network_is_kept_only_when_asked(tmp_path: Path) -> None:
     offline = argv(tmp_path, network=False)
     assert "--unshare-all" in offline and "--share-net" not in offline

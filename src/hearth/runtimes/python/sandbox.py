@@ -76,6 +76,9 @@ def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str
             argv += ["--ro-bind", path, path]
     for path in ETC:
         argv += ["--ro-bind-try", path, path]
+    # The sandbox's own /proc, /dev and /tmp before the folders bound below: one of those may live under /tmp (a
+    # checkout there), and a tmpfs mounted after it would hide it (the zygote then found no module named hearth).
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     bound: list[str] = ["/usr"]
     # The interpreter's installation (binary, standard library, site-packages), then what else the zygote imports
     # from (Hearth's source): each folder by itself, at its own path, read-only; never a parent such as /root.
@@ -88,8 +91,6 @@ def bwrap_argv(bwrap: str, *, python: str, import_path: list[str], code_dir: str
     if not os.path.realpath(python).startswith(install + os.sep):
         argv += ["--ro-bind", python, python]
     argv += ["--ro-bind", code_dir, TASK_ROOT,
-             "--proc", "/proc", "--dev", "/dev",
-             "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
              "--remount-ro", "/",
              "--chdir", TASK_ROOT]
     return argv
