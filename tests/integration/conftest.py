@@ -125,21 +125,26 @@ class Serve:
         self.gateway.close()
         assert self.process.stop() == 0, self.process.stderr[-20:]
 
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def client(self, validate: bool = True) -> Any:
         """A boto3 Lambda client with retries off; ``validate=False`` sends what botocore would refuse itself."""
-        return boto3.client(
-            "lambda", endpoint_url=self.process.control, region_name="us-east-1",
-            aws_access_key_id=self.key["access_key_id"], aws_secret_access_key=self.key["secret_access_key"],
-            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
-                                          max_pool_connections=16, parameter_validation=validate))
+        return self._boto("lambda", parameter_validation=validate)
 
     def sqs(self) -> Any:
         """A boto3 SQS client on the control port with retries off."""
+        return self._boto("sqs")
+
+    def _boto(self, service: str, **config: Any) -> Any:
         return boto3.client(
-            "sqs", endpoint_url=self.process.control, region_name="us-east-1",
+            service, endpoint_url=self.process.control, region_name="us-east-1",
             aws_access_key_id=self.key["access_key_id"], aws_secret_access_key=self.key["secret_access_key"],
             config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60,
-                                          max_pool_connections=16))
+                                          max_pool_connections=16, **config))
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``hearth ARGS --endpoint … --data-dir …``: the key is found in the data folder, as a user's would be."""

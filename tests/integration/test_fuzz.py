@@ -49,15 +49,12 @@ def fail(event, context):
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-fuzz"), "--quiet")
-    try:
+    with Serve(tmp_path_factory.mktemp("serve-fuzz"), "--quiet") as running:
         project = tmp_path_factory.mktemp("fuzz-project")
         (project / "hearth.toml").write_text(PROJECT)
         (project / "app.py").write_text(APP)
         running.deploy(project)
         yield running
-    finally:
-        running.stop()
 
 
 def test_the_control_api_answers_every_generated_request_without_a_5xx(serve: Serve) -> None:

@@ -36,11 +36,9 @@ CONCURRENCY_LIMIT = 40
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-api"), "--concurrency-limit", str(CONCURRENCY_LIMIT), "--quiet")
-    try:
+    data = tmp_path_factory.mktemp("serve-api")
+    with Serve(data, "--concurrency-limit", str(CONCURRENCY_LIMIT), "--quiet") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,8 @@ ROLE = "arn:aws:iam::000000000000:role/ignored"
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-bad-input"), "--quiet")
-    try:
+    with Serve(tmp_path_factory.mktemp("serve-bad-input"), "--quiet") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

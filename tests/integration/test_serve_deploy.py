@@ -21,9 +21,8 @@ SERVE_ARGS = ("--concurrency-limit", "20")
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-deploy"), *SERVE_ARGS)
-    yield running
-    running.stop()
+    with Serve(tmp_path_factory.mktemp("serve-deploy"), *SERVE_ARGS) as running:
+        yield running
 
 
 def copy_project(name: str, where: Path) -> Path:

@@ -21,11 +21,8 @@ QUEUE = "arn:aws:sqs:us-east-1:000000000000:failures"
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-eic"), "--quiet")
-    try:
+    with Serve(tmp_path_factory.mktemp("serve-eic"), "--quiet") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

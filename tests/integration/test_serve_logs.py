@@ -74,12 +74,9 @@ def deploy(serve: Serve, root: Path) -> None:
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     root = tmp_path_factory.mktemp("serve-logs")
-    running = Serve(root / "data", "--quiet")
-    try:
+    with Serve(root / "data", "--quiet") as running:
         deploy(running, root)
         yield running
-    finally:
-        running.stop()
 
 
 def invoke(serve: Serve, function: str, **event: Any) -> str:

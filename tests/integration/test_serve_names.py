@@ -27,11 +27,8 @@ BAD_FUNCTIONS = ["fn\n", "has space"]
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-names"), "--quiet")
-    try:
+    with Serve(tmp_path_factory.mktemp("serve-names"), "--quiet") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,8 @@ ACCOUNT = "000000000000"
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    running = Serve(tmp_path_factory.mktemp("serve-queues"), "--quiet")
-    try:
+    with Serve(tmp_path_factory.mktemp("serve-queues"), "--quiet") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
