@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -35,6 +35,7 @@ _BOOT = ("import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote
 
 CLOSE_RETRIES = 50
 CLOSE_RETRY_S = 0.02
+SPARE_FAILURES = 3  # spares in a row that ended unclaimed (or were never forked) before the zygote stops making them
 
 
 class Spawned(Protocol):
@@ -51,8 +52,20 @@ class _StartFailed(Exception):
     """The zygote exited before it was ready."""
 
 
+class _Spare(NamedTuple):
+    """A child the zygote forked ahead of need (``zygote.py``), waiting on ``socket`` for its spawn request."""
+
+    id: int
+    pid: int
+    socket: socket.socket
+
+
 class Zygote:
-    """A running zygote process and the SEQPACKET socket to it."""
+    """A running zygote process and the SEQPACKET socket to it.
+
+    It keeps one spare child forked ahead (``zygote.py``): a spawn or exec request goes straight to the spare when
+    there is one, and the zygote is asked for the next. A spare that ends unclaimed is replaced, until
+    ``SPARE_FAILURES`` in a row have: then cold starts fork as they come."""
 
     sandboxed = False  # its children report their own spawn (sandbox.py: the pids it sees are not the host's)
     stderr: IO[bytes] | None = None  # where its own stderr goes: the platform's, unless a subclass keeps it
@@ -66,6 +79,10 @@ class Zygote:
         self._instances: dict[int, Spawned] = {}
         self._backlog: collections.deque[tuple[int, bytes, list[int]]] = collections.deque()  # (id, request, fds)
         self._ready: asyncio.Future[None] | None = None
+        self._spare: _Spare | None = None
+        self._spare_asked: int | None = None  # the id of the spare asked for and not yet arrived
+        self._spare_ids = itertools.count(-1, -1)  # negative: instance ids are positive
+        self._spare_failures = 0
 
     @property
     def alive(self) -> bool:
@@ -86,6 +103,7 @@ class Zygote:
             theirs.close()
         ours.setblocking(False)
         self._socket = ours
+        self._spare_failures = 0
         self._ready = loop.create_future()
         loop.add_reader(ours.fileno(), self._on_readable)
         try:
@@ -104,9 +122,11 @@ class Zygote:
     def control_socket_options(self, sock: socket.socket) -> None:
         """Set options on the platform's end of the control socket before the zygote starts (none here)."""
 
-    def receive(self, sock: socket.socket) -> tuple[bytes, int]:
-        """One message from the zygote and its sender's pid as the platform sees it (0: not known)."""
-        return sock.recv(65536), 0
+    def receive(self, sock: socket.socket) -> tuple[bytes, int, list[int]]:
+        """One message from the zygote, its sender's pid as the platform sees it (0: not known) and the descriptors
+        it carried."""
+        message, fds, _, _ = socket.recv_fds(sock, 65536, 1)
+        return message, 0, fds
 
     def start_failure(self, detail: str) -> HearthError:
         """The error a zygote that did not start is reported as."""
@@ -129,8 +149,10 @@ class Zygote:
         files, ``cgroups.open_joins``), the caller closes its copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
-        self._instances[instance.id] = instance
         message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
+        if self._to_spare(instance, message, [channel_fd, log_fd, *(joins or ())]):
+            return
+        self._instances[instance.id] = instance
         self._send(instance.id, message, [channel_fd, log_fd, *(joins or ())])
 
     def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, joins: list[int] | None = None) -> None:
@@ -139,9 +161,58 @@ class Zygote:
         copies."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
-        self._instances[instance.id] = instance
         message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
+        if self._to_spare(instance, message, [log_fd, *(joins or ())]):
+            return
+        self._instances[instance.id] = instance
         self._send(instance.id, message, [log_fd, *(joins or ())])
+
+    def _to_spare(self, instance: Spawned, message: bytes, fds: list[int]) -> bool:
+        """Hand a spawn or exec request to the spare, if there is one; False: the zygote must fork."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return False
+        try:
+            socket.send_fds(spare.socket, [message], fds)
+        except OSError:  # it ended (its exit report is on the way), or the request does not fit its buffer
+            return False
+        finally:
+            spare.socket.close()
+            self._ask_spare()  # forked while this one starts: measured, better than waiting for its Init to end
+        self._spare_failures = 0
+        self._instances[spare.id] = instance  # it reports its exit under the spare's id
+        instance.on_spawned(spare.pid)
+        return True
+
+    def _ask_spare(self) -> None:
+        """Ask the zygote for a spare, unless one is here or on its way, or too many ended unclaimed."""
+        if (self.sandboxed or self._socket is None or self._spare is not None or self._spare_asked is not None
+                or self._spare_failures >= SPARE_FAILURES):
+            return
+        self._spare_asked = next(self._spare_ids)
+        self._send(self._spare_asked, orjson.dumps({"op": "spare", "id": self._spare_asked}), [])
+
+    def _spare_arrived(self, event: dict[str, Any], fds: list[int]) -> None:
+        channel = socket.socket(fileno=fds.pop(0)) if fds else None
+        if channel is None or event.get("id") != self._spare_asked or self._socket is None:
+            if channel is not None:
+                channel.close()  # not the one asked for: closed, it ends
+            return
+        self._spare_asked = None
+        channel.setblocking(False)
+        self._spare = _Spare(event["id"], event["pid"], channel)
+
+    def _spare_ended(self, spare_id: int) -> None:
+        """A spare not yet claimed ended (or could not be forked): replace it, up to ``SPARE_FAILURES`` in a row."""
+        if self._spare is not None and self._spare.id == spare_id:
+            self._spare.socket.close()
+            self._spare = None
+        elif self._spare_asked == spare_id:
+            self._spare_asked = None
+        else:
+            return
+        self._spare_failures += 1
+        self._ask_spare()
 
     def _send(self, instance_id: int, message: bytes, fds: list[int]) -> None:
         """Send a request now, or queue it (with copies of its fds, as the caller closes its own) while the
@@ -176,20 +247,28 @@ class Zygote:
     def _on_readable(self) -> None:
         assert self._socket is not None
         while True:
+            fds: list[int] = []
             try:
-                message, sender = self.receive(self._socket)
+                message, sender, fds = self.receive(self._socket)
             except BlockingIOError:
                 return
             except OSError:
                 message = b""
             if not message:
+                for fd in fds:
+                    os.close(fd)
                 self._lost()
                 return
             event = orjson.loads(message)
             op = event.get("op")
+            if op == "spare":
+                self._spare_arrived(event, fds)
+            for fd in fds:  # any other message carries none
+                os.close(fd)
             if op == "ready":
                 if self._ready is not None and not self._ready.done():
                     self._ready.set_result(None)
+                self._ask_spare()
             elif op == "spawned":
                 instance = self._instances.get(event["id"])
                 if instance is not None:
@@ -198,6 +277,8 @@ class Zygote:
                 instance = self._instances.pop(event["id"], None)
                 if instance is not None:
                     instance.on_exit(event["status"], event.get("error"))
+                elif event["id"] < 0:
+                    self._spare_ended(event["id"])
 
     def _lost(self) -> None:
         """The zygote died: its instances can no longer be reaped by it; report them as exited."""
@@ -219,6 +300,10 @@ class Zygote:
         return f" (exit status {code})" if code >= 0 else f" (signal {-code})"
 
     def close(self) -> None:
+        if self._spare is not None:  # its socket closed, the spare ends
+            self._spare.socket.close()
+            self._spare = None
+        self._spare_asked = None
         while self._backlog:  # never sent: their instances are reported exited by _lost, or die with the platform
             for fd in self._backlog.popleft()[2]:
                 os.close(fd)

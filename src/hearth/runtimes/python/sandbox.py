@@ -140,12 +140,12 @@ class SandboxZygote(Zygote):
     def control_socket_options(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 
-    def receive(self, sock: socket.socket) -> tuple[bytes, int]:
+    def receive(self, sock: socket.socket) -> tuple[bytes, int, list[int]]:
         message, ancillary, _, _ = sock.recvmsg(65536, _CREDENTIALS_SPACE)
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _CREDENTIALS.size:
-                return message, int(_CREDENTIALS.unpack_from(data)[0])
-        return message, 0
+                return message, int(_CREDENTIALS.unpack_from(data)[0]), []
+        return message, 0, []
 
     def start_failure(self, detail: str) -> errors.HearthError:
         self.close()
