@@ -11,7 +11,6 @@ import fcntl
 import importlib
 import os
 import resource
-import select
 import socket
 import sys
 import termios
@@ -349,14 +348,7 @@ def _serve(spec: dict[str, Any], handler: Callable[..., Any], channel: socket.so
     buffer = _RECV_BUFFER
     view = memoryview(buffer)
     header_size = protocol.HEADER.size
-    # Wait in poll(POLLIN), not in recv(): the platform reading a reply frees this socket's send buffer, and that
-    # write-space wake-up reaches a process blocked in recv() too, so an idle instance was woken for nothing after
-    # each call (two sleeps per invocation, measured, where one is the floor); poll's wait filters it out.
-    incoming = select.poll()
-    incoming.register(channel, select.POLLIN)
-    wait_for_frame = incoming.poll
     while True:
-        wait_for_frame()
         size = recv_into(buffer)  # usually the whole frame in one call
         if not size:
             os._exit(0)
