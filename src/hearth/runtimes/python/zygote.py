@@ -113,7 +113,7 @@ def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
                         else f"carries more than {MAX_FDS} descriptors")
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is {what}"})
-            elif (op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1):
+            elif split >= 0 and ((op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1)):
                 _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             elif op == "spare" and not sandboxed and "id" in request:
                 for fd in fds:
