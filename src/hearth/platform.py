@@ -137,7 +137,6 @@ class Platform:
         self.runtimes["provided"] = ProvidedRuntime(self.runtime)
         self.runtimes[HTTP_RUNTIME] = self.http = HttpRuntime(self.runtime)  # after python: closed before it
         await self.runtime.ensure_zygote()
-        self.runtime.make_ahead()
         for name in self.catalog.functions:
             self._sync(name)
         self._reaper = asyncio.create_task(self._reap_forever())

@@ -61,24 +61,3 @@ def test_a_memory_cgroup_is_created_per_instance_and_removed_when_it_stops() -> 
     finally:
         assert limiter.close()
     assert not limiter.root.exists()
-
-
-def test_the_cgroups_of_the_next_instances_are_made_ahead_and_unused_ones_removed() -> None:
-    limiter = detect_memory_limiter("auto")
-    if not isinstance(limiter, CgroupV1Memory):
-        pytest.skip(f"no writable cgroup v1 memory controller here: {limiter.description}")
-    groups = limiter.groups
-    try:
-        groups.make_ahead(range(5, 7))
-        assert {path.name for path in limiter.root.iterdir() if path.is_dir()} == {"i5", "i6"}
-        made = (limiter.root / "i5").stat().st_ino
-        [path] = limiter.prepare(5, 256)["cgroups"]  # the folder made ahead, not a new one
-        assert Path(path) == limiter.root / "i5" and Path(path).stat().st_ino == made
-        assert (Path(path) / "memory.limit_in_bytes").read_text().strip() == str(256 * 1024 * 1024)
-        groups.make_ahead(range(7, 9))  # 6 was never given out: its folder goes
-        assert {path.name for path in limiter.root.iterdir() if path.is_dir()} == {"i5", "i7", "i8"}
-        limiter.release(5)
-        assert not (limiter.root / "i5").exists()
-    finally:
-        assert limiter.close()
-    assert not limiter.root.exists()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hearth.pool.limits.cgroups import InstanceGroups
 from hearth.pool.limits.cpu import CgroupCpu, CpuLimiter, NoCpuLimit, cpu_quota, cpu_share, detect_cpu_limiter
 from hearth.pool.limits.identity import IdentityPolicy, SameUser, detect_identities
 from hearth.pool.limits.memory import CgroupV1Memory, MemoryLimiter, RlimitMemory, detect_memory_limiter
@@ -56,13 +55,6 @@ class InstanceLimits:
         if joined:
             fields["cgroups"] = joined
         return fields
-
-    def make_ahead(self, ids: range) -> None:
-        """Make the cgroups of the instances that will get ``ids`` now (``InstanceGroups.make_ahead``)."""
-        for limiter in (self.memory, self.cpu, self.processes):
-            groups = getattr(limiter, "groups", None)
-            if isinstance(groups, InstanceGroups):
-                groups.make_ahead(ids)
 
     def started(self, instance_id: int, memory_mb: int) -> None:
         """The instance finished Init: it runs at its memory's CPU share from now on (Init is not throttled)."""

@@ -143,45 +143,24 @@ def remove_tree(root: Path) -> None:
 
 
 class InstanceGroups:
-    """The instance cgroups ``root/i<id>`` of one limiter in one hierarchy: created (or made ahead, for the ids
-    instances will get next), removed when the instance stops, and removed later if a process was still exiting
-    then."""
+    """The instance cgroups ``root/i<id>`` of one limiter in one hierarchy: created, removed when the instance
+    stops, and removed later if a process was still exiting then."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._leftovers: set[Path] = set()
-        self._ahead: set[int] = set()  # ids whose folder was made before an instance got the id
 
     def path(self, instance_id: int) -> Path:
         return self.root / f"i{instance_id}"
 
     def create(self, instance_id: int) -> Path:
-        """The instance's cgroup, new or made ahead (also retries removing the ones left behind)."""
+        """The instance's cgroup, new (also retries removing the ones left behind)."""
         for leftover in list(self._leftovers):
             if remove(leftover):
                 self._leftovers.discard(leftover)
         path = self.path(instance_id)
-        if instance_id in self._ahead:
-            self._ahead.discard(instance_id)
-        else:
-            path.mkdir(exist_ok=True)
+        path.mkdir(exist_ok=True)
         return path
-
-    def make_ahead(self, ids: range) -> None:
-        """Make the folders of ``ids`` (the ids instances get next) now, off a cold start's path: creating a cgroup
-        costs 0.04–0.2 ms per hierarchy. Folders made ahead for ids below ``ids`` went unused: removed. Limiters
-        whose hierarchies are one (cgroup v2) name the same folder, made once."""
-        for unused in [number for number in self._ahead if number < ids.start]:
-            self._ahead.discard(unused)
-            self.release(unused)
-        for number in ids:
-            if number in self._ahead:
-                continue
-            try:
-                self.path(number).mkdir(exist_ok=True)
-            except OSError:
-                return  # made as they come, then
-            self._ahead.add(number)
 
     def release(self, instance_id: int) -> None:
         """Kill whatever is left of the instance and remove its cgroup (or retry at the next ``create``)."""
@@ -193,7 +172,6 @@ class InstanceGroups:
         """Remove every instance cgroup and the root; False while a killed process is still exiting."""
         remove_tree(self.root)
         self._leftovers.clear()
-        self._ahead.clear()
         return not self.root.exists()
 
 

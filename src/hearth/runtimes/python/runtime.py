@@ -35,7 +35,6 @@ _BOOT = ("import sys; sys.path[:] = {path!r}; from hearth.runtimes.python.zygote
 
 CLOSE_RETRIES = 50
 CLOSE_RETRY_S = 0.02
-MADE_AHEAD = 2  # instances whose cgroups are made before they are asked for
 SPARE_FAILURES = 3  # spares in a row that ended unclaimed (or were never forked) before the zygote stops making them
 
 
@@ -341,8 +340,7 @@ class PythonRuntime:
         self.pycache_root = pycache_root
         self.code_generation = 0  # bumped on every code reload: each generation compiles into its own pycache
         self.deadlines = DeadlineSweep()  # the timeouts of every instance's invocation in flight
-        self._next_id = 1
-        self._making_ahead = False
+        self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self.sandboxes: Sandboxes | None = None  # the zygotes of isolation = "sandbox" functions, made on first use
 
@@ -369,25 +367,11 @@ class PythonRuntime:
             self.sandboxes.retire(name, version)
 
     def new_instance_id(self) -> int:
-        """A number no other instance of this platform has (it names the instance's cgroup too). The cgroups of the
-        next ``MADE_AHEAD`` ids are made soon after, off the path of the cold start that asked."""
-        instance_id = self._next_id
-        self._next_id += 1
-        if not self._making_ahead:
-            try:
-                asyncio.get_running_loop().call_soon(self.make_ahead)
-                self._making_ahead = True
-            except RuntimeError:  # no loop (a caller outside the platform): the next ones are made as they come
-                pass
-        return instance_id
-
-    def make_ahead(self) -> None:
-        """Make the cgroups of the next ``MADE_AHEAD`` instances (``InstanceLimits.make_ahead``)."""
-        self._making_ahead = False
-        self.limiter.make_ahead(range(self._next_id, self._next_id + MADE_AHEAD))
+        """A number no other instance of this platform has (it names the instance's cgroup too)."""
+        return next(self._ids)
 
     def create(self, spec: FunctionSpec, generation: int, *, provisioned: bool = False) -> PythonInstance:
-        instance_id = self.new_instance_id()
+        instance_id = next(self._ids)
         child, joins = self.child_spec(spec, instance_id, generation, provisioned=provisioned)
         return PythonInstance(self, spec, instance_id, generation, child, joins)
 
