@@ -147,25 +147,23 @@ class Zygote:
               joins: list[int] | None = None) -> None:
         """Ask the zygote to fork ``instance``; the fds are passed over (``joins``: a sandboxed instance's cgroup
         files, ``cgroups.open_joins``), the caller closes its copies."""
-        if self._socket is None:
-            raise ServiceError("the Python zygote is not running")
-        message = orjson.dumps({"op": "spawn", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        if self._to_spare(instance, message, [channel_fd, log_fd, *(joins or ())]):
-            return
-        self._instances[instance.id] = instance
-        self._send(instance.id, message, [channel_fd, log_fd, *(joins or ())])
+        self._request("spawn", instance, spec, [channel_fd, log_fd, *(joins or ())])
 
     def execute(self, instance: Spawned, spec: dict[str, Any], log_fd: int, joins: list[int] | None = None) -> None:
         """Ask the zygote to fork and exec ``spec["argv"]`` (env, cwd, limits) for ``instance``; its fd 1 and 2
         become ``log_fd``; a sandboxed process first joins its cgroups through ``joins``. The caller closes its
         copies."""
+        self._request("exec", instance, spec, [log_fd, *(joins or ())])
+
+    def _request(self, op: str, instance: Spawned, spec: dict[str, Any], fds: list[int]) -> None:
+        """Send a spawn or exec request for ``instance`` to the spare, if there is one, else to the zygote."""
         if self._socket is None:
             raise ServiceError("the Python zygote is not running")
-        message = orjson.dumps({"op": "exec", "id": instance.id}) + b"\n" + orjson.dumps(spec)
-        if self._to_spare(instance, message, [log_fd, *(joins or ())]):
+        message = orjson.dumps({"op": op, "id": instance.id}) + b"\n" + orjson.dumps(spec)
+        if self._to_spare(instance, message, fds):
             return
         self._instances[instance.id] = instance
-        self._send(instance.id, message, [log_fd, *(joins or ())])
+        self._send(instance.id, message, fds)
 
     def _to_spare(self, instance: Spawned, message: bytes, fds: list[int]) -> bool:
         """Hand a spawn or exec request to the spare, if there is one; False: the zygote must fork."""

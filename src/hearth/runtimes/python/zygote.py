@@ -113,7 +113,7 @@ def main(control_fd: int, sandboxed: bool = False, grant: bool = False) -> None:
                         else f"carries more than {MAX_FDS} descriptors")
                 _send(control, {"op": "exit", "id": request["id"], "pid": 0, "status": 0,
                                 "error": f"the spawn request is {what}"})
-            elif split >= 0 and ((op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1)):
+            elif split >= 0 and _runnable(op, fds):
                 _spawn(control, request, view[split + 1:size], fds, children, (wake_r, wake_w), sandboxed)
             elif op == "spare" and not sandboxed and "id" in request:
                 for fd in fds:
@@ -192,11 +192,16 @@ def _wait_as_spare(channel: socket.socket, buffers: list[bytearray]) -> NoReturn
     whole = not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)
     request = orjson.loads(memoryview(buffer)[:split]) if split > 0 and whole else {}
     op = request.get("op")
-    if (op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1):
+    if _runnable(op, fds):
         _become(request, memoryview(buffer)[split + 1:size], fds)
     if size:
         os.write(2, b"hearth: a spare instance got a request it cannot run (cut short, or without its descriptors)\n")
     os._exit(0 if not size else 70)
+
+
+def _runnable(op: object, fds: list[int]) -> bool:
+    """Whether a request is a spawn or exec with the descriptors it needs (channel and log; log)."""
+    return (op == "spawn" and len(fds) >= 2) or (op == "exec" and len(fds) >= 1)
 
 
 def _leave_zygote(wake: tuple[int, int]) -> None:
