@@ -13,7 +13,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,15 +155,16 @@ class Platform:
             request.alias = qualifier
         return await self.run(self.catalog.resolve(function, qualifier, headers), request)
 
-    async def run(self, spec: FunctionSpec, request: InvokeRequest) -> Invocation:
-        """Run one invocation of the version ``spec`` (already resolved, e.g. by the gateway); raises
+    def run(self, spec: FunctionSpec, request: InvokeRequest) -> Coroutine[Any, Any, Invocation]:
+        """Run one invocation of the version ``spec`` (already resolved, e.g. by the gateway): the pool's
+        invocation to await (no coroutine of its own: this is on every request's path); raises
         ``FunctionDisabled`` for a disabled function."""
         if spec.name in self.catalog.disabled:
             raise self.catalog.disabled_error(spec.name)
         pool = self.pools.get((spec.name, spec.version))
         if pool is None:
             pool = self._pool(spec)
-        return await pool.invoke(request)
+        return pool.invoke(request)
 
     def server(self, spec: FunctionSpec) -> ServerPool:
         """The pool of an ``http`` function version, which the gateway proxies requests to; raises

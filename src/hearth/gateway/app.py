@@ -49,7 +49,7 @@ from hearth.gateway.streaming import StreamedResponse
 from hearth.gateway.tracing import TRACEPARENT, XRAY, trace_of
 from hearth.gateway.vercel_site import VercelSite, params_query, replace_headers, send_static
 from hearth.ids import new_request_id
-from hearth.model import ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE, HTTP_RUNTIME, FunctionSpec, runtime_family
+from hearth.model import ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE, HTTP_RUNTIME, FunctionSpec
 from hearth.pool.instance import InvokeRequest
 from hearth.runtimes.http.websocket import upgrade_requested
 
@@ -132,7 +132,7 @@ class Gateway:
                             error.error_type, error.reason or error.message)
                 raise
         spec = self._target(scope, route.function, route.qualifier)
-        server = runtime_family(spec.runtime) == HTTP_RUNTIME
+        server = spec.runtime == HTTP_RUNTIME  # (the one runtime name of the http family)
         if not server and upgrade_requested(scope) == b"websocket":
             raise errors.InvalidRequestContent(
                 f"function {spec.name} is not an HTTP server (runtime {spec.runtime!r}); only functions with "
@@ -141,22 +141,22 @@ class Gateway:
         trace = trace_of(scope["headers"])
         xray = trace.xray()
         traced = ((TRACEPARENT, trace.traceparent().encode()), (XRAY, xray.encode()))
-        seen = dict(seen, headers=replace_headers(seen["headers"], traced))  # what the function sees
+        seen_headers = replace_headers(seen["headers"], traced)  # what the function sees
         version = (EXECUTED_VERSION_HEADER, spec.version.encode())
-        policy = front.policy(route)
 
         def finish(headers: Headers) -> Headers:  # of a response that streams (a server's, or an entry point's)
-            return self._proxied_headers(scope, policy, replace_headers(headers, extra), id_header, version,
-                                         *traced)
+            return self._proxied_headers(scope, front.policy(route), replace_headers(headers, extra), id_header,
+                                         version, *traced)
 
         if server:
-            await self.platform.server(spec).serve(seen, receive, send, request_id, finish, xray)
+            await self.platform.server(spec).serve(dict(seen, headers=seen_headers), receive, send, request_id,
+                                                   finish, xray)
             return None
         if route.asynchronous:  # Lambda's Event limit, refused from Content-Length before the body is read
             body = await read_body(scope, receive, ASYNC_PAYLOAD_LIMIT, ASYNC_PAYLOAD_PURPOSE)
         else:
             body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-        event = build_event(seen, body, match, request_id, authorizer)
+        event = build_event(seen, body, match, request_id, authorizer, seen_headers)
         if route.asynchronous:  # stored, then run by the platform's dispatcher: the client hears only that
             payload = orjson.dumps(event)
             if len(payload) > ASYNC_PAYLOAD_LIMIT:  # the body fits, but not with the request's headers around it

@@ -44,19 +44,16 @@ def is_text(content_type: str) -> bool:
 
 
 def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: str,
-                authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
+                authorizer: dict[str, Any] | None = None,
+                raw_headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
     """The payload 2.0 event for one HTTP request; ``authorizer`` is the route auth's
-    ``requestContext.authorizer`` (``auth.py``), if any."""
-    headers: dict[str, str] = {}
+    ``requestContext.authorizer`` (``auth.py``), if any; ``raw_headers``, the request's headers as the function
+    sees them, when they are not the scope's."""
+    raw = scope["headers"] if raw_headers is None else raw_headers
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
     cookies: list[str] = []
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        if name == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-            continue
-        previous = headers.get(name)
-        headers[name] = value if previous is None else f"{previous},{value}"
+    if len(headers) != len(raw) or "cookie" in headers:  # (the common case has neither: one pass is enough)
+        headers, cookies = _joined(raw)
     client = scope.get("client")
     if client and FORWARDED not in scope:  # the gateway is the edge: API Gateway's own X-Forwarded-* headers
         claimed = headers.get("x-forwarded-for")
@@ -71,6 +68,7 @@ def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: st
     query = scope["query_string"].decode("latin-1")
     now = time.time()
     route_key = match.route.route_key(method)
+    domain = headers.get("host", "localhost").split(":", 1)[0]
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
@@ -80,8 +78,8 @@ def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: st
         "requestContext": {
             "accountId": ACCOUNT_ID,
             "apiId": API_ID,
-            "domainName": headers.get("host", "localhost").split(":", 1)[0],
-            "domainPrefix": headers.get("host", "localhost").split(".", 1)[0].split(":", 1)[0],
+            "domainName": domain,
+            "domainPrefix": domain.split(".", 1)[0],
             "http": {
                 "method": method,
                 "path": path,
@@ -120,6 +118,21 @@ def build_event(scope: dict[str, Any], body: bytes, match: Match, request_id: st
             event["body"] = base64.b64encode(body).decode("ascii")
             event["isBase64Encoded"] = True
     return event
+
+
+def _joined(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[str]]:
+    """The event's ``headers`` (a repeated name's values comma-joined) and ``cookies`` (split out of ``Cookie``)."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        previous = headers.get(name)
+        headers[name] = value if previous is None else f"{previous},{value}"
+    return headers, cookies
 
 
 def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

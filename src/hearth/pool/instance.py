@@ -11,8 +11,8 @@ only ever sees these two, which keeps the door open for a remote node agent stan
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hearth.errors import FunctionFailure, ServiceError
@@ -75,8 +75,8 @@ class InvokeOutcome:
     error: FunctionFailure | None
     duration_ms: float
     max_rss_kb: int
-    log_lines: list[str] = field(default_factory=list)
-    log_times: list[float] = field(default_factory=list)  # when each line was read, when the runtime knows
+    log_lines: Sequence[str] = ()
+    log_times: Sequence[float] = ()  # when each line was read, when the runtime knows
     status: str = "success"  # success | error | timeout | oom | crash
     # False: the instance ended before the invocation reached it (a runtime that exited while idle, before asking
     # for its next invocation): nothing of the call ran, and the pool may give it to another instance
