@@ -145,7 +145,8 @@ def warm_rows(peers: dict[str, dict[str, Any]] | None, why: str = "not run") -> 
         return [Row("2", "warm throughput and latency", _why(hearth) if hearth else why)]
     assert hearth is not None
     rps = hearth["c64"]["rps"]
-    cells, checks = [], []
+    cells: list[str] = []
+    checks: list[tuple[str, bool | None]] = []
     for name, target, label in (("serverless-offline", RPS_VS_SLS, f"≥ {RPS_VS_SLS:g}× serverless-offline"),
                                 ("functions-framework", RPS_VS_FF, f"≥ {RPS_VS_FF:g}× functions-framework"),
                                 ("bare uvicorn", RPS_VS_UVICORN, f"≥ {RPS_VS_UVICORN:.0%} of bare uvicorn")):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import _report
-from _common import BENCH_DIR
+from _common import BENCH_DIR, idle_wakeups
 
 RESULTS = BENCH_DIR / "results"
 PART_TIMEOUT_S = 1200
@@ -185,9 +185,10 @@ def main() -> int:
               f"latest-<part>.txt. Ratios are Hearth's figure over the peer's (higher is better for Hearth).\n\n"
               f"How fast the machine was: a fixed piece of pure Python took {speed_before:.1f} ms before the run and "
               f"{speed_after:.1f} ms after it; the hypervisor gave {stolen} of the CPU time during the run to "
-              "other guests. On this project's 2-vCPU VM, bare uvicorn has measured from 17k to 39k req/s at "
-              "different hours, and Hearth (dozens of processes, each with its own memory) swings more than the "
-              "one-process peers: compare runs whose machine was about as fast.\n")
+              f"other guests. Idle CPUs: {idle_wakeups()}. On this project's 2-vCPU VM, bare uvicorn has "
+              "measured from 17k to 39k req/s at different hours, and Hearth (dozens of processes, each with its "
+              "own memory) swings more than the one-process peers: compare runs whose machine was about as "
+              "fast.\n")
     text = header + "\n" + _report.table(rows) + "\n"
     args.out.write_text(text)
     print(text)

@@ -47,6 +47,7 @@ from _common import (
     cpu_shares,
     get_json,
     hearth_args,
+    idle_wakeups,
     keepalive_gets,
     markdown_table,
     memory_enforcement,
@@ -165,7 +166,8 @@ def report(rounds: list[tuple[dict[str, Any], dict[str, Any]]], warmups: dict[st
     print(f"# Warm hello: Hearth vs bare uvicorn (wrk {wrk_flags}, {len(rounds)} interleaved rounds)\n")
     print(f"Hearth memory enforcement: {facts['enforcement']}")
     print(f"Hearth CPU shares: {facts['cpu']}")
-    print(f"hello's memory_mb: {args.memory_mb}\n")
+    print(f"hello's memory_mb: {args.memory_mb}")
+    print(f"idle CPUs: {facts['idle']}\n")
     rows = []
     ratios, added = [], []
     for number, (bare, hearth) in enumerate(rounds, 1):
@@ -244,6 +246,7 @@ def main() -> int:
                 facts["log_problems"] = hearth_service.problems()
                 facts["enforcement"] = memory_enforcement(hearth_service)
                 facts["cpu"] = cpu_shares(hearth_service)
+                facts["idle"] = idle_wakeups()
     except (BenchError, OSError, subprocess.SubprocessError, http.client.HTTPException) as exc:
         print(f"throughput: could not run: {exc}", file=sys.stderr)
         return 1
